@@ -1,0 +1,2 @@
+/** @chainfire/api */
+export {};

@@ -1,0 +1,2 @@
+/** @chainfire/client */
+export {};

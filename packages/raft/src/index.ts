@@ -1,0 +1,2 @@
+/** @chainfire/raft */
+export {};

@@ -1,0 +1,2 @@
+/** @chainfire/storage */
+export {};

@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config";
+
+// One vitest run covers every package (unit tests beside the code) and the
+// cross-package suites under test/. Packages resolve to their TypeScript sources
+// through the "source" export condition, so tests never need a stale build.
+export default defineConfig({
+  resolve: { conditions: ["source"] },
+  ssr: { resolve: { conditions: ["source"], externalConditions: ["source"] } },
+  test: {
+    include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "**/dist/**"],
+    pool: "forks",
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    reporters: process.env.CI ? ["default"] : ["default"],
+  },
+});
