@@ -1,0 +1,740 @@
+/**
+ * Engine: a thin wrapper over one RocksDB instance (via `@nxtedition/rocksdb`'s native
+ * binding) with a fixed set of column families. Every other storage module (raft log, MVCC,
+ * meta, leases, snapshots) builds on it.
+ *
+ * ```ts
+ * const engine = await Engine.open("/var/lib/chainfire/member");
+ * const b = engine.batch();
+ * b.put("meta", key, value);
+ * await engine.write(b, { sync: true }); // resolves once the WAL is fsynced
+ * engine.getSync("meta", key);           // synchronous point read
+ * await engine.close();
+ * ```
+ *
+ * Threads and visibility. {@link Engine.write} applies the batch to the memtable and the WAL
+ * (page cache) synchronously, before it returns its promise: any read issued after the call
+ * sees the batch, and a process crash no longer loses it. With `sync: true` the promise
+ * resolves only after the WAL is fsynced. In the default `syncMode: "worker"` the fsync runs
+ * on a worker thread (a tiny synced write, which RocksDB makes sync every live WAL file and
+ * therefore everything written before it), so the event loop never blocks on the disk and
+ * concurrent sync requests share one fsync (group commit, DESIGN.md rule 5). `"inline"`
+ * fsyncs on the calling thread inside `write`.
+ *
+ * Options set, and why (see {@link EngineOptions}):
+ * - Each column family gets its own bounded HyperClockCache (the binding cannot share one);
+ *   the sizes add up to `cacheBytes`. `cacheIndexAndFilterBlocks` puts index and filter
+ *   blocks into that cache, so memory does not grow with the key count.
+ * - `compaction: "level"` with a `memtableMemoryBudget` per column family: write buffers of
+ *   budget/4 (at most 6 of them), so memtable memory is bounded too; L0/L1 uncompressed,
+ *   deeper levels ZSTD.
+ * - `optimize: "point-lookup"` (hash index in data blocks, ribbon filter, memtable bloom) on
+ *   the column families served by point reads (`kv`, `meta`, `lease`, `kvmeta`).
+ * - WAL enabled (RocksDB default); WAL compression off by default because the write runs on
+ *   the event-loop thread and ZSTD costs CPU there.
+ * - `createIfMissing`; missing column families are created; info log off unless asked.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Worker } from "node:worker_threads";
+import {
+  type BatchContext,
+  binding,
+  bindingPath,
+  type ColumnHandle,
+  type DbContext,
+  type IteratorContext,
+  type NativeColumnOptions,
+  type NativeDbOptions,
+  type NativeIteratorOptions,
+  type NextvResult,
+} from "./engine-binding.js";
+
+/**
+ * The column families of a member's database.
+ *
+ * - `raft`: raft log entries by index, HardState, snapshot metadata (RaftLogStore).
+ * - `meta`: applied index, membership, cluster id, auth (meta store).
+ * - `lease`: lease records (LeaseStore).
+ * - `kv`: MVCC current table, user key → latest KeyValue record (MvccStore).
+ * - `history`: MVCC older versions and tombstones, (encoded key, ~revision) → record.
+ * - `revs`: MVCC revision log, revision → changed key (watch catch-up, compaction).
+ * - `leasekeys`: MVCC lease → attached keys index.
+ * - `kvmeta`: MVCC meta (current revision, compact revision, scheduled compaction).
+ */
+export const COLUMN_FAMILIES = [
+  "raft",
+  "meta",
+  "lease",
+  "kv",
+  "history",
+  "revs",
+  "leasekeys",
+  "kvmeta",
+] as const;
+
+/** The name of one of the {@link COLUMN_FAMILIES}. */
+export type ColumnFamilyName = (typeof COLUMN_FAMILIES)[number];
+
+/** Share of `cacheBytes` and whether the family is a "heavy" (large memtable) one. */
+const FAMILY_TUNING: Record<
+  ColumnFamilyName,
+  { cacheShare: number; heavy: boolean; pointLookup: boolean }
+> = {
+  raft: { cacheShare: 0.1, heavy: true, pointLookup: false },
+  meta: { cacheShare: 0.02, heavy: false, pointLookup: true },
+  lease: { cacheShare: 0.04, heavy: false, pointLookup: true },
+  kv: { cacheShare: 0.5, heavy: true, pointLookup: true },
+  history: { cacheShare: 0.2, heavy: true, pointLookup: false },
+  revs: { cacheShare: 0.08, heavy: true, pointLookup: false },
+  leasekeys: { cacheShare: 0.04, heavy: false, pointLookup: false },
+  kvmeta: { cacheShare: 0.02, heavy: false, pointLookup: true },
+};
+
+/** Options of {@link Engine.open}. */
+export interface EngineOptions {
+  /** Total block-cache bytes, split over the column families. Default 64 MiB. */
+  cacheBytes?: number;
+  /**
+   * Memtable budget per large column family (raft, kv, history, revs); small families get
+   * 1/8 of it. RocksDB keeps up to 1.5x the budget per family before it stalls writes.
+   * Default 32 MiB.
+   */
+  memtableBytes?: number;
+  /** ZSTD-compress the WAL. Default false (costs event-loop CPU). */
+  walCompression?: boolean;
+  /** Where `write(b, { sync: true })` fsyncs: a worker thread (default) or inline. */
+  syncMode?: "worker" | "inline";
+  /** RocksDB background flush/compaction threads. Default 2. */
+  backgroundThreads?: number;
+  /** Write RocksDB's LOG file at this level. Default: no info log. */
+  infoLogLevel?: "debug" | "info" | "warn" | "error";
+}
+
+/** Bounds and shape of an iteration. Bounds compare bytewise. */
+export interface IterateOptions {
+  gt?: Uint8Array;
+  gte?: Uint8Array;
+  lt?: Uint8Array;
+  lte?: Uint8Array;
+  /** Descending key order. */
+  reverse?: boolean;
+  /** At most this many entries (default: no limit). */
+  limit?: number;
+  /** Read keys (default true); when false, yielded keys are empty buffers. */
+  keys?: boolean;
+  /** Read values (default true); when false, yielded values are empty buffers. */
+  values?: boolean;
+  /** Add blocks read by this iteration to the block cache (default true). */
+  fillCache?: boolean;
+  /** Entries fetched per native call (default adaptive: 16 growing to 1024). */
+  pageSize?: number;
+}
+
+/** A key/value pair read from the engine. */
+export type Entry = [key: Buffer, value: Buffer];
+
+const EMPTY = Buffer.alloc(0);
+const WAL_SYNC_KEY = Buffer.from("chainfire/wal-sync");
+
+/** A bug in the caller: the engine was used in a way its contract forbids. */
+export class EngineStateError extends Error {
+  override readonly name = "EngineStateError";
+}
+
+/**
+ * An atomic group of writes across column families. Build it with {@link Engine.batch},
+ * write it with {@link Engine.write}. After a write the batch is empty and reusable.
+ */
+export class WriteBatch {
+  /** @internal */
+  ctx: BatchContext | null;
+  /** @internal */
+  readonly columns: Readonly<Record<ColumnFamilyName, { column: ColumnHandle }>>;
+  #bytes = 0;
+
+  /** @internal */
+  constructor(columns: Readonly<Record<ColumnFamilyName, { column: ColumnHandle }>>) {
+    this.ctx = binding.batch_init();
+    this.columns = columns;
+  }
+
+  /** Set `key` to `value` in column family `cf`. */
+  put(cf: ColumnFamilyName, key: Uint8Array, value: Uint8Array): this {
+    binding.batch_put(this.#live(), key, value, this.columns[cf]);
+    this.#bytes += key.length + value.length;
+    return this;
+  }
+
+  /** Delete `key` from column family `cf`. */
+  del(cf: ColumnFamilyName, key: Uint8Array): this {
+    binding.batch_del(this.#live(), key, this.columns[cf]);
+    this.#bytes += key.length;
+    return this;
+  }
+
+  /** Number of operations in the batch. */
+  get length(): number {
+    return binding.batch_count(this.#live());
+  }
+
+  /** Approximate payload bytes added so far (keys + values). */
+  get byteLength(): number {
+    return this.#bytes;
+  }
+
+  /** Drop every operation. */
+  clear(): void {
+    binding.batch_clear(this.#live());
+    this.#bytes = 0;
+  }
+
+  /** Release the native batch; the batch is unusable afterwards. Idempotent. */
+  close(): void {
+    if (this.ctx) {
+      binding.batch_clear(this.ctx);
+      this.ctx = null;
+    }
+  }
+
+  #live(): BatchContext {
+    if (!this.ctx) throw new EngineStateError("write batch is closed");
+    return this.ctx;
+  }
+
+  /** @internal */
+  resetBytes(): void {
+    this.#bytes = 0;
+  }
+}
+
+/**
+ * A synchronous, seekable iterator over one column family. Reads are served from an
+ * implicit snapshot taken when the cursor is created. Each native call fetches a page;
+ * after a seek the first page is a single entry (seek-heavy use stays cheap), later pages
+ * double up to `pageSize`.
+ *
+ * Cost: creating a cursor is a few microseconds (a RocksDB iterator plus its initial
+ * positioning); `seek` is one RocksDB seek; every entry is copied into a new Buffer.
+ */
+export class Cursor {
+  #it: IteratorContext | null;
+  #rows: (Buffer | undefined)[] = [];
+  #pos = 0;
+  #finished = false;
+  #nextPage = 1;
+  readonly #maxPage: number;
+  readonly #engine: Engine;
+
+  /** @internal */
+  constructor(engine: Engine, it: IteratorContext, maxPage: number, firstPage: number) {
+    this.#engine = engine;
+    this.#it = it;
+    this.#maxPage = maxPage;
+    this.#nextPage = firstPage;
+  }
+
+  /**
+   * Position at the first entry >= target (forward) or the last entry <= target (reverse).
+   * A target outside the cursor's bounds ends the iteration.
+   */
+  seek(target: Uint8Array): void {
+    const it = this.#live();
+    this.#rows = [];
+    this.#pos = 0;
+    this.#finished = false;
+    this.#nextPage = 1;
+    binding.iterator_seek(it, target);
+  }
+
+  /** The next entry, or undefined at the end. */
+  next(): Entry | undefined {
+    if (this.#pos >= this.#rows.length) {
+      if (this.#finished) return undefined;
+      const res = binding.iterator_nextv_sync(this.#live(), this.#nextPage);
+      this.#nextPage = Math.min(this.#nextPage * 2, this.#maxPage);
+      this.#rows = res.rows;
+      this.#pos = 0;
+      this.#finished = res.finished;
+      if (this.#rows.length === 0) return undefined;
+    }
+    const k = this.#rows[this.#pos++] ?? EMPTY;
+    const v = this.#rows[this.#pos++] ?? EMPTY;
+    return [k, v];
+  }
+
+  /** Release the native iterator. Idempotent. */
+  close(): void {
+    if (this.#it) {
+      binding.iterator_close(this.#it);
+      this.#it = null;
+      this.#engine.detach(this);
+    }
+  }
+
+  /** Iterate the remaining entries; closes the cursor at the end or on `break`. */
+  *[Symbol.iterator](): Generator<Entry, void, undefined> {
+    try {
+      for (let e = this.next(); e !== undefined; e = this.next()) yield e;
+    } finally {
+      this.close();
+    }
+  }
+
+  #live(): IteratorContext {
+    if (!this.#it) throw new EngineStateError("cursor is closed");
+    return this.#it;
+  }
+}
+
+interface SyncWaiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Source of the WAL-sync worker (CommonJS, evaluated; works from src and from dist). */
+const SYNC_WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const binding = require(workerData.bindingPath);
+const db = binding.db_init(workerData.handle);
+const batch = binding.batch_init();
+binding.batch_put(batch, Buffer.from(workerData.key), Buffer.from("1"), {});
+parentPort.on("message", (msg) => {
+  if (msg === "stop") { parentPort.close(); return; }
+  try {
+    binding.batch_write(db, batch, { sync: true });
+    parentPort.postMessage(null);
+  } catch (err) {
+    parentPort.postMessage(String(err && err.stack || err));
+  }
+});
+`;
+
+/**
+ * One open RocksDB database with all {@link COLUMN_FAMILIES}. See the module comment for
+ * threading, durability and the options chosen.
+ */
+export class Engine {
+  /** The database directory. */
+  readonly dir: string;
+  #db: DbContext | null;
+  readonly #columns: Record<ColumnFamilyName, { column: ColumnHandle }>;
+  readonly #readOpts: Record<ColumnFamilyName, { column: ColumnHandle; fillCache: boolean }>;
+  readonly #cursors = new Set<Cursor>();
+  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #syncMode: "worker" | "inline";
+  #worker: Worker | null = null;
+  #syncInFlight: SyncWaiter[] | null = null;
+  #syncQueue: SyncWaiter[] = [];
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    dir: string,
+    db: DbContext,
+    columns: Record<string, ColumnHandle>,
+    syncMode: "worker" | "inline",
+  ) {
+    this.dir = dir;
+    this.#db = db;
+    this.#syncMode = syncMode;
+    const cols = {} as Record<ColumnFamilyName, { column: ColumnHandle }>;
+    const reads = {} as Record<ColumnFamilyName, { column: ColumnHandle; fillCache: boolean }>;
+    for (const cf of COLUMN_FAMILIES) {
+      const handle = columns[cf];
+      if (!handle) throw new Error(`rocksdb did not open column family ${cf}`);
+      cols[cf] = { column: handle };
+      reads[cf] = { column: handle, fillCache: true };
+    }
+    this.#columns = cols;
+    this.#readOpts = reads;
+  }
+
+  /**
+   * Open (creating if missing) the database in `dir` with every column family.
+   * Throws (with `cause`) if RocksDB cannot open it, e.g. when another process holds it.
+   */
+  static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
+    const cacheBytes = opts.cacheBytes ?? 64 * 1024 * 1024;
+    const memtableBytes = opts.memtableBytes ?? 32 * 1024 * 1024;
+    const columns: Record<string, NativeColumnOptions> = {
+      default: { cacheSize: 1 << 20, compaction: "level", memtableMemoryBudget: 4 << 20 },
+    };
+    for (const cf of COLUMN_FAMILIES) {
+      const t = FAMILY_TUNING[cf];
+      columns[cf] = {
+        cacheSize: Math.max(1 << 20, Math.floor(cacheBytes * t.cacheShare)),
+        cacheIndexAndFilterBlocks: true,
+        compaction: "level",
+        memtableMemoryBudget: t.heavy ? memtableBytes : Math.max(4 << 20, memtableBytes / 8),
+        ...(t.pointLookup ? { optimize: "point-lookup" as const } : {}),
+      };
+    }
+    const options: NativeDbOptions = {
+      createIfMissing: true,
+      errorIfExists: false,
+      parallelism: opts.backgroundThreads ?? 2,
+      walCompression: opts.walCompression ?? false,
+      cacheSize: 1 << 20,
+      compaction: "level",
+      memtableMemoryBudget: 4 << 20,
+      ...(opts.infoLogLevel ? { infoLogLevel: opts.infoLogLevel } : {}),
+      columns,
+    };
+    await fs.promises.mkdir(dir, { recursive: true });
+    const db = binding.db_init(dir);
+    const handles = await new Promise<Record<string, ColumnHandle>>((resolve, reject) => {
+      try {
+        const sync = binding.db_open(db, options, (err, cols) => {
+          if (err)
+            reject(new Error(`cannot open rocksdb at ${dir}: ${err.message}`, { cause: err }));
+          else resolve(cols ?? {});
+        });
+        if (sync) resolve(sync);
+      } catch (err) {
+        reject(new Error(`cannot open rocksdb at ${dir}`, { cause: err }));
+      }
+    });
+    const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker");
+    if (engine.#syncMode === "worker") engine.#startWorker();
+    return engine;
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#db === null || this.#closing !== null;
+  }
+
+  /** A new, empty write batch for this engine. */
+  batch(): WriteBatch {
+    this.#live();
+    return new WriteBatch(this.#columns);
+  }
+
+  /**
+   * Write `batch` atomically. The batch is applied (memtable + WAL in the page cache)
+   * before this returns, so later reads see it; with `sync: true` the promise resolves only
+   * once the WAL is fsynced. The batch is cleared afterwards and can be reused.
+   * A rejected promise means an I/O failure: the caller must treat the member as failed.
+   */
+  write(batch: WriteBatch, opts: { sync: boolean }): Promise<void> {
+    try {
+      this.writeSync(batch, opts.sync && this.#syncMode === "inline");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!opts.sync || this.#syncMode === "inline") return Promise.resolve();
+    return this.syncWal();
+  }
+
+  /**
+   * Write `batch` atomically on the calling thread. `fsync: true` blocks the thread until
+   * the WAL is on disk (use {@link write} to fsync off-thread). Clears the batch.
+   */
+  writeSync(batch: WriteBatch, fsync = false): void {
+    const db = this.#live();
+    if (!batch.ctx) throw new EngineStateError("write batch is closed");
+    try {
+      binding.batch_write(db, batch.ctx, { sync: fsync });
+    } catch (err) {
+      throw new Error("rocksdb write failed", { cause: err });
+    }
+    binding.batch_clear(batch.ctx);
+    batch.resetBytes();
+  }
+
+  /**
+   * Resolve once everything written so far is fsynced. Concurrent calls share one fsync;
+   * a call made while an fsync is running waits for the next one.
+   */
+  syncWal(): Promise<void> {
+    const db = this.#live();
+    if (this.#syncMode === "inline" || !this.#worker) {
+      try {
+        const b = binding.batch_init();
+        binding.batch_put(b, WAL_SYNC_KEY, Buffer.from("1"), {});
+        binding.batch_write(db, b, { sync: true });
+        binding.batch_clear(b);
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(new Error("rocksdb WAL sync failed", { cause: err }));
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#syncQueue.push({ resolve, reject });
+      if (!this.#syncInFlight) this.#startSync();
+    });
+  }
+
+  /** Point read on the calling thread (RocksDB MultiGet of one key). */
+  getSync(cf: ColumnFamilyName, key: Uint8Array): Buffer | undefined {
+    const v = binding.db_get_many_sync(this.#live(), [key], this.#readOpts[cf])[0];
+    return v ?? undefined;
+  }
+
+  /** Point reads on the calling thread, one RocksDB MultiGet; results in key order. */
+  getManySync(cf: ColumnFamilyName, keys: Uint8Array[]): (Buffer | undefined)[] {
+    if (keys.length === 0) return [];
+    const vs = binding.db_get_many_sync(this.#live(), keys, this.#readOpts[cf]);
+    for (let i = 0; i < vs.length; i++) if (vs[i] === null) vs[i] = undefined;
+    return vs as (Buffer | undefined)[];
+  }
+
+  /** Point read on the libuv thread pool. */
+  async get(cf: ColumnFamilyName, key: Uint8Array): Promise<Buffer | undefined> {
+    const [v] = await this.getMany(cf, [key]);
+    return v;
+  }
+
+  /** Point reads on the libuv thread pool, one RocksDB MultiGet. */
+  getMany(cf: ColumnFamilyName, keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
+    const db = this.#live();
+    const task = new Promise<(Buffer | undefined)[]>((resolve, reject) => {
+      binding.db_get_many(db, keys, this.#readOpts[cf], (err, vs) => {
+        if (err) reject(new Error("rocksdb read failed", { cause: err }));
+        else resolve((vs ?? []).map((v) => v ?? undefined));
+      });
+    });
+    return this.#track(task);
+  }
+
+  /**
+   * A synchronous cursor over `cf` within the bounds of `opts` (see {@link Cursor}).
+   * The caller must close it (or exhaust it with for-of).
+   */
+  cursor(cf: ColumnFamilyName, opts: IterateOptions = {}): Cursor {
+    const it = binding.iterator_init(this.#live(), this.#iterOptions(cf, opts));
+    const page = opts.pageSize ?? 1024;
+    const first = opts.pageSize ?? Math.min(16, opts.limit ?? 16);
+    const c = new Cursor(this, it, page, Math.max(1, first));
+    this.#cursors.add(c);
+    return c;
+  }
+
+  /**
+   * Entries of `cf` in key order, synchronously (each page is one native call on this
+   * thread; entries are copied). Breaking out of the loop closes the iterator.
+   */
+  iterateSync(cf: ColumnFamilyName, opts: IterateOptions = {}): Iterable<Entry> {
+    return { [Symbol.iterator]: () => this.cursor(cf, opts)[Symbol.iterator]() };
+  }
+
+  /**
+   * Entries of `cf` in key order; pages are read on the libuv thread pool, so a long scan
+   * does not block the event loop. Breaking out of the loop closes the iterator.
+   */
+  async *iterate(cf: ColumnFamilyName, opts: IterateOptions = {}): AsyncGenerator<Entry> {
+    const it = binding.iterator_init(this.#live(), this.#iterOptions(cf, opts));
+    const max = opts.pageSize ?? 1024;
+    let page = opts.pageSize ?? 16;
+    try {
+      for (;;) {
+        if (this.#closing) throw new EngineStateError("engine is closed");
+        const res = await this.#nextv(it, page);
+        page = Math.min(page * 2, max);
+        for (let i = 0; i < res.rows.length; i += 2) {
+          yield [res.rows[i] ?? EMPTY, res.rows[i + 1] ?? EMPTY];
+        }
+        if (res.finished) return;
+      }
+    } finally {
+      binding.iterator_close(it);
+    }
+  }
+
+  /**
+   * Delete every key of `cf` in [gte, lt) with one RocksDB DeleteRange. This is its own
+   * write, outside any batch, not fsynced (a later synced write makes it durable).
+   */
+  deleteRangeSync(cf: ColumnFamilyName, range: { gte: Uint8Array; lt: Uint8Array }): void {
+    binding.db_clear(this.#live(), {
+      column: this.#columns[cf].column,
+      gte: range.gte,
+      lt: range.lt,
+    });
+  }
+
+  /**
+   * Write a consistent copy of every column family into a new database at `dir` (which
+   * must not exist or be empty). The binding has no RocksDB Checkpoint, so this is a
+   * logical copy: iterators over all families are created in one synchronous step (one
+   * consistent cut: writes happen only on this thread), then copied page by page on the
+   * thread pool. Cost: O(database size) reads and writes; the live database keeps serving.
+   */
+  async checkpoint(dir: string): Promise<void> {
+    const db = this.#live();
+    if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
+      throw new Error(`checkpoint directory ${dir} is not empty`);
+    }
+    const its = COLUMN_FAMILIES.map(
+      (cf) => [cf, binding.iterator_init(db, this.#iterOptions(cf, { fillCache: false }))] as const,
+    );
+    let done!: () => void;
+    const task = this.#track(new Promise<void>((r) => (done = r)));
+    void task;
+    let target: Engine | undefined;
+    try {
+      target = await Engine.open(dir, { syncMode: "inline" });
+      const batch = target.batch();
+      for (const [cf, it] of its) {
+        for (;;) {
+          if (this.#closing) throw new EngineStateError("engine closed during checkpoint");
+          const res = await this.#nextv(it, 4096);
+          for (let i = 0; i < res.rows.length; i += 2) {
+            batch.put(cf, res.rows[i] ?? EMPTY, res.rows[i + 1] ?? EMPTY);
+          }
+          if (batch.byteLength > 4 << 20) target.writeSync(batch);
+          if (res.finished) break;
+        }
+      }
+      target.writeSync(batch, true);
+      batch.close();
+    } finally {
+      for (const [, it] of its) binding.iterator_close(it);
+      await target?.close();
+      done();
+    }
+  }
+
+  /** On-disk size of the database directory in bytes (SST, WAL, manifest files). */
+  approximateSize(): number {
+    let total = 0;
+    for (const name of fs.readdirSync(this.dir)) {
+      try {
+        const st = fs.statSync(path.join(this.dir, name));
+        if (st.isFile()) total += st.size;
+      } catch {
+        // a file compacted away between readdir and stat
+      }
+    }
+    return total;
+  }
+
+  /** A RocksDB property of the default column family, e.g. "rocksdb.stats". */
+  property(name: string): string {
+    return binding.db_get_property(this.#live(), name);
+  }
+
+  /**
+   * Close the database: waits for running iterations and fsyncs, stops the sync worker,
+   * closes open cursors, flushes the WAL and closes RocksDB. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) this.#closing = this.#doClose();
+    return this.#closing;
+  }
+
+  /** @internal */
+  detach(c: Cursor): void {
+    this.#cursors.delete(c);
+  }
+
+  async #doClose(): Promise<void> {
+    await Promise.allSettled([...this.#tasks]);
+    while (this.#syncInFlight || this.#syncQueue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#syncQueue.push({ resolve, reject: () => resolve() });
+        if (!this.#syncInFlight) this.#startSync();
+      });
+    }
+    if (this.#worker) {
+      const w = this.#worker;
+      this.#worker = null;
+      const exited = new Promise<void>((r) => w.once("exit", () => r()));
+      w.postMessage("stop");
+      await exited;
+    }
+    for (const c of [...this.#cursors]) c.close();
+    const db = this.#db;
+    if (!db) return;
+    await new Promise<void>((resolve, reject) =>
+      binding.db_close(db, (err) =>
+        err ? reject(new Error("rocksdb close failed", { cause: err })) : resolve(),
+      ),
+    );
+    this.#db = null;
+  }
+
+  #startWorker(): void {
+    const handle = binding.db_get_handle(this.#live());
+    const w = new Worker(SYNC_WORKER_SOURCE, {
+      eval: true,
+      workerData: { bindingPath, handle, key: WAL_SYNC_KEY.toString() },
+    });
+    w.unref();
+    w.on("message", (msg: string | null) => {
+      const waiters = this.#syncInFlight ?? [];
+      this.#syncInFlight = null;
+      if (msg === null) for (const x of waiters) x.resolve();
+      else {
+        const err = new Error(`rocksdb WAL sync failed: ${msg}`);
+        for (const x of waiters) x.reject(err);
+      }
+      if (this.#syncQueue.length > 0) this.#startSync();
+      else w.unref();
+    });
+    w.on("error", (err) => {
+      const waiters = [...(this.#syncInFlight ?? []), ...this.#syncQueue];
+      this.#syncInFlight = null;
+      this.#syncQueue = [];
+      this.#worker = null;
+      for (const x of waiters) x.reject(new Error("WAL sync worker failed", { cause: err }));
+    });
+    this.#worker = w;
+  }
+
+  #startSync(): void {
+    const w = this.#worker;
+    if (!w) {
+      const waiters = this.#syncQueue;
+      this.#syncQueue = [];
+      for (const x of waiters) x.resolve();
+      return;
+    }
+    this.#syncInFlight = this.#syncQueue;
+    this.#syncQueue = [];
+    w.ref();
+    w.postMessage("sync");
+  }
+
+  #iterOptions(cf: ColumnFamilyName, opts: IterateOptions): NativeIteratorOptions {
+    const o: NativeIteratorOptions = {
+      column: this.#columns[cf].column,
+      keyEncoding: "buffer",
+      valueEncoding: "buffer",
+    };
+    if (opts.gt) o.gt = opts.gt;
+    if (opts.gte) o.gte = opts.gte;
+    if (opts.lt) o.lt = opts.lt;
+    if (opts.lte) o.lte = opts.lte;
+    if (opts.reverse) o.reverse = true;
+    if (opts.limit !== undefined && opts.limit >= 0) o.limit = Math.min(opts.limit, 0x7fffffff);
+    if (opts.keys === false) o.keys = false;
+    if (opts.values === false) o.values = false;
+    o.fillCache = opts.fillCache ?? true;
+    return o;
+  }
+
+  #nextv(it: IteratorContext, count: number): Promise<NextvResult> {
+    return this.#track(
+      new Promise<NextvResult>((resolve, reject) =>
+        binding.iterator_nextv(it, count, (err, r) =>
+          err
+            ? reject(new Error("rocksdb iteration failed", { cause: err }))
+            : resolve(r ?? { rows: [], finished: true }),
+        ),
+      ),
+    );
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#tasks.add(p);
+    const drop = () => this.#tasks.delete(p);
+    p.then(drop, drop);
+    return p;
+  }
+
+  #live(): DbContext {
+    if (!this.#db || this.#closing) throw new EngineStateError("engine is closed");
+    return this.#db;
+  }
+}
