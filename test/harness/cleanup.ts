@@ -1,0 +1,52 @@
+/**
+ * Last-resort cleanup: whatever a test run started and did not end is killed, and its
+ * temp directories removed, when the process exits — also after a failed or interrupted
+ * test. Normal cleanup is `Cluster.close()` from afterAll; this is the safety net.
+ */
+import { rmSync } from "node:fs";
+
+const liveProcesses = new Map<number, string>();
+const liveDirs = new Set<string>();
+let hooked = false;
+
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const pid of liveProcesses.keys()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    liveProcesses.clear();
+    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+    liveDirs.clear();
+  });
+}
+
+/** Remembers a child process until {@link forgetProcess}. */
+export function trackProcess(pid: number, description: string): void {
+  hook();
+  liveProcesses.set(pid, description);
+}
+
+export function forgetProcess(pid: number): void {
+  liveProcesses.delete(pid);
+}
+
+/** Remembers a temp directory until {@link forgetDir}. */
+export function trackDir(dir: string): void {
+  hook();
+  liveDirs.add(dir);
+}
+
+export function forgetDir(dir: string): void {
+  liveDirs.delete(dir);
+}
+
+/** What is still running (for leak checks in tests). */
+export function trackedProcesses(): ReadonlyMap<number, string> {
+  return liveProcesses;
+}

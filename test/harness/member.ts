@@ -1,0 +1,286 @@
+/**
+ * One member process of a test cluster: a real `etcd` binary or Chainfire's
+ * `node packages/server/dist/cli/main.js`, both started with etcd's flag names, directly
+ * (no shell), so the pid held here is the member's own.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { forgetProcess, trackProcess } from "./cleanup.js";
+import { pollUntil, StopPolling } from "./wait.js";
+
+/** Which implementation a member runs. */
+export type MemberKind = "etcd" | "chainfire";
+
+/** The repository root (this file is test/harness/member.ts). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The compiled Chainfire member entry point (built by `npx tsc -b`). */
+export const CHAINFIRE_MAIN = resolve(REPO_ROOT, "packages/server/dist/cli/main.js");
+
+/** Whether members of `kind` can be started on this machine. */
+export function kindAvailable(kind: MemberKind): boolean {
+  if (kind === "chainfire") return existsSync(CHAINFIRE_MAIN);
+  return true;
+}
+
+/** Everything needed to start (and restart) one member. */
+export interface MemberConfig {
+  kind: MemberKind;
+  name: string;
+  dataDir: string;
+  logFile: string;
+  clientPort: number;
+  peerPort: number;
+  metricsPort: number;
+  /** `name=http://127.0.0.1:peerPort,...` for every initial member. */
+  initialCluster: string;
+  initialClusterState: "new" | "existing";
+  initialClusterToken: string;
+  heartbeatMs: number;
+  electionMs: number;
+  snapshotCount?: number;
+  /** Appended to the member's flags. */
+  extraArgs: string[];
+  /** Node flags for Chainfire members (e.g. `--cpu-prof`). */
+  nodeArgs: string[];
+}
+
+/** How a member process ended. */
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The lifecycle state the harness believes a member is in. */
+export type MemberState = "running" | "stopped" | "exited";
+
+export class Member {
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly metricsUrl: string;
+  /** Set once the member has answered Status. */
+  id: bigint | undefined;
+  private child: ChildProcess | undefined;
+  private exitPromise: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
+  private exitInfo: ExitInfo | undefined;
+  private stoppedBySignal = false;
+
+  constructor(
+    readonly index: number,
+    readonly config: MemberConfig,
+  ) {
+    this.clientUrl = `http://127.0.0.1:${config.clientPort}`;
+    this.peerUrl = `http://127.0.0.1:${config.peerPort}`;
+    this.metricsUrl = `http://127.0.0.1:${config.metricsPort}`;
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** The member's pid while a process has been started (also after it exited). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get state(): MemberState {
+    if (!this.child || this.exitInfo) return "exited";
+    return this.stoppedBySignal ? "stopped" : "running";
+  }
+
+  /** How the last process ended, once it has. */
+  get lastExit(): ExitInfo | undefined {
+    return this.exitInfo;
+  }
+
+  /** The command line, for logs and for reproducing a failure by hand. */
+  commandLine(): { file: string; args: string[] } {
+    const c = this.config;
+    const flags = [
+      `--name=${c.name}`,
+      `--data-dir=${c.dataDir}`,
+      `--listen-client-urls=${this.clientUrl}`,
+      `--advertise-client-urls=${this.clientUrl}`,
+      `--listen-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--initial-cluster=${c.initialCluster}`,
+      `--initial-cluster-state=${c.initialClusterState}`,
+      `--initial-cluster-token=${c.initialClusterToken}`,
+      `--listen-metrics-urls=${this.metricsUrl}`,
+      `--heartbeat-interval=${c.heartbeatMs}`,
+      `--election-timeout=${c.electionMs}`,
+      ...(c.snapshotCount === undefined ? [] : [`--snapshot-count=${c.snapshotCount}`]),
+    ];
+    if (c.kind === "etcd") {
+      // etcd 3.4 defaults to the deprecated capnslog text logger; zap writes JSON lines.
+      const etcd = process.env.ETCD_BIN ?? "etcd";
+      return { file: etcd, args: [...flags, "--logger=zap", "--log-outputs=stderr", ...c.extraArgs] };
+    }
+    return {
+      file: process.execPath,
+      args: [...c.nodeArgs, CHAINFIRE_MAIN, ...flags, ...c.extraArgs],
+    };
+  }
+
+  /** Starts the process (also used to restart it on the same data dir and ports). */
+  start(): void {
+    if (this.state !== "exited") throw new Error(`${this.name} is already running`);
+    const { file, args } = this.commandLine();
+    const log = openSync(this.config.logFile, "a");
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, {
+        stdio: ["ignore", log, log],
+        env: memberEnv(),
+        cwd: REPO_ROOT,
+      });
+    } finally {
+      closeSync(log);
+    }
+    this.child = child;
+    this.exitInfo = undefined;
+    this.stoppedBySignal = false;
+    this.exitPromise = new Promise<ExitInfo>((resolveExit) => {
+      child.once("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        if (child.pid !== undefined) forgetProcess(child.pid);
+        resolveExit(this.exitInfo);
+      });
+      child.once("error", (error) => {
+        this.exitInfo = { code: null, signal: null };
+        resolveExit(this.exitInfo);
+        this.appendNote(`spawn failed: ${error.message}`);
+      });
+    });
+    if (child.pid !== undefined) trackProcess(child.pid, `${this.config.kind} ${this.name}`);
+  }
+
+  /** Sends `signal`; SIGSTOP/SIGCONT also update {@link state}. */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child || this.exitInfo) throw new Error(`${this.name} is not running`);
+    this.child.kill(signal);
+    if (signal === "SIGSTOP") this.stoppedBySignal = true;
+    if (signal === "SIGCONT") this.stoppedBySignal = false;
+  }
+
+  /** Resolves when the process has exited; rejects after `timeoutMs`. */
+  async waitExit(timeoutMs: number): Promise<ExitInfo> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.exitPromise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Polls GET /health on the metrics URL until it reports healthy. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    await pollUntil(
+      async () => {
+        if (this.exitInfo) {
+          throw new StopPolling(new ExitedError(this.name, this.exitInfo, this.logTail(30)));
+        }
+        return (await this.healthy()) ? true : undefined;
+      },
+      { timeoutMs, intervalMs: 50, what: `${this.name} /health` },
+    );
+  }
+
+  /** One GET /health: true when the member answers `{"health":"true"}`. */
+  healthy(timeoutMs = 1000): Promise<boolean> {
+    return new Promise((resolveHealth) => {
+      const request = httpGet(`${this.metricsUrl}/health`, { agent: false }, (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        response.on("end", () => {
+          if (response.statusCode !== 200) return resolveHealth(false);
+          try {
+            const parsed = JSON.parse(body) as { health?: unknown };
+            resolveHealth(parsed.health === "true" || parsed.health === true);
+          } catch {
+            resolveHealth(false);
+          }
+        });
+        response.on("error", () => resolveHealth(false));
+      });
+      request.setTimeout(timeoutMs, () => request.destroy());
+      request.on("error", () => resolveHealth(false));
+    });
+  }
+
+  /** Resident memory in bytes (VmRSS), while the process exists. */
+  rssBytes(): number | undefined {
+    if (this.pid === undefined || this.exitInfo) return undefined;
+    try {
+      const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
+      const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+      return match ? Number(match[1]) * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The last `lines` lines of the member's log (stdout and stderr, every start). */
+  logTail(lines = 40): string {
+    try {
+      const text = readFileSync(this.config.logFile, "utf8");
+      return text.split("\n").slice(-lines - 1).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  /** Ends the process: SIGKILL, wait for the exit. Idempotent. */
+  async kill(timeoutMs = 10_000): Promise<void> {
+    if (this.state === "exited") return;
+    this.child?.kill("SIGKILL");
+    await this.waitExit(timeoutMs);
+  }
+
+  private appendNote(note: string): void {
+    try {
+      appendFileSync(this.config.logFile, `[harness] ${note}\n`);
+    } catch {
+      // the log is best effort
+    }
+  }
+}
+
+/** A member exited while the harness was waiting for it. */
+export class ExitedError extends Error {
+  constructor(
+    readonly memberName: string,
+    readonly exit: ExitInfo,
+    readonly logTail: string,
+  ) {
+    super(
+      `${memberName} exited (code ${exit.code}, signal ${exit.signal}) while starting; log tail:\n${logTail}`,
+    );
+  }
+}
+
+/** The member's environment: ours, minus variables that would change its flags. */
+function memberEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    // etcd reads every ETCD_* variable as a flag; NODE_OPTIONS could carry vitest's or
+    // tsx's loaders into a member that must run its compiled JavaScript.
+    if (key.startsWith("ETCD_") || key.startsWith("ETCDCTL_") || key === "NODE_OPTIONS") continue;
+    if (key.startsWith("VITEST")) continue;
+    env[key] = value;
+  }
+  return env;
+}
