@@ -22,18 +22,16 @@ const sign = (n: number): number => (n < 0 ? -1 : n > 0 ? 1 : 0);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** Keys biased towards the troublesome bytes 0x00, 0x01 and 0xff. */
-const keyArb = fc
-  .uint8Array({ maxLength: 12 })
-  .chain((raw) =>
-    fc
-      .array(fc.constantFrom(0x00, 0x01, 0xff, 0x61), {
-        minLength: raw.length,
-        maxLength: raw.length,
-      })
-      .chain((special) =>
-        fc.boolean().map((useSpecial) => (useSpecial ? Uint8Array.from(special) : raw)),
-      ),
-  );
+const keyArb = fc.uint8Array({ maxLength: 12 }).chain((raw) =>
+  fc
+    .array(fc.constantFrom(0x00, 0x01, 0xff, 0x61), {
+      minLength: raw.length,
+      maxLength: raw.length,
+    })
+    .chain((special) =>
+      fc.boolean().map((useSpecial) => (useSpecial ? Uint8Array.from(special) : raw)),
+    ),
+);
 const revArb = fc.record({
   main: fc.oneof(fc.nat({ max: 10 }), fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
   sub: fc.oneof(fc.nat({ max: 3 }), fc.nat()),
