@@ -11,3 +11,22 @@ export {
   type IterateOptions,
   WriteBatch,
 } from "./engine.js";
+export {
+  compareBytes,
+  decodeKey,
+  decodeRevision,
+  decodeRevisionDesc,
+  encodedKeyUpperBound,
+  encodeKey,
+  encodeKeyRevision,
+  encodeKeyRevisionDesc,
+  encodeRevision,
+  encodeRevisionDesc,
+  FROM_KEY,
+  intervalContains,
+  isFromKey,
+  type KeyInterval,
+  keyInterval,
+  prefixEnd,
+  type Revision,
+} from "./keys.js";
