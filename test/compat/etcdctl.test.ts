@@ -73,7 +73,9 @@ for (const kind of compatTargets()) {
       expect(await ok(["get", "pg/a"])).toBe("pg/a\nhello world\n");
       expect(await ok(["get", "pg/missing"])).toBe("");
       expect(await ok(["put", "pg/a", "again"])).toBe("OK\n");
-      expect(await ok(["get", "pg/a", "--consistency=s"])).toMatch(/^pg\/a\n(hello world|again)\n$/);
+      expect(await ok(["get", "pg/a", "--consistency=s"])).toMatch(
+        /^pg\/a\n(hello world|again)\n$/,
+      );
       expect(await ok(["get", "pg/a"])).toBe("pg/a\nagain\n");
     });
 
@@ -99,7 +101,11 @@ for (const kind of compatTargets()) {
       expect(await sorted(["--order=DESCEND"])).toEqual(["pf/c", "pf/b", "pf/a"]);
       expect(await sorted(["--order=DESCEND", "--sort-by=KEY"])).toEqual(["pf/c", "pf/b", "pf/a"]);
       expect(await sorted(["--sort-by=CREATE"])).toEqual(["pf/b", "pf/a", "pf/c"]);
-      expect(await sorted(["--sort-by=CREATE", "--order=DESCEND"])).toEqual(["pf/c", "pf/a", "pf/b"]);
+      expect(await sorted(["--sort-by=CREATE", "--order=DESCEND"])).toEqual([
+        "pf/c",
+        "pf/a",
+        "pf/b",
+      ]);
       expect(await sorted(["--sort-by=MODIFY"])).toEqual(["pf/b", "pf/c", "pf/a"]);
       expect(await sorted(["--sort-by=VERSION", "--order=DESCEND"])).toEqual([
         "pf/a",
@@ -138,7 +144,13 @@ for (const kind of compatTargets()) {
       expect(got.header.revision).toBe(rev2);
       expect(String(got.header.cluster_id)).toBe(String(put1.header.cluster_id));
       expect(got.kvs).toEqual([
-        { key: b64("js/k"), create_revision: rev1, mod_revision: rev2, version: 2, value: b64("v2") },
+        {
+          key: b64("js/k"),
+          create_revision: rev1,
+          mod_revision: rev2,
+          version: 2,
+          value: b64("v2"),
+        },
       ]);
       expect(got.count).toBe(1);
 
@@ -146,7 +158,13 @@ for (const kind of compatTargets()) {
       const old = await json<JsonRange>(["get", `--rev=${rev1}`, "js/k"]);
       expect(old.header.revision).toBe(rev2);
       expect(old.kvs).toEqual([
-        { key: b64("js/k"), create_revision: rev1, mod_revision: rev1, version: 1, value: b64("v1") },
+        {
+          key: b64("js/k"),
+          create_revision: rev1,
+          mod_revision: rev1,
+          version: 1,
+          value: b64("v1"),
+        },
       ]);
       expect(await ok(["get", `--rev=${rev1}`, "js/k"])).toBe("js/k\nv1\n");
       expect(await ok(["get", `--rev=${rev1 - 1}`, "js/k"])).toBe("");
@@ -245,7 +263,9 @@ for (const kind of compatTargets()) {
         "",
         "",
       ].join("\n");
-      expect(await ok(["txn", "-i"], stdin)).toBe(`${prompts}FAILURE\n\nOK\n\ntf/k\nfailure\n\n0\n`);
+      expect(await ok(["txn", "-i"], stdin)).toBe(
+        `${prompts}FAILURE\n\nOK\n\ntf/k\nfailure\n\n0\n`,
+      );
       // A value compare on a missing key is false whatever the operator.
       const missing = ['value("tf/none") != "x"', "", "put tf/k yes", "", "put tf/k no", "", ""];
       expect(await ok(["txn", "-i"], missing.join("\n"))).toBe(`${prompts}FAILURE\n\nOK\n`);
@@ -363,7 +383,9 @@ for (const kind of compatTargets()) {
       const table = await ok(["member", "list"]);
       expect(table.trim().split("\n").sort()).toEqual(
         c.members
-          .map((m) => `${m.id?.toString(16)}, started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}, false`)
+          .map(
+            (m) => `${m.id?.toString(16)}, started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}, false`,
+          )
           .sort(),
       );
     });
@@ -392,7 +414,9 @@ for (const kind of compatTargets()) {
       expect(future.stderr).toContain("code = OutOfRange");
 
       const again = await fails(["compaction", String(r1)]);
-      expect(again.errorText).toBe("Error: etcdserver: mvcc: required revision has been compacted\n");
+      expect(again.errorText).toBe(
+        "Error: etcdserver: mvcc: required revision has been compacted\n",
+      );
       const ahead = await fails(["compaction", String(r3 + 1000)]);
       expect(ahead.errorText).toBe(
         "Error: etcdserver: mvcc: required revision is a future revision\n",

@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { forgetDir, trackDir } from "./cleanup.js";
 import { EtcdGrpcClient } from "./grpc-client.js";
-import { allocatePorts } from "./ports.js";
 import { CHAINFIRE_MAIN, ExitedError, kindAvailable, Member, type MemberKind } from "./member.js";
+import { allocatePorts } from "./ports.js";
 import { describeError, pollUntil } from "./wait.js";
 
 /** Options of {@link Cluster.start}. */
@@ -192,7 +192,8 @@ export class Cluster {
   /** Starts member `i` again with the same flags, ports and data dir. */
   async restart(i: number, options: RestartOptions = {}): Promise<void> {
     const member = this.member(i);
-    if (member.state !== "exited") throw new Error(`${member.name} is still running; kill it first`);
+    if (member.state !== "exited")
+      throw new Error(`${member.name} is still running; kill it first`);
     member.start();
     if (options.waitReady ?? true) await member.waitHealthy(options.timeoutMs ?? 30_000);
   }

@@ -66,7 +66,12 @@ export class EtcdGrpcClient {
     request: Partial<etcdserverpb.RangeRequest>,
     timeoutMs?: number,
   ): Promise<etcdserverpb.RangeResponse> {
-    return this.call(this.kv, this.kv.range, etcdserverpb.RangeRequest.fromPartial(request), timeoutMs);
+    return this.call(
+      this.kv,
+      this.kv.range,
+      etcdserverpb.RangeRequest.fromPartial(request),
+      timeoutMs,
+    );
   }
 
   put(

@@ -2,7 +2,7 @@
  * Test harness: real etcd or Chainfire member processes on loopback, a small etcd v3
  * gRPC client, and polling helpers. See test/README.md.
  */
-export { type ClusterOptions, Cluster, type KillSignal, type RestartOptions } from "./cluster.js";
+export { Cluster, type ClusterOptions, type KillSignal, type RestartOptions } from "./cluster.js";
 export {
   bytes,
   EtcdGrpcClient,
@@ -13,8 +13,8 @@ export {
 } from "./grpc-client.js";
 export {
   CHAINFIRE_MAIN,
-  type ExitInfo,
   ExitedError,
+  type ExitInfo,
   kindAvailable,
   Member,
   type MemberKind,

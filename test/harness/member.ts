@@ -117,7 +117,10 @@ export class Member {
     if (c.kind === "etcd") {
       // etcd 3.4 defaults to the deprecated capnslog text logger; zap writes JSON lines.
       const etcd = process.env.ETCD_BIN ?? "etcd";
-      return { file: etcd, args: [...flags, "--logger=zap", "--log-outputs=stderr", ...c.extraArgs] };
+      return {
+        file: etcd,
+        args: [...flags, "--logger=zap", "--log-outputs=stderr", ...c.extraArgs],
+      };
     }
     return {
       file: process.execPath,
@@ -237,7 +240,10 @@ export class Member {
   logTail(lines = 40): string {
     try {
       const text = readFileSync(this.config.logFile, "utf8");
-      return text.split("\n").slice(-lines - 1).join("\n");
+      return text
+        .split("\n")
+        .slice(-lines - 1)
+        .join("\n");
     } catch {
       return "(no log)";
     }
