@@ -1,5 +1,7 @@
+import { ConfigError } from "./errors.js";
 import type { Storage } from "./storage.js";
-import type { NodeId } from "./types.js";
+import { type NodeId, None } from "./types.js";
+import { NO_LIMIT } from "./util.js";
 
 /** How a leader confirms it is still leader before answering a ReadIndex request. */
 export enum ReadOnlyOption {
@@ -55,8 +57,107 @@ export interface Config {
   logger?: RaftLogger;
 }
 
+/** Where the core sends its debug lines; nothing is formatted unless a logger is set. */
 export interface RaftLogger {
   debug(msg: string): void;
   info(msg: string): void;
   warn(msg: string): void;
+}
+
+/** Default {@link Config.maxSizePerMsg}: 1 MiB. */
+export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
+/** Default {@link Config.maxInflightMsgs}. */
+export const DEFAULT_MAX_INFLIGHT_MSGS = 256;
+
+/** A {@link Config} with every default filled in, as the core uses it. */
+export interface ResolvedConfig {
+  id: NodeId;
+  electionTick: number;
+  heartbeatTick: number;
+  storage: Storage;
+  applied: number;
+  maxSizePerMsg: number;
+  maxInflightMsgs: number;
+  maxInflightBytes: number;
+  maxUncommittedEntriesSize: number;
+  maxCommittedSizePerReady: number;
+  checkQuorum: boolean;
+  preVote: boolean;
+  readOnlyOption: ReadOnlyOption;
+  disableProposalForwarding: boolean;
+  random: () => number;
+  logger: RaftLogger | undefined;
+}
+
+function isNonNegInt(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/**
+ * Fills in defaults and validates a Config. Throws {@link ConfigError} naming the first
+ * problem: a `None` id, heartbeatTick < 1, electionTick <= heartbeatTick, a missing
+ * storage or random source, non-integer or negative limits, maxInflightMsgs < 1,
+ * maxInflightBytes below maxSizePerMsg, or LeaseBased reads without checkQuorum.
+ *
+ * Limits given as 0 mean "no limit" (maxUncommittedEntriesSize, maxCommittedSizePerReady,
+ * maxInflightBytes), as in etcd.
+ */
+export function resolveConfig(c: Config): ResolvedConfig {
+  if (c.id === None) throw new ConfigError("cannot use none as id");
+  if (!Number.isSafeInteger(c.heartbeatTick) || c.heartbeatTick <= 0) {
+    throw new ConfigError("heartbeat tick must be greater than 0");
+  }
+  if (!Number.isSafeInteger(c.electionTick) || c.electionTick <= c.heartbeatTick) {
+    throw new ConfigError("election tick must be greater than heartbeat tick");
+  }
+  if (c.storage === undefined || c.storage === null) throw new ConfigError("storage cannot be nil");
+  if (typeof c.random !== "function") {
+    throw new ConfigError("random must be a function returning a float in [0, 1)");
+  }
+  const applied = c.applied ?? 0;
+  const maxSizePerMsg = c.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
+  const maxInflightMsgs = c.maxInflightMsgs ?? DEFAULT_MAX_INFLIGHT_MSGS;
+  const maxInflightBytes = c.maxInflightBytes ?? 0;
+  const maxUncommitted = c.maxUncommittedEntriesSize ?? 0;
+  const maxCommitted = c.maxCommittedSizePerReady ?? 0;
+  for (const [name, v] of [
+    ["applied", applied],
+    ["maxSizePerMsg", maxSizePerMsg],
+    ["maxInflightMsgs", maxInflightMsgs],
+    ["maxInflightBytes", maxInflightBytes],
+    ["maxUncommittedEntriesSize", maxUncommitted],
+    ["maxCommittedSizePerReady", maxCommitted],
+  ] as const) {
+    if (!isNonNegInt(v)) throw new ConfigError(`${name} must be a non-negative integer, got ${v}`);
+  }
+  if (maxInflightMsgs <= 0) throw new ConfigError("max inflight messages must be greater than 0");
+  if (maxInflightBytes !== 0 && maxInflightBytes < maxSizePerMsg) {
+    throw new ConfigError("max inflight bytes must be >= max message size");
+  }
+  const readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.Safe;
+  if (readOnlyOption !== ReadOnlyOption.Safe && readOnlyOption !== ReadOnlyOption.LeaseBased) {
+    throw new ConfigError(`unknown readOnlyOption ${readOnlyOption}`);
+  }
+  const checkQuorum = c.checkQuorum ?? false;
+  if (readOnlyOption === ReadOnlyOption.LeaseBased && !checkQuorum) {
+    throw new ConfigError("CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased");
+  }
+  return {
+    id: c.id,
+    electionTick: c.electionTick,
+    heartbeatTick: c.heartbeatTick,
+    storage: c.storage,
+    applied,
+    maxSizePerMsg,
+    maxInflightMsgs,
+    maxInflightBytes,
+    maxUncommittedEntriesSize: maxUncommitted === 0 ? NO_LIMIT : maxUncommitted,
+    maxCommittedSizePerReady: maxCommitted === 0 ? NO_LIMIT : maxCommitted,
+    checkQuorum,
+    preVote: c.preVote ?? false,
+    readOnlyOption,
+    disableProposalForwarding: c.disableProposalForwarding ?? false,
+    random: c.random,
+    logger: c.logger,
+  };
 }
