@@ -236,6 +236,22 @@ export class Member {
     }
   }
 
+  /**
+   * CPU time (user + system) the process has used so far, in seconds, from
+   * /proc/<pid>/stat (clock ticks of 1/100 s, Linux's USER_HZ on x86 and arm64).
+   */
+  cpuSeconds(): number | undefined {
+    if (this.pid === undefined || this.exitInfo) return undefined;
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
+      // Fields after the command name (which may contain spaces) start at field 3.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The last `lines` lines of the member's log (stdout and stderr, every start). */
   logTail(lines = 40): string {
     try {

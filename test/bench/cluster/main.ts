@@ -1,0 +1,221 @@
+/**
+ * `npm run bench:cluster` — an etcd v3 load generator over grpc-js that drives real
+ * etcd and/or Chainfire clusters started by the test harness, or any endpoints.
+ *
+ *   npm run bench:cluster                              # etcd, three members on loopback
+ *   npm run bench:cluster -- --vs-etcd                 # etcd, then chainfire; ratio table
+ *   npm run bench:cluster -- --target chainfire --workloads put-100,range-l-100
+ *   npm run bench:cluster -- --endpoints http://127.0.0.1:2379 --duration 5
+ *
+ * A benchmark, not a test: it prints numbers and asserts nothing. The Node load generator
+ * costs several times the CPU per request of etcd's Go tool and shares the machine's
+ * cores with the members, so compare systems only within one run of this tool.
+ */
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Cluster, EtcdGrpcClient, type MemberKind, REPO_ROOT } from "../../harness/index.js";
+import { KeySequence, type LoadOptions, prepareRange, runLoad } from "./load.js";
+import { type BenchReport, formatReport, saveReport, type TargetRun } from "./report.js";
+import { selectWorkloads, WORKLOADS, type Workload } from "./workloads.js";
+
+const HELP = `usage: npm run bench:cluster -- [options]
+
+  --target etcd|chainfire|both   clusters to start with the harness (default etcd)
+  --vs-etcd                      same as --target both, plus the chainfire/etcd ratio table
+  --endpoints URL,URL,...        drive an existing cluster instead (writes 8-byte keys from 0:
+                                 use a scratch cluster)
+  --workloads a,b,...            default: all of ${WORKLOADS.map((w) => w.name).join(", ")}
+  --duration SEC                 measured seconds per workload (default 10)
+  --total N                      measured requests per workload, instead of --duration
+  --warmup SEC                   unmeasured seconds first (default 2)
+  --size N                       members per started cluster (default 3)
+  --key-size B / --value-size B  default 8 / 256
+  --out DIR                      where JSON and HTML go (default results/)
+`;
+
+interface Options {
+  targets: string[];
+  endpoints?: string[];
+  workloads: Workload[];
+  load: Omit<LoadOptions, "onProgress">;
+  size: number;
+  out: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      target: { type: "string" },
+      "vs-etcd": { type: "boolean" },
+      endpoints: { type: "string" },
+      workloads: { type: "string" },
+      duration: { type: "string" },
+      total: { type: "string" },
+      warmup: { type: "string" },
+      size: { type: "string" },
+      "key-size": { type: "string" },
+      "value-size": { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const num = (v: string | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${v}`);
+    return n;
+  };
+  let targets: string[];
+  if (values.endpoints) targets = ["external"];
+  else if (values["vs-etcd"] || values.target === "both") targets = ["etcd", "chainfire"];
+  else if (values.target === "etcd" || values.target === "chainfire") targets = [values.target];
+  else if (values.target === undefined) targets = ["etcd"];
+  else throw new Error(`--target must be etcd, chainfire or both, not ${values.target}`);
+  return {
+    targets,
+    endpoints: values.endpoints?.split(",").map((e) => e.trim()),
+    workloads: selectWorkloads(values.workloads),
+    load: {
+      durationSec: num(values.duration, 10),
+      total: values.total === undefined ? undefined : num(values.total, 0),
+      warmupSec: num(values.warmup, 2),
+      keySize: num(values["key-size"], 8),
+      valueSize: num(values["value-size"], 256),
+    },
+    size: num(values.size, 3),
+    out: values.out ?? join(REPO_ROOT, "results"),
+  };
+}
+
+/** Index of the endpoint whose member is the leader (Maintenance.Status on each). */
+async function findLeader(endpoints: string[]): Promise<{ leader: string; version: string }> {
+  const clients = endpoints.map((e) => new EtcdGrpcClient(e, { timeoutMs: 2000 }));
+  try {
+    const statuses = await Promise.all(clients.map((c) => c.status().catch(() => undefined)));
+    const index = statuses.findIndex(
+      (s) => s && s.leader !== 0n && s.leader === s.header?.memberId,
+    );
+    if (index < 0) throw new Error(`no member of ${endpoints.join(", ")} reports itself leader`);
+    return { leader: endpoints[index], version: statuses[index]?.version ?? "" };
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+const progressIsTty = process.stderr.isTTY;
+function progress(line: string, final = false): void {
+  if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
+  else process.stderr.write(`${line}\n`);
+}
+
+let current: Cluster | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the cluster\n`);
+    void (current?.close() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+async function benchTarget(target: string, options: Options): Promise<TargetRun> {
+  let endpoints = options.endpoints ?? [];
+  if (target !== "external") {
+    progress(`[${target}] starting ${options.size} members...`, true);
+    current = await Cluster.start({ kind: target as MemberKind, size: options.size });
+    endpoints = current.endpoints;
+  }
+  const cluster = current;
+  const run: TargetRun = {
+    target,
+    endpoints,
+    members: cluster?.names ?? endpoints,
+    runs: [],
+  };
+  try {
+    const keys = new KeySequence(options.load.keySize);
+    let rangePrepared = false;
+    for (const workload of options.workloads) {
+      const { leader, version } = await findLeader(endpoints);
+      run.version = version;
+      if (workload.operation !== "put" && !rangePrepared) {
+        await prepareRange(leader, options.load.valueSize);
+        rangePrepared = true;
+      }
+      const cpuBefore = cluster?.members.map((m) => m.cpuSeconds());
+      let lastLine = "";
+      const result = await runLoad(workload, { all: endpoints, leader }, keys, {
+        ...options.load,
+        onProgress: (p) => {
+          lastLine =
+            `[${target} ${workload.name}] ${p.phase} ${p.elapsedSec.toFixed(0)}s ` +
+            `${p.opsPerSec.toLocaleString("en-US")} ops/s` +
+            (p.errors ? `, ${p.errors} errors` : "");
+          if (progressIsTty || Math.round(p.elapsedSec) % 5 === 0) progress(lastLine);
+        },
+      });
+      const cpuAfter = cluster?.members.map((m) => m.cpuSeconds());
+      run.runs.push({
+        ...result,
+        description: workload.description,
+        clients: workload.clients,
+        connections: workload.connections,
+        placement: workload.placement,
+        memberCpuSec: cpuAfter?.map((after, i) => {
+          const before = cpuBefore?.[i];
+          return after === undefined || before === undefined ? undefined : after - before;
+        }),
+        rssAfterMb: cluster?.rss().map((b) => (b === undefined ? undefined : b / 2 ** 20)),
+      });
+      progress(
+        `[${target} ${workload.name}] ${Math.round(result.opsPerSec).toLocaleString("en-US")} ops/s, ` +
+          `p99 ${result.latencyMs.p99} ms${result.errors ? `, ${result.errors} errors` : ""}`,
+        true,
+      );
+    }
+    run.rssAfterMb = cluster?.rss().map((b) => (b === undefined ? undefined : b / 2 ** 20));
+  } finally {
+    await cluster?.close();
+    current = undefined;
+  }
+  return run;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      loadGenerator: "test/bench/cluster (Node, @grpc/grpc-js, one process)",
+    },
+    options: {
+      targets: options.targets,
+      endpoints: options.endpoints,
+      workloads: options.workloads.map((w) => w.name),
+      ...options.load,
+      size: options.size,
+    },
+    targets: [],
+  };
+  for (const target of options.targets) report.targets.push(await benchTarget(target, options));
+  process.stdout.write(formatReport(report));
+  const files = saveReport(report, options.out);
+  process.stdout.write(`\nwrote ${files.json}\nwrote ${files.html}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench:cluster failed: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
