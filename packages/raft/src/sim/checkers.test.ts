@@ -7,7 +7,7 @@ import {
   MessageType,
   None,
   newMessage,
-} from "../types.js";
+} from "../index.js";
 import { chainHash } from "./hash.js";
 import { ReadChecker } from "./read-checker.js";
 import { type ReadyView, SafetyChecker, SafetyViolation } from "./safety-checker.js";

@@ -5,7 +5,7 @@ import {
   MessageType,
   type NodeId,
   None,
-} from "../types.js";
+} from "../index.js";
 import { chainHash } from "./hash.js";
 import {
   LogModel,
@@ -225,8 +225,9 @@ export class SafetyChecker {
         prevTerm = e.term;
         terms.push(e.term);
         chains.push(prev);
-        const committedIdx = Math.max(n.hs.commit, n.liveCommit);
-        if (e.index <= committedIdx) {
+        // The commit index the node knew before this Ready (the previous Ready's, durable
+        // now); this Ready may raise it, but only over the entries it appends.
+        if (e.index <= n.hs.commit) {
           const old = base.chain(e.index);
           if (old !== undefined && old !== prev) {
             this.fail(
