@@ -1,6 +1,7 @@
 import { type Config, resolveConfig } from "./config.js";
 import { Raft } from "./raft.js";
 import { restoreConfig } from "./raft-config.js";
+import { stepRaft } from "./step.js";
 import { stepCandidate } from "./step-candidate.js";
 import { stepFollower } from "./step-follower.js";
 import { stepLeader } from "./step-leader.js";
@@ -14,7 +15,12 @@ import { None } from "./types.js";
  */
 export function newRaft(config: Config): Raft {
   const c = resolveConfig(config);
-  const r = new Raft(c, { leader: stepLeader, candidate: stepCandidate, follower: stepFollower });
+  const r = new Raft(c, {
+    step: stepRaft,
+    leader: stepLeader,
+    candidate: stepCandidate,
+    follower: stepFollower,
+  });
   const { hardState, confState } = c.storage.initialState();
   restoreConfig(r, confState);
   if (hardState.term !== 0 || hardState.vote !== None || hardState.commit !== 0) {

@@ -1,7 +1,7 @@
 import { BugIndicatingError } from "./errors.js";
 import { Unstable } from "./log-unstable.js";
 import { CompactedError, type Storage, UnavailableError } from "./storage.js";
-import type { Entry, Snapshot } from "./types.js";
+import { type Entry, EntryType, type Snapshot } from "./types.js";
 import { entriesSize, limitCount, NO_LIMIT } from "./util.js";
 
 /**
@@ -182,6 +182,18 @@ export class RaftLog {
       if (t <= term) return [index, t];
     }
     return [0, 0];
+  }
+
+  /** Whether a committed entry not yet applied is a conf change (campaigning is unsafe then). */
+  hasUnappliedConfChanges(): boolean {
+    let lo = this.applied + 1;
+    const hi = this.committed + 1;
+    while (lo < hi) {
+      const ents = this.slice(lo, hi, 1024 * 1024);
+      for (const e of ents) if (e.type !== EntryType.Normal) return true;
+      lo += ents.length;
+    }
+    return false;
   }
 
   /** Whether there are unstable entries not yet handed out in a Ready. */

@@ -1,14 +1,14 @@
 /**
- * The raft state machine shared by every role: terms and votes, role transitions,
- * elections, ticks, the entry point `step` (term checks and vote handling), and the
- * bookkeeping used by the per-role step functions in step-leader.ts, step-follower.ts and
- * step-candidate.ts (which {@link Raft} receives through {@link RoleSteps}, so that this
- * file does not depend on them).
+ * The raft state shared by every role: term, vote, log, progress tracker, the two
+ * outgoing message queues, role transitions (becomeX), ticks, and the bookkeeping the
+ * message handlers use. The handlers themselves live in step.ts (common checks, votes),
+ * election.ts, step-leader.ts, step-follower.ts and step-candidate.ts; {@link Raft}
+ * receives them through {@link RoleSteps}, so this file depends on none of them.
  */
 import { encodeConfChangeV2, leaveJointConfChange } from "./conf-change.js";
 import { ReadOnlyOption, type ResolvedConfig } from "./config.js";
 import { BugIndicatingError, ProposalDroppedError } from "./errors.js";
-import { VoteResult } from "./quorum/quorum.js";
+import { EARLY_LEADER_MESSAGES, localMessage } from "./messages.js";
 import { RaftLog } from "./raft-log.js";
 import { ReadOnly } from "./read-only.js";
 import { ProgressTracker } from "./tracker/progress-tracker.js";
@@ -24,13 +24,17 @@ import {
   type SoftState,
   StateType,
 } from "./types.js";
-import { bytesEqual, EMPTY_BYTES, entriesSize } from "./util.js";
+import { EMPTY_BYTES, entriesSize } from "./util.js";
 
 /** Handles one message in one role. May throw ProposalDroppedError for MsgProp. */
 export type StepFunc = (r: Raft, m: Message) => void;
 
-/** The per-role step functions, injected so that raft.ts does not import them. */
+/**
+ * The message handlers, injected so that raft.ts depends on none of them: `step` is the
+ * entry point (step.ts: term checks, votes), the others handle a message in one role.
+ */
 export interface RoleSteps {
+  step: StepFunc;
   leader: StepFunc;
   candidate: StepFunc;
   follower: StepFunc;
@@ -38,36 +42,6 @@ export interface RoleSteps {
 
 /** Why an election is started. */
 export type CampaignType = "pre-election" | "election" | "transfer";
-
-/** The context a MsgVote carries when a leadership transfer asked for it (bypasses leases). */
-export const CAMPAIGN_TRANSFER: Uint8Array = new Uint8Array([
-  ...Array.from("CampaignTransfer", (c) => c.charCodeAt(0)),
-]);
-
-/**
- * Message types a leader may send before the Ready that produced them is durable
- * (thesis §10.2.1). Everything else waits for persistence (Ready.messagesAfterPersist).
- */
-const EARLY_LEADER_MESSAGES: readonly boolean[] = (() => {
-  const t: boolean[] = [];
-  for (const mt of [
-    MessageType.MsgApp,
-    MessageType.MsgHeartbeat,
-    MessageType.MsgSnap,
-    MessageType.MsgTimeoutNow,
-    MessageType.MsgReadIndexResp,
-  ]) {
-    t[mt] = true;
-  }
-  return t;
-})();
-
-/** The response type for a vote request type. */
-export function voteRespMsgType(t: MessageType): MessageType {
-  if (t === MessageType.MsgVote) return MessageType.MsgVoteResp;
-  if (t === MessageType.MsgPreVote) return MessageType.MsgPreVoteResp;
-  throw new BugIndicatingError(`not a vote message: ${MessageType[t]}`);
-}
 
 /**
  * One node's raft state. Not thread-safe, not reentrant; driven by {@link RawNode}.
@@ -437,197 +411,17 @@ export class Raft {
     return pr !== undefined && !pr.isLearner && !this.raftLog.hasNextOrInProgressSnapshot();
   }
 
-  /** Whether a committed conf change is not yet applied (then campaigning is unsafe). */
-  hasUnappliedConfChanges(): boolean {
-    const log = this.raftLog;
-    let lo = log.applied + 1;
-    const hi = log.committed + 1;
-    while (lo < hi) {
-      const ents = log.slice(lo, hi, 1024 * 1024);
-      for (const e of ents) if (e.type !== EntryType.Normal) return true;
-      lo += ents.length;
-    }
-    return false;
-  }
-
-  /** Starts an election unless this node is leader, not promotable, or must apply first. */
-  hup(t: CampaignType): void {
-    if (this.state === StateType.Leader) {
-      this.logger?.debug(`${this.id.toString(16)} ignoring MsgHup because already leader`);
-      return;
-    }
-    if (!this.promotable()) {
-      this.logger?.warn(`${this.id.toString(16)} is unpromotable and can not campaign`);
-      return;
-    }
-    if (this.hasUnappliedConfChanges()) {
-      this.logger?.warn(
-        `${this.id.toString(16)} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`,
-      );
-      return;
-    }
-    this.logger?.info(`${this.id.toString(16)} is starting a new election at term ${this.term}`);
-    this.campaign(t);
-  }
-
-  /** Runs a (pre-)election: becomes (pre-)candidate, votes for itself, asks every voter. */
-  campaign(t: CampaignType): void {
-    let term: number;
-    let voteMsg: MessageType;
-    if (t === "pre-election") {
-      this.becomePreCandidate();
-      voteMsg = MessageType.MsgPreVote;
-      // A pre-vote asks about the next term without moving to it.
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteMsg = MessageType.MsgVote;
-      term = this.term;
-    }
-    if (this.poll(this.id, voteRespMsgType(voteMsg), true) === VoteResult.VoteWon) {
-      // Single-voter configuration: won on our own vote.
-      if (t === "pre-election") this.campaign("election");
-      else this.becomeLeader();
-      return;
-    }
-    const lastIndex = this.raftLog.lastIndex();
-    const lastTerm = this.raftLog.lastTerm();
-    for (const id of this.trk.voterNodes()) {
-      if (id === this.id) continue;
-      this.logger?.info(
-        `${this.id.toString(16)} [logterm: ${lastTerm}, index: ${lastIndex}] sent ${MessageType[voteMsg]} request to ${id.toString(16)} at term ${this.term}`,
-      );
-      this.send({
-        type: voteMsg,
-        to: id,
-        from: this.id,
-        term,
-        logTerm: lastTerm,
-        index: lastIndex,
-        entries: [],
-        commit: 0,
-        reject: false,
-        rejectHint: 0,
-        context: t === "transfer" ? CAMPAIGN_TRANSFER : EMPTY_BYTES,
-      });
-    }
-  }
-
-  /** Records a vote and returns the election result so far. */
-  poll(id: NodeId, t: MessageType, granted: boolean): VoteResult {
-    this.logger?.info(
-      `${this.id.toString(16)} received ${MessageType[t]}${granted ? "" : " rejection"} from ${id.toString(16)} at term ${this.term}`,
-    );
-    this.trk.recordVote(id, granted);
-    return this.trk.tallyVotes().result;
-  }
-
   /**
-   * The entry point for every message. Handles what is common to all roles: messages from
-   * other terms (thesis §3.3: a higher term makes this node a follower; a lower term is
-   * ignored or answered so the sender learns), leases (a node that hears from a leader
-   * ignores vote requests for an election timeout, thesis §4.2.3), vote requests
-   * (thesis §3.4, §3.6.1), elections; then hands the message to the role's step function.
+   * The entry point for every message: term checks and votes (step.ts), then the role's
+   * handler. Throws ProposalDroppedError for a MsgProp that cannot be accepted.
    */
   step(m: Message): void {
-    const t = m.type;
-    if (m.term === 0) {
-      // Local message.
-    } else if (m.term > this.term) {
-      if (t === MessageType.MsgVote || t === MessageType.MsgPreVote) {
-        const force = bytesEqual(m.context, CAMPAIGN_TRANSFER);
-        const inLease =
-          this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout;
-        if (!force && inLease) {
-          this.logger?.info(
-            `${this.id.toString(16)} [term: ${this.term}] ignored ${MessageType[t]} from ${m.from.toString(16)} [term: ${m.term}]: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`,
-          );
-          return;
-        }
-      }
-      if (t === MessageType.MsgPreVote) {
-        // A pre-vote never changes our term.
-      } else if (t === MessageType.MsgPreVoteResp && !m.reject) {
-        // We sent a pre-vote for term+1; a grant carries that term. We move to it only
-        // when the pre-election is won.
-      } else {
-        this.logger?.info(
-          `${this.id.toString(16)} [term: ${this.term}] received a ${MessageType[t]} message with higher term from ${m.from.toString(16)} [term: ${m.term}]`,
-        );
-        const fromLeader =
-          t === MessageType.MsgApp || t === MessageType.MsgHeartbeat || t === MessageType.MsgSnap;
-        this.becomeFollower(m.term, fromLeader ? m.from : None);
-      }
-    } else if (m.term < this.term) {
-      if (
-        (this.checkQuorum || this.preVote) &&
-        (t === MessageType.MsgHeartbeat || t === MessageType.MsgApp)
-      ) {
-        // A stale leader (e.g. after a partition healed) that we would otherwise ignore
-        // forever; with check-quorum or pre-vote our term would never reach it otherwise.
-        // The response carries our term and makes it step down.
-        this.send(reply(MessageType.MsgAppResp, m.from));
-      } else if (t === MessageType.MsgPreVote) {
-        this.logger?.info(
-          `${this.id.toString(16)} [term: ${this.term}] rejected ${MessageType[t]} from ${m.from.toString(16)} [term: ${m.term}]`,
-        );
-        const r = reply(MessageType.MsgPreVoteResp, m.from);
-        r.term = this.term;
-        r.reject = true;
-        this.send(r);
-      } else {
-        this.logger?.info(
-          `${this.id.toString(16)} [term: ${this.term}] ignored a ${MessageType[t]} message with lower term from ${m.from.toString(16)} [term: ${m.term}]`,
-        );
-      }
-      return;
-    }
-
-    switch (t) {
-      case MessageType.MsgHup:
-        this.hup(this.preVote ? "pre-election" : "election");
-        return;
-      case MessageType.MsgVote:
-      case MessageType.MsgPreVote:
-        this.handleVoteRequest(m);
-        return;
-      default:
-        this.stepFn(this, m);
-    }
+    this.roles.step(this, m);
   }
 
-  /**
-   * Grants a (pre-)vote if we have not voted for someone else in this term and do not
-   * know a leader (or it is a pre-vote for a later term), and the candidate's log is at
-   * least as up to date as ours (thesis §3.6.1).
-   */
-  private handleVoteRequest(m: Message): void {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === None && this.lead === None) ||
-      (m.type === MessageType.MsgPreVote && m.term > this.term);
-    const resp = reply(voteRespMsgType(m.type), m.from);
-    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
-      this.logger?.info(
-        `${this.id.toString(16)} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote.toString(16)}] cast ${MessageType[m.type]} for ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
-      );
-      // The response carries the term of the request: for a pre-vote, the future term
-      // (so the pre-candidate does not mistake it for a stale response).
-      resp.term = m.term;
-      this.send(resp);
-      if (m.type === MessageType.MsgVote) {
-        // Only a real vote is recorded; it also resets the election timer.
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.logger?.info(
-        `${this.id.toString(16)} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote.toString(16)}] rejected ${MessageType[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
-      );
-      resp.term = this.term;
-      resp.reject = true;
-      this.send(resp);
-    }
+  /** Hands a message to the current role's handler (after the checks in step.ts). */
+  stepRole(m: Message): void {
+    this.stepFn(this, m);
   }
 
   /** Stops an ongoing leadership transfer. */
@@ -644,30 +438,6 @@ export class Raft {
   leaseReads(): boolean {
     return this.readOnly.option === ReadOnlyOption.LeaseBased;
   }
-}
-
-/** A message with every field at its zero value except type and to. */
-export function reply(type: MessageType, to: NodeId): Message {
-  return {
-    type,
-    to,
-    from: None,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-  };
-}
-
-/** A local message (term 0) of the given type from `from`. */
-export function localMessage(type: MessageType, from: NodeId): Message {
-  const m = reply(type, None);
-  m.from = from;
-  return m;
 }
 
 /** The proposal of an empty ConfChangeV2 (leave joint). */

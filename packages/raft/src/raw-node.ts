@@ -6,8 +6,9 @@ import {
 } from "./conf-change.js";
 import type { Config } from "./config.js";
 import { BugIndicatingError, StepLocalMessageError, StepPeerNotFoundError } from "./errors.js";
+import { localMessage } from "./messages.js";
 import { newRaft } from "./new-raft.js";
-import { localMessage, type Raft } from "./raft.js";
+import type { Raft } from "./raft.js";
 import { applyConfChange } from "./raft-config.js";
 import { leaderMaybeCommit } from "./read-index.js";
 import type { Ready } from "./ready.js";

@@ -5,7 +5,8 @@
  * its own term, since only then is its commit index known to be current.
  */
 
-import { type Raft, reply } from "./raft.js";
+import { reply } from "./messages.js";
+import type { Raft } from "./raft.js";
 import { bcastHeartbeat } from "./replicate.js";
 import { type Message, MessageType, None } from "./types.js";
 

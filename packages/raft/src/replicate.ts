@@ -3,7 +3,8 @@
  * needs entries that were compacted, heartbeats, and MsgTimeoutNow.
  */
 
-import { type Raft, reply } from "./raft.js";
+import { reply } from "./messages.js";
+import type { Raft } from "./raft.js";
 import { SnapshotTemporarilyUnavailableError } from "./storage.js";
 import type { Progress } from "./tracker/progress.js";
 import type { Snapshot } from "./types.js";

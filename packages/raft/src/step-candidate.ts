@@ -1,4 +1,6 @@
 /** How a candidate or pre-candidate handles each message (thesis §3.4, §9.6). */
+
+import { campaign, poll } from "./election.js";
 import { ProposalDroppedError } from "./errors.js";
 import { VoteResult } from "./quorum/quorum.js";
 import type { Raft } from "./raft.js";
@@ -27,10 +29,10 @@ export function stepCandidate(r: Raft, m: Message): void {
       handleSnapshot(r, m);
       return;
     case myVoteRespType: {
-      const result = r.poll(m.from, m.type, !m.reject);
+      const result = poll(r, m.from, m.type, !m.reject);
       if (result === VoteResult.VoteWon) {
         if (r.state === StateType.PreCandidate) {
-          r.campaign("election");
+          campaign(r, "election");
         } else {
           r.becomeLeader();
         }

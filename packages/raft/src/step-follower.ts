@@ -1,6 +1,8 @@
 /** How a follower handles each message, and the handlers candidates share (thesis §3.5). */
+import { hup } from "./election.js";
 import { ProposalDroppedError } from "./errors.js";
-import { type Raft, reply } from "./raft.js";
+import { reply } from "./messages.js";
+import type { Raft } from "./raft.js";
 import { restoreSnapshot } from "./raft-config.js";
 import { type Message, MessageType, type NodeId, None } from "./types.js";
 import { EMPTY_BYTES } from "./util.js";
@@ -50,7 +52,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.logger?.info(
         `${r.id.toString(16)} [term ${r.term}] received MsgTimeoutNow from ${m.from.toString(16)} and starts an election to get leadership`,
       );
-      r.hup("transfer");
+      hup(r, "transfer");
       return;
     case MessageType.MsgReadIndex:
       if (r.lead === None) {
