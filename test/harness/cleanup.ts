@@ -9,21 +9,33 @@ const liveProcesses = new Map<number, string>();
 const liveDirs = new Set<string>();
 let hooked = false;
 
+function cleanupNow(): void {
+  for (const pid of liveProcesses.keys()) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  liveProcesses.clear();
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+  liveDirs.clear();
+}
+
 function hook(): void {
   if (hooked) return;
   hooked = true;
-  process.on("exit", () => {
-    for (const pid of liveProcesses.keys()) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    liveProcesses.clear();
-    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-    liveDirs.clear();
-  });
+  process.on("exit", cleanupNow);
+  // A signal that would end this process skips 'exit' handlers: clean up, then let the
+  // signal do what it would have done (re-raised when nobody else handles it).
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      cleanupNow();
+      process.removeListener(signal, onSignal);
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 /** Remembers a child process until {@link forgetProcess}. */
