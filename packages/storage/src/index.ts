@@ -30,3 +30,9 @@ export {
   prefixEnd,
   type Revision,
 } from "./keys.js";
+export { RaftLogBugError, RaftLogCorruptError, RaftLogIoError } from "./raft-log/errors.js";
+export {
+  type LogSave,
+  RaftLogStore,
+  type RaftLogStoreOptions,
+} from "./raft-log/raft-log-store.js";
