@@ -14,7 +14,14 @@
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Cluster, EtcdGrpcClient, type MemberKind, REPO_ROOT } from "../../harness/index.js";
+import {
+  CHAINFIRE_MAIN,
+  Cluster,
+  EtcdGrpcClient,
+  kindAvailable,
+  type MemberKind,
+  REPO_ROOT,
+} from "../../harness/index.js";
 import { KeySequence, type LoadOptions, prepareRange, runLoad } from "./load.js";
 import { type BenchReport, formatReport, saveReport, type TargetRun } from "./report.js";
 import { selectWorkloads, WORKLOADS, type Workload } from "./workloads.js";
@@ -78,6 +85,11 @@ function parseOptions(argv: string[]): Options {
   else if (values.target === "etcd" || values.target === "chainfire") targets = [values.target];
   else if (values.target === undefined) targets = ["etcd"];
   else throw new Error(`--target must be etcd, chainfire or both, not ${values.target}`);
+  for (const target of targets) {
+    if (target === "chainfire" && !kindAvailable("chainfire")) {
+      throw new Error(`--target chainfire needs ${CHAINFIRE_MAIN}: run npx tsc -b first`);
+    }
+  }
   return {
     targets,
     endpoints: values.endpoints?.split(",").map((e) => e.trim()),
