@@ -226,7 +226,7 @@ main().then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(
-      `bench:cluster failed: ${error instanceof Error ? error.stack : String(error)}\n`,
+      `bench:cluster failed: ${error instanceof Error ? error.message : String(error)}\n`,
     );
     process.exit(1);
   },
