@@ -30,9 +30,44 @@ export {
   prefixEnd,
   type Revision,
 } from "./keys.js";
+export {
+  type AppliedPosition,
+  META_FORMAT_VERSION,
+  type Member,
+} from "./meta/codec.js";
+export {
+  type MetaBootstrap,
+  MetaBugError,
+  MetaFormatError,
+  MetaIoError,
+  MetaStore,
+} from "./meta/meta-store.js";
 export { RaftLogBugError, RaftLogCorruptError, RaftLogIoError } from "./raft-log/errors.js";
 export {
   type LogSave,
   RaftLogStore,
   type RaftLogStoreOptions,
 } from "./raft-log/raft-log-store.js";
+export { SnapshotChecksumError, SnapshotFormatError, SnapshotIoError } from "./snapshot/errors.js";
+export {
+  decodeSnapshot,
+  SNAPSHOT_FORMAT_VERSION,
+  type SnapshotHeader,
+  type SnapshotRecord,
+  wrapForEtcdctl,
+} from "./snapshot/format.js";
+export {
+  type RestoreOptions,
+  recoverDbDir,
+  restoreStateSnapshot,
+  type StagedSnapshot,
+  stageStateSnapshot,
+} from "./snapshot/restore.js";
+export {
+  createStateSnapshot,
+  defaultMvccPositions,
+  type MvccPositionsReader,
+  SNAPSHOT_COLUMNS,
+  type StateSnapshot,
+  type StateSnapshotOptions,
+} from "./snapshot/state-snapshot.js";
