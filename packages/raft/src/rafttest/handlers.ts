@@ -6,15 +6,15 @@ import {
   ConfChangeType,
   type ConfChangeV2,
   describeEntry,
+  describeStateType,
   emptyConfState,
-  MemoryStorage,
   MessageType,
   type NodeId,
   ReadOnlyOption,
-  StateType,
+  SnapshotStatus,
 } from "../index.js";
 import type { CmdArg, TestCase } from "./datadriven.js";
-import { fmt, InteractionEnv, LEVELS, type Level } from "./interaction-env.js";
+import { EnvStorage, fmt, InteractionEnv, LEVELS, type Level } from "./interaction-env.js";
 
 const ENCODER = new TextEncoder();
 
@@ -108,6 +108,11 @@ function dispatch(env: InteractionEnv, tc: TestCase): void {
     case "read-index":
       env.node(first(a)).raw!.readIndex(ENCODER.encode(a[1]?.key ?? ""));
       return;
+    case "report-snapshot": {
+      const st = value(a, "status") === "failure" ? SnapshotStatus.Failure : SnapshotStatus.Finish;
+      env.node(first(a)).raw!.reportSnapshot(BigInt(a[1].key), st);
+      return;
+    }
     case "report-unreachable":
       env.node(first(a)).raw!.reportUnreachable(BigInt(a[1].key));
       return;
@@ -118,13 +123,17 @@ function dispatch(env: InteractionEnv, tc: TestCase): void {
       return;
     }
     case "snapshot": {
+      // What an application does from time to time: snapshot the applied state, then
+      // compact the log up to it.
       const n = env.node(first(a));
       const s = n.storage.createSnapshot(
-        n.applied,
-        n.confState,
-        ENCODER.encode(`snap@${n.applied}`),
+        n.storage.applied,
+        n.storage.conf,
+        ENCODER.encode(`snap@${n.storage.applied}`),
       );
-      env.write(`snapshot at index ${s.metadata.index} term ${s.metadata.term}`);
+      n.storage.compact(s.metadata.index);
+      env.write(`snapshot at index ${s.metadata.index} term ${s.metadata.term}; log compacted`);
+      raftLog(env, first(a));
       return;
     }
     default:
@@ -144,20 +153,20 @@ function addNodes(env: InteractionEnv, a: CmdArg[]): void {
     value(a, "read-only") === "lease-based" ? ReadOnlyOption.LeaseBased : ReadOnlyOption.Safe;
   for (let k = 0; k < count; k++) {
     const id = BigInt(env.nodes.length + 1);
-    let storage: MemoryStorage;
+    let storage: EnvStorage;
     if (bootstrap && index > 0) {
-      storage = new MemoryStorage();
+      storage = new EnvStorage();
       storage.applySnapshot({
         metadata: { index, term: 1, confState: cs },
         data: new Uint8Array(0),
       });
-    } else storage = new MemoryStorage(bootstrap ? cs : undefined);
+    } else storage = new EnvStorage(bootstrap ? cs : undefined);
+    storage.applied = bootstrap ? index : 0;
+    storage.conf = bootstrap ? cs : emptyConfState();
     const node = {
       id,
       raw: undefined,
       storage,
-      applied: bootstrap ? index : 0,
-      confState: bootstrap ? cs : emptyConfState(),
       config: {
         id,
         electionTick: 3,
@@ -203,7 +212,7 @@ function status(env: InteractionEnv, id: NodeId): void {
   const st = raw.status();
   const hs = st.hardState;
   env.write(
-    `${id}: ${StateType[st.softState.raftState]} term=${hs.term} vote=${hs.vote} commit=${hs.commit} applied=${st.applied} lead=${st.softState.lead}`,
+    `${id}: ${describeStateType(st.softState.raftState)} term=${hs.term} vote=${hs.vote} commit=${hs.commit} applied=${st.applied} lead=${st.softState.lead}`,
   );
   if (st.progress === undefined) return;
   for (const pid of [...st.progress.keys()].sort((x, y) => (x < y ? -1 : 1))) {
@@ -226,10 +235,10 @@ function raftState(env: InteractionEnv): void {
       continue;
     }
     const st = n.raw.status();
-    const cs = n.confState;
+    const cs = n.storage.conf;
     const voter = cs.voters.includes(n.id) || cs.votersOutgoing.includes(n.id);
     env.write(
-      `${n.id}: ${StateType[st.softState.raftState]} (${voter ? "Voter" : "Non-Voter"}) Term:${st.hardState.term} Lead:${st.softState.lead}`,
+      `${n.id}: ${describeStateType(st.softState.raftState)} (${voter ? "Voter" : "Non-Voter"}) Term:${st.hardState.term} Lead:${st.softState.lead}`,
     );
   }
 }
@@ -263,9 +272,12 @@ function crash(env: InteractionEnv, id: NodeId): void {
   const n = env.node(id);
   n.raw = undefined;
   n.pending = undefined;
+  // Whatever was in flight to it is lost with the process.
+  const lost = env.messages.filter((m) => m.to === id).length;
+  env.messages = env.messages.filter((m) => m.to !== id);
   const hs = n.storage.initialState().hardState;
   env.write(
-    `${id} crashed; durable: term=${hs.term} vote=${hs.vote} commit=${hs.commit} last index=${n.storage.lastIndex()} applied=${n.applied}`,
+    `${id} crashed (${lost} messages to it lost); durable: term=${hs.term} vote=${hs.vote} commit=${hs.commit} last index=${n.storage.lastIndex()} applied=${n.storage.applied}`,
   );
 }
 

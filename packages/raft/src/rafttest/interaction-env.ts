@@ -3,20 +3,41 @@ import {
   type ConfState,
   decodeConfChange,
   decodeConfChangeV2,
-  describeConfState,
   describeMessage,
   describeReady,
   type Entry,
   EntryType,
-  type MemoryStorage,
+  emptyConfState,
+  MemoryStorage,
   type Message,
   type NodeId,
   RawNode,
+  type Snapshot,
 } from "../index.js";
 
 /** Log levels of the output, as in etcd's rafttest: NONE silences everything but errors. */
 export const LEVELS = ["DEBUG", "INFO", "WARN", "ERROR", "NONE"] as const;
 export type Level = (typeof LEVELS)[number];
+
+/**
+ * A MemoryStorage whose `snapshot()` is the node's state as of its applied index (as in
+ * etcd's rafttest and etcd's server, which send the current state rather than the last
+ * snapshot taken, so that a node added after that snapshot is named in the one it gets).
+ */
+export class EnvStorage extends MemoryStorage {
+  /** The applied index and configuration (durable with the application's state). */
+  applied = 0;
+  conf: ConfState = emptyConfState();
+
+  override snapshot(): Snapshot {
+    const stored = super.snapshot();
+    if (this.applied <= stored.metadata.index) return stored;
+    return {
+      metadata: { index: this.applied, term: this.term(this.applied), confState: this.conf },
+      data: ENCODER.encode(`state@${this.applied}`),
+    };
+  }
+}
 
 /** A member of the interaction environment. Node i has id i and sits at nodes[i-1]. */
 export interface EnvNode {
@@ -24,11 +45,8 @@ export interface EnvNode {
   /** Undefined while crashed. */
   raw: RawNode | undefined;
   /** What is durable: written only when a Ready is persisted. */
-  storage: MemoryStorage;
+  storage: EnvStorage;
   config: Omit<Config, "storage" | "applied">;
-  /** The applied index (durable with the application's state). */
-  applied: number;
-  confState: ConfState;
   /** A Ready taken by `process-ready ... persist=false`, not yet persisted. */
   pending?: Ready;
 }
@@ -93,7 +111,7 @@ export class InteractionEnv {
 
   /** Creates the RawNode of `n` from what its storage holds. */
   start(n: EnvNode): void {
-    n.raw = new RawNode({ ...n.config, storage: n.storage, applied: n.applied });
+    n.raw = new RawNode({ ...n.config, storage: n.storage, applied: n.storage.applied });
   }
 
   /** Handles one Ready of node `id` (ready.ts steps 1–5, or 1 only with persist=false). */
@@ -116,8 +134,8 @@ export class InteractionEnv {
     if (rd === undefined || n.raw === undefined) throw new Error(`node ${id} has no pending Ready`);
     if (rd.snapshot !== undefined) {
       n.storage.applySnapshot(rd.snapshot);
-      n.applied = rd.snapshot.metadata.index;
-      n.confState = rd.snapshot.metadata.confState;
+      n.storage.applied = rd.snapshot.metadata.index;
+      n.storage.conf = rd.snapshot.metadata.confState;
     }
     n.storage.append(rd.entries);
     if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
@@ -128,14 +146,13 @@ export class InteractionEnv {
   }
 
   private apply(n: EnvNode, e: Entry): void {
-    n.applied = e.index;
+    n.storage.applied = e.index;
     if (e.type === EntryType.Normal) return;
     const cc =
       e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
     const cs = n.raw!.applyConfChange(cc);
-    n.confState = cs;
-    n.storage.setConfState(cs);
-    this.write(`INFO ${n.id} switched to configuration ${describeConfState(cs)}`);
+    n.storage.conf = cs;
+    n.storage.setConfState(cs); // raft itself logs "switched to configuration"
   }
 
   /** Whether messages from `from` to `to` are lost. */
@@ -214,3 +231,4 @@ export function fmt(data: Uint8Array): string {
 }
 
 const DECODER = new TextDecoder();
+const ENCODER = new TextEncoder();

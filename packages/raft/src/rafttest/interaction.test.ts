@@ -1,4 +1,3 @@
-/// <reference types="vite/client" />
 import { describe, expect, it } from "vitest";
 import { rewriteFile } from "./datadriven.js";
 import { handle } from "./handlers.js";
@@ -12,6 +11,16 @@ import { InteractionEnv } from "./interaction-env.js";
 // Files are read through Vite's import.meta.glob so that the raft package stays free of
 // node:* imports; the golden comparison (and the rewrite, under `vitest -u`) is vitest's
 // toMatchFileSnapshot.
+declare global {
+  interface ImportMeta {
+    /** Vite's static glob import (see vitest's config); typed here to avoid vite/client. */
+    glob(
+      pattern: string,
+      opts: { query: string; import: string; eager: true },
+    ): Record<string, unknown>;
+  }
+}
+
 const files = import.meta.glob("../../testdata/*.txt", {
   query: "?raw",
   import: "default",
