@@ -1,0 +1,60 @@
+/**
+ * What a member needs to start, independent of where it came from (command-line flags,
+ * environment, YAML config file, or a test building it directly). The CLI (cli/) parses
+ * etcd's flag names into this; `Member.start(options)` consumes it.
+ */
+export interface MemberOptions {
+  /** Human-readable name, unique in the cluster (etcd --name). Default "default". */
+  name: string;
+  /** Directory holding this member's RocksDB (etcd --data-dir). */
+  dataDir: string;
+  /** URLs to listen on for client traffic, e.g. ["http://127.0.0.1:2379"]. */
+  listenClientUrls: string[];
+  /** Client URLs advertised to the rest of the cluster and to clients. */
+  advertiseClientUrls: string[];
+  /** URLs to listen on for peer traffic. */
+  listenPeerUrls: string[];
+  /** This member's peer URLs as the others reach them. */
+  initialAdvertisePeerUrls: string[];
+  /** The bootstrap cluster: name → peer URLs (etcd --initial-cluster "a=http://..,b=.."). */
+  initialCluster: Map<string, string[]>;
+  initialClusterState: "new" | "existing";
+  /** Seeds the cluster id and member ids (etcd --initial-cluster-token). */
+  initialClusterToken: string;
+  /** Extra HTTP listeners for /metrics, /health, /readyz, /livez, /version. */
+  listenMetricsUrls: string[];
+  /** Milliseconds between raft ticks / leader heartbeats. Default 100. */
+  heartbeatIntervalMs: number;
+  /** Milliseconds of silence before a follower campaigns. Default 1000. */
+  electionTimeoutMs: number;
+  /** Applied entries between raft snapshots (log compaction). Default 100000. */
+  snapshotCount: number;
+  /** Backend size that raises the NOSPACE alarm. Default 2 GiB. */
+  quotaBackendBytes: number;
+  /** Largest client request accepted. Default 1.5 MiB. */
+  maxRequestBytes: number;
+  /** Learners promote themselves once caught up (beyond etcd). Default false. */
+  autoPromote: boolean;
+  /** pino log level. Default "info" for the process, "silent" for tests. */
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+/** etcd's defaults, where the concept is the same. */
+export const DEFAULT_MEMBER_OPTIONS: Readonly<
+  Omit<MemberOptions, "initialCluster" | "dataDir" | "name">
+> = {
+  listenClientUrls: ["http://127.0.0.1:2379"],
+  advertiseClientUrls: ["http://127.0.0.1:2379"],
+  listenPeerUrls: ["http://127.0.0.1:2380"],
+  initialAdvertisePeerUrls: ["http://127.0.0.1:2380"],
+  initialClusterState: "new",
+  initialClusterToken: "etcd-cluster",
+  listenMetricsUrls: [],
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  snapshotCount: 100_000,
+  quotaBackendBytes: 2 * 1024 * 1024 * 1024,
+  maxRequestBytes: 1.5 * 1024 * 1024,
+  autoPromote: false,
+  logLevel: "info",
+};
