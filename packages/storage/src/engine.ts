@@ -520,12 +520,20 @@ export class Engine {
 
   /**
    * Entries of `cf` in key order; pages are read on the libuv thread pool, so a long scan
-   * does not block the event loop. Breaking out of the loop closes the iterator.
+   * does not block the event loop. The snapshot is taken by this call (not by the first
+   * `next()`). Breaking out of the loop closes the iterator; an iterator never started is
+   * released by {@link close} or by garbage collection.
    */
-  async *iterate(cf: ColumnFamilyName, opts: IterateOptions = {}): AsyncGenerator<Entry> {
+  iterate(cf: ColumnFamilyName, opts: IterateOptions = {}): AsyncGenerator<Entry> {
+    // The native iterator (and so its snapshot) is created now, not at the first next():
+    // iterators created in one synchronous step see one consistent state.
     const it = binding.iterator_init(this.#live(), this.#iterOptions(cf, opts));
-    const max = opts.pageSize ?? 1024;
-    let page = opts.pageSize ?? 16;
+    return this.#pages(it, opts.pageSize);
+  }
+
+  async *#pages(it: IteratorContext, pageSize: number | undefined): AsyncGenerator<Entry> {
+    const max = pageSize ?? 1024;
+    let page = pageSize ?? 16;
     try {
       for (;;) {
         if (this.#closing) throw new EngineStateError("engine is closed");

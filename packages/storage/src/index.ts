@@ -12,6 +12,15 @@ export {
   WriteBatch,
 } from "./engine.js";
 export {
+  GrpcCode,
+  isStorageError,
+  STORAGE_ERRORS,
+  StorageBugError,
+  StorageError,
+  type StorageErrorName,
+  storageError,
+} from "./errors.js";
+export {
   compareBytes,
   decodeKey,
   decodeRevision,
@@ -31,6 +40,12 @@ export {
   type Revision,
 } from "./keys.js";
 export {
+  LeaseAlreadyExistsError,
+  LeaseIoError,
+  type LeaseRecord,
+  LeaseStore,
+} from "./lease/lease-store.js";
+export {
   type AppliedPosition,
   META_FORMAT_VERSION,
   type Member,
@@ -42,6 +57,7 @@ export {
   MetaIoError,
   MetaStore,
 } from "./meta/meta-store.js";
+export * from "./mvcc/index.js";
 export { RaftLogBugError, RaftLogCorruptError, RaftLogIoError } from "./raft-log/errors.js";
 export {
   type LogSave,

@@ -1,0 +1,537 @@
+/**
+ * MvccWrite: many write transactions accumulated into ONE RocksDB write batch — the apply
+ * path of the server, which applies a run of committed raft entries atomically together
+ * with its applied index (DESIGN.md "Durability and ordering rules", 3).
+ *
+ * ```ts
+ * const w = store.beginWrite();
+ * const r1 = w.put({ key, value });            // revision N+1
+ * const r2 = w.txn({ compare, success, failure }); // revision N+2 (if it writes)
+ * meta.setAppliedIndex(w.batch, index);        // the caller's own writes, same batch
+ * const { events } = await w.commit({ sync: false });
+ * ```
+ *
+ * Every operation is one etcd transaction: checked completely before its first effect,
+ * one main revision if it changes anything, sub-revisions for its changes in order.
+ * Reads inside (compares, prev_kv, versions, ranges) see the earlier writes of the batch
+ * through a {@link PendingView}; a transaction that fails rolls its staged writes back, so
+ * a failed request changes nothing, and the batch stays usable.
+ */
+import type { WriteBatch } from "../engine.js";
+import { StorageBugError, StorageError } from "../errors.js";
+import { compareBytes, encodeKeyRevisionDesc, encodeRevision } from "../keys.js";
+import { StoredEvent } from "./event.js";
+import {
+  encodeInt,
+  encodeRevsValue,
+  leaseKey,
+  leaseSpan,
+  META_COMPACT,
+  META_REV,
+  REV_DELETE,
+  REV_PUT,
+} from "./layout.js";
+import { executeRange, spanOf } from "./range.js";
+import { versionAt } from "./read.js";
+import {
+  decodeRecord,
+  encodePut,
+  encodeTombstone,
+  recordMod,
+  recordSub,
+  recordVersion,
+  toKeyValue,
+} from "./record.js";
+import {
+  type CompactResult,
+  type Compare,
+  CompareResult,
+  CompareTarget,
+  type DeleteRangeRequest,
+  type DeleteRangeResult,
+  type KeyValue,
+  type MvccEvent,
+  type PutRequest,
+  type PutResult,
+  type RangeRequest,
+  type RangeResult,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResult,
+} from "./types.js";
+import {
+  checkDeleteRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+} from "./validate.js";
+import { byteString, type KvView, PendingView } from "./view.js";
+
+const EMPTY = Buffer.alloc(0);
+
+/** What a finished write hands back: the batch to write and what it did. */
+export interface FinishedWrite {
+  /** The RocksDB batch holding every change (and whatever the caller added). */
+  batch: WriteBatch;
+  /** The changes in revision order, for watchers. */
+  events: StoredEvent[];
+  /** The store revision after this write. */
+  revision: bigint;
+  compactRevision: bigint;
+}
+
+/** @internal What MvccWrite needs from its store. */
+export interface WriteHost {
+  readonly base: KvView;
+  leaseExists(id: bigint): boolean;
+  finishWrite(w: MvccWrite, out: FinishedWrite, rev: number, compactRev: number): void;
+  abortWrite(w: MvccWrite): void;
+  writeBatch(out: FinishedWrite, sync: boolean): Promise<void>;
+}
+
+interface TxnCtx {
+  readonly beginRev: number;
+  /** Changes made so far (the next change's sub revision). */
+  sub: number;
+  readonly events: StoredEvent[];
+}
+
+/** A batch of write transactions; see the module comment. */
+export class MvccWrite {
+  /** The batch the writes go into; the caller may add its own operations. */
+  readonly batch: WriteBatch;
+  readonly #host: WriteHost;
+  readonly #view: PendingView;
+  #rev: number;
+  #compactRev: number;
+  readonly #startRev: number;
+  readonly #startCompactRev: number;
+  #events: StoredEvent[] = [];
+  #done = false;
+
+  /** @internal */
+  constructor(host: WriteHost, batch: WriteBatch, rev: number, compactRev: number) {
+    this.#host = host;
+    this.batch = batch;
+    this.#view = new PendingView(host.base, batch);
+    this.#rev = rev;
+    this.#compactRev = compactRev;
+    this.#startRev = rev;
+    this.#startCompactRev = compactRev;
+  }
+
+  /** The store revision including this write's transactions so far. */
+  get revision(): bigint {
+    return BigInt(this.#rev);
+  }
+
+  /** The compact revision including this write's compactions. */
+  get compactRevision(): bigint {
+    return BigInt(this.#compactRev);
+  }
+
+  /** The events so far, in revision order. */
+  get events(): readonly MvccEvent[] {
+    return this.#events;
+  }
+
+  /** etcd Put: one revision. Throws StorageError (nothing changed) on bad input. */
+  put(req: PutRequest): PutResult {
+    checkPutRequest(req);
+    return this.#run((ctx) => {
+      const lease = req.lease ?? 0n;
+      if (lease !== 0n && !this.#host.leaseExists(lease)) {
+        throw new StorageError("ErrLeaseNotFound");
+      }
+      return this.#execPut(ctx, req);
+    });
+  }
+
+  /** etcd DeleteRange: one revision if anything was deleted, none otherwise. */
+  deleteRange(req: DeleteRangeRequest): DeleteRangeResult {
+    checkDeleteRequest(req);
+    return this.#run((ctx) => this.#execDelete(ctx, req));
+  }
+
+  /** etcd Txn: compares, then the success or failure ops, all in one revision. */
+  txn(req: TxnRequest): TxnResult {
+    checkTxnRequest(req);
+    return this.#run((ctx) => {
+      const view = this.#view;
+      const path: boolean[] = [];
+      compareToPath(view, req, path);
+      if (!isTxnReadonly(req)) this.#checkTxn(req, path, { i: 0 }, "put");
+      this.#checkTxn(req, path, { i: 0 }, "range");
+      const result = this.#execTxn(ctx, req, path, { i: 0 });
+      result.header.revision = BigInt(ctx.beginRev + (ctx.sub > 0 ? 1 : 0));
+      return result;
+    });
+  }
+
+  /** etcd Range at this write's state (sees its earlier writes). */
+  range(req: RangeRequest): RangeResult {
+    checkRangeRequest(req);
+    return executeRange(this.#view, req, this.#rev, this.#compactRev);
+  }
+
+  /**
+   * etcd Compact: from now on revisions below `revision` are unreadable; the history they
+   * hold is removed later by the store's compactor. Does not change the revision.
+   * Throws ErrCompacted if `revision` <= the compact revision, ErrFutureRev if it is
+   * above the current revision.
+   */
+  compact(revision: bigint): CompactResult {
+    this.#live();
+    if (revision <= BigInt(this.#compactRev)) throw new StorageError("ErrCompacted");
+    if (revision > BigInt(this.#rev)) throw new StorageError("ErrFutureRev");
+    this.#compactRev = Number(revision);
+    return { header: { revision: BigInt(this.#rev) } };
+  }
+
+  /**
+   * Delete the given keys (those that exist) in one revision, in key order — what a lease
+   * revocation does with its attached keys. No revision if none exists.
+   */
+  deleteKeys(keys: readonly Uint8Array[]): DeleteRangeResult {
+    const sorted = [...keys].sort(compareBytes);
+    return this.#run((ctx) => {
+      let deleted = 0;
+      let last: Uint8Array | undefined;
+      for (const key of sorted) {
+        if (last && compareBytes(last, key) === 0) continue;
+        last = key;
+        const cur = this.#view.get("kv", key);
+        if (cur) {
+          this.#deleteOne(ctx, key, cur);
+          deleted++;
+        }
+      }
+      return {
+        header: { revision: BigInt(ctx.beginRev + (ctx.sub > 0 ? 1 : 0)) },
+        deleted: BigInt(deleted),
+        prevKvs: [],
+      };
+    });
+  }
+
+  /** Keys attached to `lease`, in key order, including this write's changes. */
+  keysOfLease(lease: bigint): Buffer[] {
+    this.#live();
+    return keysOfLease(this.#view, lease);
+  }
+
+  /**
+   * End the write: returns the batch (with the MVCC meta updates added) and the events.
+   * The caller MUST write the batch (`engine.write`) before the next store operation;
+   * from now on the store reports the new revision. Prefer {@link commit}.
+   */
+  finish(): FinishedWrite {
+    this.#live();
+    this.#done = true;
+    if (this.#rev !== this.#startRev) this.batch.put("kvmeta", META_REV, encodeInt(this.#rev));
+    if (this.#compactRev !== this.#startCompactRev) {
+      this.batch.put("kvmeta", META_COMPACT, encodeInt(this.#compactRev));
+    }
+    const out: FinishedWrite = {
+      batch: this.batch,
+      events: this.#events,
+      revision: BigInt(this.#rev),
+      compactRevision: BigInt(this.#compactRev),
+    };
+    this.#host.finishWrite(this, out, this.#rev, this.#compactRev);
+    return out;
+  }
+
+  /**
+   * {@link finish}, write the batch (applied to RocksDB before this returns), notify the
+   * store's commit listeners, and resolve once the batch is durable (`sync: true`) or
+   * written.
+   */
+  commit(opts: { sync: boolean }): Promise<FinishedWrite> {
+    const out = this.finish();
+    return this.#host.writeBatch(out, opts.sync).then(() => out);
+  }
+
+  /** Drop the write: nothing of it reaches the store; the batch is cleared. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.batch.clear();
+    this.#host.abortWrite(this);
+  }
+
+  /** Whether finish/commit/abort has been called. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  #live(): void {
+    if (this.#done) throw new StorageBugError("MVCC write already finished");
+  }
+
+  #run<T>(fn: (ctx: TxnCtx) => T): T {
+    this.#live();
+    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: [] };
+    let result: T;
+    try {
+      result = fn(ctx);
+    } catch (e) {
+      this.#view.rollbackStaged();
+      throw e;
+    }
+    this.#view.commitStaged();
+    for (const e of ctx.events) this.#events.push(e);
+    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
+    return result;
+  }
+
+  #execPut(ctx: TxnCtx, req: PutRequest): PutResult {
+    const view = this.#view;
+    const key = req.key;
+    const s = byteString(key);
+    const prevBytes = view.getWithString("kv", key, s);
+    if ((req.ignoreValue || req.ignoreLease) && !prevBytes) {
+      throw new StorageError("ErrKeyNotFound");
+    }
+    const prev = prevBytes ? decodeRecord(prevBytes) : undefined;
+    const rev = ctx.beginRev + 1;
+    const sub = ctx.sub++;
+    const value = req.ignoreValue && prev ? prev.value : (req.value ?? EMPTY);
+    const lease = req.ignoreLease && prev ? prev.lease : (req.lease ?? 0n);
+    const rec = encodePut(
+      prev ? prev.create : rev,
+      rev,
+      sub,
+      prev ? prev.version + 1 : 1,
+      lease,
+      value,
+    );
+    if (prev) view.put("history", encodeKeyRevisionDesc(key, prev.mod, prev.sub), prev.bytes);
+    view.put("kv", key, rec, s);
+    view.put("revs", encodeRevision(rev, sub), encodeRevsValue(REV_PUT, key));
+    const oldLease = prev ? prev.lease : 0n;
+    if (oldLease !== lease) {
+      if (oldLease !== 0n) view.put("leasekeys", leaseKey(oldLease, key), null);
+      if (lease !== 0n) view.put("leasekeys", leaseKey(lease, key), EMPTY);
+    }
+    // The event's prev is etcd's watch prev_kv: none for a creation; otherwise the
+    // version before this txn, which is prevBytes (a txn cannot put one key twice).
+    ctx.events.push(
+      new StoredEvent(
+        "PUT",
+        key,
+        rev,
+        sub,
+        rec,
+        prev && prevBytes && prev.put && recordVersion(rec) > 1 ? prevBytes : undefined,
+      ),
+    );
+    const result: PutResult = { header: { revision: BigInt(rev) } };
+    if (req.prevKv && prevBytes) result.prevKv = toKeyValue(key, prevBytes);
+    return result;
+  }
+
+  #deleteOne(ctx: TxnCtx, key: Uint8Array, cur: Buffer): void {
+    const view = this.#view;
+    const rev = ctx.beginRev + 1;
+    const sub = ctx.sub++;
+    const prev = decodeRecord(cur);
+    view.put("history", encodeKeyRevisionDesc(key, recordMod(cur), recordSub(cur)), cur);
+    view.put("history", encodeKeyRevisionDesc(key, rev, sub), encodeTombstone(rev, sub));
+    view.put("kv", key, null);
+    view.put("revs", encodeRevision(rev, sub), encodeRevsValue(REV_DELETE, key));
+    if (prev.lease !== 0n) view.put("leasekeys", leaseKey(prev.lease, key), null);
+    // The event's prev is the version before this txn (etcd's watch reads revision - 1):
+    // `cur`, unless this txn wrote it (etcd lets a "\0"-ended delete follow a put).
+    const before = prev.mod <= ctx.beginRev ? cur : versionAt(view, key, ctx.beginRev);
+    ctx.events.push(new StoredEvent("DELETE", key, rev, sub, undefined, before));
+  }
+
+  #execDelete(ctx: TxnCtx, req: DeleteRangeRequest): DeleteRangeResult {
+    const view = this.#view;
+    const targets = liveEntries(view, req.key, req.rangeEnd);
+    const prevKvs: KeyValue[] = req.prevKv ? targets.map(([k, v]) => toKeyValue(k, v)) : [];
+    for (const [k, v] of targets) this.#deleteOne(ctx, k, v);
+    const n = targets.length;
+    return {
+      header: { revision: BigInt(ctx.beginRev + (n !== 0 || ctx.sub > 0 ? 1 : 0)) },
+      deleted: BigInt(n),
+      prevKvs,
+    };
+  }
+
+  #execRange(ctx: TxnCtx, req: RangeRequest): RangeResult {
+    return executeRange(this.#view, req, ctx.beginRev + (ctx.sub > 0 ? 1 : 0), this.#compactRev);
+  }
+
+  /** etcd's checkTxn along the chosen path, before any effect. */
+  #checkTxn(r: TxnRequest, path: boolean[], at: { i: number }, what: "put" | "range"): void {
+    const ops = path[at.i++] ? (r.success ?? []) : (r.failure ?? []);
+    for (const u of ops) {
+      const req = u.request;
+      if (req?.$case === "requestPut" && what === "put") {
+        const p = req.value;
+        if ((p.ignoreValue || p.ignoreLease) && !this.#view.get("kv", p.key)) {
+          throw new StorageError("ErrKeyNotFound");
+        }
+        const lease = p.lease ?? 0n;
+        if (lease !== 0n && !this.#host.leaseExists(lease)) {
+          throw new StorageError("ErrLeaseNotFound");
+        }
+      } else if (req?.$case === "requestRange" && what === "range") {
+        const rev = req.value.revision ?? 0n;
+        if (rev !== 0n) {
+          if (rev > BigInt(this.#rev)) throw new StorageError("ErrFutureRev");
+          if (rev < BigInt(this.#compactRev)) throw new StorageError("ErrCompacted");
+        }
+      } else if (req?.$case === "requestTxn") {
+        this.#checkTxn(req.value, path, at, what);
+      }
+    }
+  }
+
+  #execTxn(ctx: TxnCtx, r: TxnRequest, path: boolean[], at: { i: number }): TxnResult {
+    const succeeded = path[at.i++]!;
+    const ops = succeeded ? (r.success ?? []) : (r.failure ?? []);
+    const responses: ResponseOp[] = [];
+    for (const u of ops) {
+      const req = u.request;
+      switch (req?.$case) {
+        case "requestRange":
+          responses.push({
+            response: { $case: "responseRange", value: this.#execRange(ctx, req.value) },
+          });
+          break;
+        case "requestPut":
+          responses.push({
+            response: { $case: "responsePut", value: this.#execPut(ctx, req.value) },
+          });
+          break;
+        case "requestDeleteRange":
+          responses.push({
+            response: { $case: "responseDeleteRange", value: this.#execDelete(ctx, req.value) },
+          });
+          break;
+        case "requestTxn":
+          responses.push({
+            response: { $case: "responseTxn", value: this.#execTxn(ctx, req.value, path, at) },
+          });
+          break;
+        default:
+          throw new StorageBugError("empty txn op passed validation");
+      }
+    }
+    // A nested txn's header revision stays 0, as in etcd; the caller sets the top one.
+    return { header: { revision: 0n }, succeeded, responses };
+  }
+}
+
+/** The live (key, record) pairs selected by an etcd (key, range_end), in key order. */
+function liveEntries(
+  view: KvView,
+  key: Uint8Array,
+  rangeEnd: Uint8Array | undefined,
+): [Uint8Array, Buffer][] {
+  const span = spanOf(key, rangeEnd);
+  if (span === undefined) {
+    const cur = view.get("kv", key);
+    return cur ? [[key, cur]] : [];
+  }
+  if (span.end !== undefined && compareBytes(span.end, span.start) <= 0) return [];
+  const out: [Uint8Array, Buffer][] = [];
+  const c = view.cursor("kv", span.start, span.end);
+  try {
+    for (let e = c.next(); e !== undefined; e = c.next()) out.push(e);
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
+/** Keys attached to `lease` in `view`, in key order. */
+export function keysOfLease(view: KvView, lease: bigint): Buffer[] {
+  const { start, end } = leaseSpan(lease);
+  const out: Buffer[] = [];
+  const c = view.cursor("leasekeys", start, end, true);
+  try {
+    for (let e = c.next(); e !== undefined; e = c.next()) out.push(e[0].subarray(8));
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
+/**
+ * etcd's compareToPath: evaluate the compares of the txn and of every nested txn on the
+ * branch taken, all against the state before the txn, in depth-first order.
+ */
+function compareToPath(view: KvView, r: TxnRequest, path: boolean[]): void {
+  const ok = (r.compare ?? []).every((c) => applyCompare(view, c));
+  path.push(ok);
+  for (const u of ok ? (r.success ?? []) : (r.failure ?? [])) {
+    if (u.request?.$case === "requestTxn") compareToPath(view, u.request.value, path);
+  }
+}
+
+const ZERO_KV: KeyValue = {
+  key: EMPTY,
+  createRevision: 0n,
+  modRevision: 0n,
+  version: 0n,
+  value: EMPTY,
+  lease: 0n,
+};
+
+/**
+ * etcd's applyCompare: every key in the compare's range must satisfy it. With no key in
+ * range a VALUE compare is false and the others compare a zero KeyValue (so VERSION,
+ * CREATE, MOD and LEASE of a missing key are 0).
+ */
+export function applyCompare(view: KvView, c: Compare): boolean {
+  const entries = liveEntries(view, c.key, c.rangeEnd);
+  if (entries.length === 0) {
+    if (c.target === CompareTarget.VALUE) return false;
+    return compareKV(c, ZERO_KV);
+  }
+  for (const [k, v] of entries) if (!compareKV(c, toKeyValue(k, v))) return false;
+  return true;
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareKV(c: Compare, kv: KeyValue): boolean {
+  const u = c.targetUnion;
+  let result = 0;
+  switch (c.target) {
+    case CompareTarget.VALUE:
+      result = compareBytes(kv.value, u?.$case === "value" ? u.value : EMPTY);
+      break;
+    case CompareTarget.CREATE:
+      result = cmpBig(kv.createRevision, u?.$case === "createRevision" ? u.value : 0n);
+      break;
+    case CompareTarget.MOD:
+      result = cmpBig(kv.modRevision, u?.$case === "modRevision" ? u.value : 0n);
+      break;
+    case CompareTarget.VERSION:
+      result = cmpBig(kv.version, u?.$case === "version" ? u.value : 0n);
+      break;
+    case CompareTarget.LEASE:
+      result = cmpBig(kv.lease, u?.$case === "lease" ? u.value : 0n);
+      break;
+  }
+  switch (c.result) {
+    case CompareResult.EQUAL:
+      return result === 0;
+    case CompareResult.NOT_EQUAL:
+      return result !== 0;
+    case CompareResult.GREATER:
+      return result > 0;
+    case CompareResult.LESS:
+      return result < 0;
+    default:
+      return true;
+  }
+}
