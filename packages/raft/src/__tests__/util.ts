@@ -16,7 +16,7 @@ import {
   type Entry,
   EntryType,
   type Message,
-  type MessageType,
+  MessageType,
   type NodeId,
   StateType,
 } from "../types.js";
@@ -277,4 +277,70 @@ export class Network {
     }
     return best;
   }
+}
+
+/**
+ * A node whose storage already holds entries with the given terms at indexes 1.. and the
+ * given HardState (as if restarted).
+ */
+export function nodeWithLog(
+  id: NodeId,
+  peers: NodeId[],
+  terms: number[],
+  hs: { term?: number; vote?: NodeId; commit?: number } = {},
+  over: Partial<Config> = {},
+): TestNode {
+  const s = storageWith(peers);
+  s.append(terms.map((t, i) => ent(t, i + 1)));
+  if (hs.term !== undefined || hs.vote !== undefined || hs.commit !== undefined) {
+    s.setHardState({ term: hs.term ?? 0, vote: hs.vote ?? 0n, commit: hs.commit ?? 0 });
+  }
+  return new TestNode(s, testConfig(id, s, over));
+}
+
+/** The follower's successful answer to a MsgApp (as if it appended everything). */
+export function acceptAndReply(m: Message): Message {
+  if (m.type !== MessageType.MsgApp) throw new Error("not a MsgApp");
+  return msg({
+    type: MessageType.MsgAppResp,
+    from: m.to,
+    to: m.from,
+    term: m.term,
+    index: m.index + m.entries.length,
+  });
+}
+
+/** Sorts messages by (to, type, from), like etcd's messageSlice. */
+export function sortMsgs(ms: Message[]): Message[] {
+  return ms
+    .slice()
+    .sort((x, y) =>
+      x.to !== y.to
+        ? x.to < y.to
+          ? -1
+          : 1
+        : x.type !== y.type
+          ? x.type - y.type
+          : Number(x.from - y.from),
+    );
+}
+
+/** "term/index" of every entry in the node's log. */
+export function logTerms(n: TestNode): string[] {
+  return n.raft.raftLog.allEntries().map((e) => `${e.term}/${e.index}`);
+}
+
+/**
+ * Makes `n` (a fresh node of a 3+ voter config) leader at term+1 and commits its no-op by
+ * acknowledging it from every follower. Returns the messages that followed.
+ */
+export function electAndCommitNoop(n: TestNode): Message[] {
+  n.raft.becomeCandidate();
+  n.raft.becomeLeader();
+  const out: Message[] = [];
+  for (const m of n.drain()) {
+    if (m.type === MessageType.MsgApp) n.rn.step(acceptAndReply(m));
+  }
+  out.push(...n.drain());
+  return out;
 }

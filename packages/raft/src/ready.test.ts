@@ -1,0 +1,201 @@
+/**
+ * The Ready contract: which messages may leave before persistence, when a leader counts
+ * itself (thesis §10.2.1), mustSync, pipelining and the committed-size limit.
+ */
+import { describe, expect, it } from "vitest";
+import { acceptAndReply, b, ids, msg, Network, newNode, str } from "./__tests__/util.js";
+import { BugIndicatingError } from "./errors.js";
+import { type Message, MessageType, StateType } from "./types.js";
+
+const types = (ms: Message[]) => ms.map((m) => MessageType[m.type]);
+
+describe("Ready.messages vs messagesAfterPersist", () => {
+  it("a follower's MsgAppResp is only in messagesAfterPersist", () => {
+    const n = newNode(2n, ids(3));
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 1n,
+        to: 2n,
+        term: 1,
+        entries: [{ term: 1, index: 1, type: 0, data: b("x") }],
+      }),
+    );
+    const rd = n.rn.ready();
+    expect(rd.entries.length).toBe(1);
+    expect(rd.messages).toEqual([]);
+    expect(types(rd.messagesAfterPersist)).toEqual(["MsgAppResp"]);
+    expect(rd.mustSync).toBe(true);
+  });
+
+  it("a follower's heartbeat response and a rejection also wait for persistence", () => {
+    const n = newNode(2n, ids(3));
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
+    n.rn.step(msg({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 1, index: 5, logTerm: 1 }));
+    const rd = n.rn.ready();
+    expect(rd.messages).toEqual([]);
+    expect(types(rd.messagesAfterPersist)).toEqual(["MsgHeartbeatResp", "MsgAppResp"]);
+  });
+
+  it("a candidate's vote requests and a voter's responses wait for the persisted term and vote", () => {
+    const c = newNode(1n, ids(3));
+    c.rn.campaign();
+    const rd = c.rn.ready();
+    expect(rd.hardState).toEqual({ term: 1, vote: 1n, commit: 0 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.messages).toEqual([]);
+    expect(types(rd.messagesAfterPersist)).toEqual(["MsgVote", "MsgVote"]);
+
+    const v = newNode(2n, ids(3));
+    v.rn.step(rd.messagesAfterPersist[0]);
+    const vrd = v.rn.ready();
+    expect(vrd.hardState).toEqual({ term: 1, vote: 1n, commit: 0 });
+    expect(vrd.messages).toEqual([]);
+    expect(types(vrd.messagesAfterPersist)).toEqual(["MsgVoteResp"]);
+  });
+
+  it("a leader's MsgApp, heartbeat and MsgTimeoutNow may leave before persistence", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    const l = nw.node(1);
+    l.rn.propose(b("a"));
+    l.rn.tick();
+    const rd = l.rn.ready();
+    expect(rd.messagesAfterPersist).toEqual([]);
+    expect(new Set(types(rd.messages))).toEqual(new Set(["MsgApp", "MsgHeartbeat"]));
+    l.persist(rd);
+    l.rn.advance(rd);
+    nw.send(...rd.messages);
+    l.rn.transferLeadership(2n);
+    const rd2 = l.rn.ready();
+    expect(rd2.messagesAfterPersist).toEqual([]);
+    expect(types(rd2.messages)).toEqual(["MsgTimeoutNow"]);
+  });
+
+  it("a follower's forwarded proposal waits for persistence", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    const f = nw.node(2);
+    f.rn.propose(b("a"));
+    const rd = f.rn.ready();
+    expect(rd.messages).toEqual([]);
+    expect(types(rd.messagesAfterPersist)).toEqual(["MsgProp"]);
+  });
+});
+
+describe("the leader counts itself only after advance (thesis §10.2.1)", () => {
+  it("with an un-advanced Ready a leader plus one follower ack do not commit", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    const l = nw.node(1);
+    const committed0 = l.raft.raftLog.committed;
+    l.rn.propose(b("a"));
+    const rd = l.rn.ready(); // entries handed out, not persisted yet
+    const app = rd.messages.find((m) => m.type === MessageType.MsgApp && m.to === 2n)!;
+    expect(app.entries.map((e) => str(e.data))).toEqual(["a"]);
+    l.rn.step(acceptAndReply(app));
+    expect(l.raft.raftLog.committed).toBe(committed0); // 1 of 3 has it durably
+    expect(l.raft.trk.progress.get(1n)!.match).toBe(committed0);
+    l.storage.append(rd.entries);
+    l.rn.advance(rd);
+    expect(l.raft.trk.progress.get(1n)!.match).toBe(committed0 + 1);
+    expect(l.raft.raftLog.committed).toBe(committed0 + 1);
+    expect(l.rn.ready().committedEntries.map((e) => str(e.data))).toEqual(["a"]);
+  });
+
+  it("a single-voter leader commits only after persisting", () => {
+    const n = newNode(1n, [1n]);
+    n.rn.campaign();
+    expect(n.raft.state).toBe(StateType.Leader);
+    let rd = n.rn.ready();
+    expect(rd.entries.length).toBe(1); // the no-op
+    expect(rd.committedEntries).toEqual([]);
+    n.persist(rd);
+    n.rn.advance(rd);
+    rd = n.rn.ready();
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1]);
+    expect(rd.hardState?.commit).toBe(1);
+    expect(rd.mustSync).toBe(false); // only the commit index moved
+    n.rn.advance(rd);
+    n.rn.propose(b("x"));
+    rd = n.rn.ready();
+    expect(rd.committedEntries).toEqual([]);
+    n.persist(rd);
+    n.rn.advance(rd);
+    expect(n.rn.ready().committedEntries.map((e) => str(e.data))).toEqual(["x"]);
+  });
+
+  it("a follower may get entries to persist and apply in the same Ready", () => {
+    const n = newNode(2n, ids(3));
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 1n,
+        to: 2n,
+        term: 1,
+        commit: 1,
+        entries: [{ term: 1, index: 1, type: 0, data: b("x") }],
+      }),
+    );
+    const rd = n.rn.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([1]);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1]);
+  });
+});
+
+describe("Ready bookkeeping", () => {
+  it("hasReady is false once everything was handed out and advanced", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    for (const n of nw.nodes.values()) expect(n.rn.hasReady()).toBe(false);
+    nw.node(1).rn.propose(b("a"));
+    expect(nw.node(1).rn.hasReady()).toBe(true);
+  });
+
+  it("Readies can be pipelined and must be advanced in order", () => {
+    const n = newNode(1n, [1n]);
+    n.rn.campaign();
+    const rd1 = n.rn.ready();
+    n.rn.propose(b("a"));
+    const rd2 = n.rn.ready();
+    expect(rd1.entries.map((e) => e.index)).toEqual([1]);
+    expect(rd2.entries.map((e) => e.index)).toEqual([2]); // only what is new
+    expect(() => n.rn.advance(rd2)).toThrow(BugIndicatingError);
+    n.persist(rd1);
+    n.persist(rd2);
+    n.rn.advance(rd1);
+    n.rn.advance(rd2);
+    expect(n.raft.raftLog.committed).toBe(2);
+    expect(() => n.rn.advance(rd2)).toThrow(BugIndicatingError);
+    const rd3 = n.rn.ready();
+    expect(rd3.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+  });
+
+  it("maxCommittedSizePerReady splits committed entries across Readies", () => {
+    const n = newNode(1n, [1n], { maxCommittedSizePerReady: 250 });
+    n.rn.campaign();
+    n.drain();
+    for (let i = 0; i < 5; i++) n.rn.propose(new Uint8Array(100));
+    let rd = n.rn.ready();
+    n.persist(rd);
+    n.rn.advance(rd);
+    const sizes: number[] = [];
+    while (n.rn.hasReady()) {
+      rd = n.rn.ready();
+      sizes.push(rd.committedEntries.length);
+      n.rn.advance(rd);
+    }
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(n.raft.raftLog.applied).toBe(6);
+  });
+
+  it("reports soft state changes once", () => {
+    const n = newNode(1n, [1n]);
+    n.rn.campaign();
+    const rd = n.rn.ready();
+    expect(rd.softState).toEqual({ lead: 1n, raftState: StateType.Leader });
+    n.persist(rd);
+    n.rn.advance(rd);
+    expect(n.rn.ready().softState).toBeUndefined();
+  });
+});
