@@ -87,3 +87,4 @@ export {
   type StateSnapshot,
   type StateSnapshotOptions,
 } from "./snapshot/state-snapshot.js";
+export { type LeaseKeysWrite, type RevokeResult, revokeLease } from "./lease/revoke.js";
