@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Boot node02 in QEMU (see run-node.sh): builds its netboot image first.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NETBOOT_DIR=${NETBOOT_DIR:-$(nix build --no-link --print-out-paths "$here/..#netboot-node02")}
+export NETBOOT_DIR
+exec "$here/run-node.sh" node02 "$@"

@@ -1,0 +1,2 @@
+# Stands in for nixpkgs/nixos/modules/installer/netboot/netboot.nix.
+{ }

@@ -1,0 +1,2 @@
+# Stands in for nixpkgs/nixos/modules/profiles/minimal.nix.
+{ }
