@@ -18,6 +18,7 @@ import {
   type Message,
   MessageType,
   type NodeId,
+  type ReadState,
   StateType,
 } from "../types.js";
 
@@ -93,6 +94,8 @@ export function msg(m: Partial<Message> & Pick<Message, "type">): Message {
 export class TestNode {
   readonly rn: RawNode;
   applied: Entry[] = [];
+  /** Every ReadState received, in order. */
+  readStates: ReadState[] = [];
   confState: ConfState | undefined;
   /** Apply conf changes found in committed entries (on by default). */
   autoApplyConfChanges = true;
@@ -146,6 +149,7 @@ export class TestNode {
       const rd = this.rn.ready();
       this.persist(rd);
       out.push(...rd.messages, ...rd.messagesAfterPersist);
+      this.readStates.push(...rd.readStates);
       this.apply(rd);
       this.rn.advance(rd);
     }
