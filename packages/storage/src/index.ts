@@ -45,6 +45,7 @@ export {
   type LeaseRecord,
   LeaseStore,
 } from "./lease/lease-store.js";
+export { type LeaseKeysWrite, type RevokeResult, revokeLease } from "./lease/revoke.js";
 export {
   type AppliedPosition,
   META_FORMAT_VERSION,
@@ -87,4 +88,3 @@ export {
   type StateSnapshot,
   type StateSnapshotOptions,
 } from "./snapshot/state-snapshot.js";
-export { type LeaseKeysWrite, type RevokeResult, revokeLease } from "./lease/revoke.js";
