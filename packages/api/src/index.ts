@@ -13,6 +13,7 @@
  */
 
 export * from "./errors.js";
+export * as internalpb from "./gen/chainfire/internalpb/internal.js";
 export * as peerpb from "./gen/chainfire/peerpb/peer.js";
 export * as raftpb from "./gen/chainfire/raftpb/raft.js";
 export * as authpb from "./gen/etcd/authpb/auth.js";
