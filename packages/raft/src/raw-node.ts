@@ -16,18 +16,21 @@ import { bcastAppend } from "./replicate.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import {
   type ConfChange,
+  ConfChangeType,
   type ConfChangeV2,
   type ConfState,
+  type Entry,
   EntryType,
   type HardState,
   type Message,
   MessageType,
   type NodeId,
+  None,
   SnapshotStatus,
   type SoftState,
   StateType,
 } from "./types.js";
-import { entriesSize } from "./util.js";
+import { EMPTY_BYTES, entriesSize } from "./util.js";
 
 /** What `advance` must do for one Ready, recorded when the Ready is handed out. */
 interface ReadyRecord {
@@ -104,6 +107,53 @@ export class RawNode {
     this.raft = newRaft(config);
     this.prevSoftSt = this.raft.softState();
     this.prevHardSt = this.raft.hardState();
+  }
+
+  /**
+   * Bootstraps a new cluster the way etcd does: writes one ConfChange (AddNode) entry per
+   * initial member into the log at term 1 and commits them, so that the membership is part
+   * of the replicated log (a member that joins later with an empty log learns it by
+   * replaying those entries). The configuration takes effect at once; the entries are
+   * also handed out as committed entries in the next Ready, and the application applies
+   * them with {@link applyConfChange} like any other (re-applying them is harmless).
+   *
+   * Only for a node whose storage is empty (no entries, no HardState); throws otherwise.
+   * The alternative is to start every initial member with the same ConfState in storage.
+   */
+  bootstrap(peers: readonly { id: NodeId; context?: Uint8Array }[]): void {
+    const r = this.raft;
+    if (peers.length === 0)
+      throw new BugIndicatingError("must provide at least one peer to bootstrap");
+    if (r.raftLog.lastIndex() !== 0 || r.term !== 0 || r.vote !== None) {
+      throw new BugIndicatingError("can't bootstrap a nonempty storage");
+    }
+    // The HardState must be written even though the Ready carries it only if it changed.
+    this.prevHardSt = { term: 0, vote: None, commit: 0 };
+    r.becomeFollower(1, None);
+    const ents: Entry[] = peers.map((p, i) => ({
+      term: 1,
+      index: i + 1,
+      type: EntryType.ConfChange,
+      data: encodeConfChange({
+        type: ConfChangeType.AddNode,
+        nodeId: p.id,
+        context: p.context ?? EMPTY_BYTES,
+        id: 0n,
+      }),
+    }));
+    r.raftLog.append(ents);
+    r.raftLog.committed = ents.length;
+    for (const p of peers) {
+      applyConfChange(
+        r,
+        confChangeAsV2({
+          type: ConfChangeType.AddNode,
+          nodeId: p.id,
+          context: EMPTY_BYTES,
+          id: 0n,
+        }),
+      );
+    }
   }
 
   /** Advances logical time by one tick (heartbeats, election timeouts). */

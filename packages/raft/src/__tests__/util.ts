@@ -11,6 +11,7 @@ import { MemoryStorage } from "../memory-storage.js";
 import type { Raft } from "../raft.js";
 import { RawNode } from "../raw-node.js";
 import type { Ready } from "../ready.js";
+import type { Status } from "../status.js";
 import {
   type ConfState,
   type Entry,
@@ -116,6 +117,9 @@ export class TestNode {
   get state(): StateType {
     return this.raft.state;
   }
+  status(): Status {
+    return this.rn.status();
+  }
 
   /** Persists a Ready into storage the way a correct caller does (snapshot, entries, hs). */
   persist(rd: Ready): void {
@@ -192,6 +196,23 @@ export class Network {
 
   constructor(nodes: TestNode[]) {
     for (const n of nodes) this.nodes.set(n.id, n);
+  }
+
+  /**
+   * A network of `n` voters bootstrapped etcd-style (membership as conf-change entries in
+   * the log, so nodes added later can learn it by replaying the log).
+   */
+  static bootstrapped(n: number, over: Partial<Config> = {}): Network {
+    const peers = ids(n);
+    const nodes = peers.map((id) => {
+      const s = storageWith([]);
+      const node = new TestNode(s, testConfig(id, s, over));
+      node.rn.bootstrap(peers.map((p) => ({ id: p })));
+      return node;
+    });
+    const nw = new Network(nodes);
+    nw.send();
+    return nw;
   }
 
   /** A network of `n` voters with the given config overrides. */
