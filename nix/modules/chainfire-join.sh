@@ -100,7 +100,18 @@ else
   : >"$pending"
 fi
 
-added=$(ctl member add "$CHAINFIRE_NAME" --peer-urls="$CHAINFIRE_INITIAL_ADVERTISE_PEER_URLS")
+# A cluster refuses a voting member until its members have been connected for a while
+# ("etcdserver: unhealthy cluster" right after a restart or a removal): retry a little,
+# then leave further retries to systemd.
+attempt=1
+until added=$(ctl member add "$CHAINFIRE_NAME" --peer-urls="$CHAINFIRE_INITIAL_ADVERTISE_PEER_URLS"); do
+  if [ "$attempt" -ge "${JOIN_ADD_ATTEMPTS:-10}" ]; then
+    log "member add failed $attempt times; giving up for now"
+    exit 1
+  fi
+  attempt=$((attempt + 1))
+  sleep 2
+done
 initial_cluster=$(printf '%s\n' "$added" | sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p')
 if [ -z "$initial_cluster" ]; then
   log "member add printed no ETCD_INITIAL_CLUSTER: $added"
