@@ -63,6 +63,20 @@ describe("Engine", () => {
     expect(engine.getSync("kv", new Uint8Array([0, 255]))).toBeUndefined();
     await engine.write(engine.batch().put("kv", new Uint8Array(0), b("empty")), { sync: false });
     expect(engine.getSync("kv", new Uint8Array(0))?.toString()).toBe("empty");
+    // zero-length keys and values must not reach RocksDB as null pointers (it aborts)
+    const empty = new Uint8Array(0);
+    await engine.write(engine.batch().put("meta", b("v"), empty), { sync: false });
+    expect(engine.getManySync("kv", [empty, k, empty]).map((x) => x?.toString("hex"))).toEqual([
+      b("empty").toString("hex"),
+      "ff0001",
+      b("empty").toString("hex"),
+    ]);
+    expect(engine.getSync("meta", b("v"))?.length).toBe(0);
+    expect((await engine.getMany("kv", [empty, empty])).length).toBe(2);
+    const c = engine.cursor("kv", { gte: empty });
+    c.seek(empty);
+    expect(c.next()?.[0].length).toBe(0);
+    c.close();
   });
 
   it("iterates in byte order both ways with bounds, limit, keys/values only", async () => {

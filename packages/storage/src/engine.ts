@@ -135,6 +135,22 @@ export interface IterateOptions {
 export type Entry = [key: Buffer, value: Buffer];
 
 const EMPTY = Buffer.alloc(0);
+const NONNULL = Buffer.alloc(8);
+
+/**
+ * The binding hands a zero-length Buffer to RocksDB as a null pointer, and the prebuilt
+ * RocksDB asserts (aborting the process) when it compares one, e.g. in a MultiGet of
+ * several keys. Give it a zero-length view of real memory instead.
+ */
+function nz(b: Uint8Array): Uint8Array {
+  return b.length === 0 ? NONNULL.subarray(0, 0) : b;
+}
+
+function nzAll(keys: Uint8Array[]): Uint8Array[] {
+  for (const k of keys) if (k.length === 0) return keys.map(nz);
+  return keys;
+}
+
 const WAL_SYNC_KEY = Buffer.from("chainfire/wal-sync");
 
 /** A bug in the caller: the engine was used in a way its contract forbids. */
@@ -161,14 +177,14 @@ export class WriteBatch {
 
   /** Set `key` to `value` in column family `cf`. */
   put(cf: ColumnFamilyName, key: Uint8Array, value: Uint8Array): this {
-    binding.batch_put(this.#live(), key, value, this.columns[cf]);
+    binding.batch_put(this.#live(), nz(key), nz(value), this.columns[cf]);
     this.#bytes += key.length + value.length;
     return this;
   }
 
   /** Delete `key` from column family `cf`. */
   del(cf: ColumnFamilyName, key: Uint8Array): this {
-    binding.batch_del(this.#live(), key, this.columns[cf]);
+    binding.batch_del(this.#live(), nz(key), this.columns[cf]);
     this.#bytes += key.length;
     return this;
   }
@@ -244,7 +260,7 @@ export class Cursor {
     this.#pos = 0;
     this.#finished = false;
     this.#nextPage = 1;
-    binding.iterator_seek(it, target);
+    binding.iterator_seek(it, nz(target));
   }
 
   /** The next entry, or undefined at the end. */
@@ -467,14 +483,14 @@ export class Engine {
 
   /** Point read on the calling thread (RocksDB MultiGet of one key). */
   getSync(cf: ColumnFamilyName, key: Uint8Array): Buffer | undefined {
-    const v = binding.db_get_many_sync(this.#live(), [key], this.#readOpts[cf])[0];
+    const v = binding.db_get_many_sync(this.#live(), [nz(key)], this.#readOpts[cf])[0];
     return v ?? undefined;
   }
 
   /** Point reads on the calling thread, one RocksDB MultiGet; results in key order. */
   getManySync(cf: ColumnFamilyName, keys: Uint8Array[]): (Buffer | undefined)[] {
     if (keys.length === 0) return [];
-    const vs = binding.db_get_many_sync(this.#live(), keys, this.#readOpts[cf]);
+    const vs = binding.db_get_many_sync(this.#live(), nzAll(keys), this.#readOpts[cf]);
     for (let i = 0; i < vs.length; i++) if (vs[i] === null) vs[i] = undefined;
     return vs as (Buffer | undefined)[];
   }
@@ -489,7 +505,7 @@ export class Engine {
   getMany(cf: ColumnFamilyName, keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
     const db = this.#live();
     const task = new Promise<(Buffer | undefined)[]>((resolve, reject) => {
-      binding.db_get_many(db, keys, this.#readOpts[cf], (err, vs) => {
+      binding.db_get_many(db, nzAll(keys), this.#readOpts[cf], (err, vs) => {
         if (err) reject(new Error("rocksdb read failed", { cause: err }));
         else resolve((vs ?? []).map((v) => v ?? undefined));
       });
@@ -556,8 +572,8 @@ export class Engine {
   deleteRangeSync(cf: ColumnFamilyName, range: { gte: Uint8Array; lt: Uint8Array }): void {
     binding.db_clear(this.#live(), {
       column: this.#columns[cf].column,
-      gte: range.gte,
-      lt: range.lt,
+      gte: nz(range.gte),
+      lt: nz(range.lt),
     });
   }
 
@@ -648,6 +664,7 @@ export class Engine {
       const w = this.#worker;
       this.#worker = null;
       const exited = new Promise<void>((r) => w.once("exit", () => r()));
+      w.ref(); // keep the event loop alive until the worker has exited
       w.postMessage("stop");
       await exited;
     }
@@ -710,10 +727,10 @@ export class Engine {
       keyEncoding: "buffer",
       valueEncoding: "buffer",
     };
-    if (opts.gt) o.gt = opts.gt;
-    if (opts.gte) o.gte = opts.gte;
-    if (opts.lt) o.lt = opts.lt;
-    if (opts.lte) o.lte = opts.lte;
+    if (opts.gt) o.gt = nz(opts.gt);
+    if (opts.gte) o.gte = nz(opts.gte);
+    if (opts.lt) o.lt = nz(opts.lt);
+    if (opts.lte) o.lte = nz(opts.lte);
     if (opts.reverse) o.reverse = true;
     if (opts.limit !== undefined && opts.limit >= 0) o.limit = Math.min(opts.limit, 0x7fffffff);
     if (opts.keys === false) o.keys = false;

@@ -179,7 +179,9 @@ async function runSeed(seed: number, steps: number): Promise<void> {
       const saved = model.clone();
       const modelEvents: unknown[] = [];
       const n = 1 + rng.int(rng.chance(0.2) ? 30 : 6);
+      if (rng.chance(0.5)) w.prefetch(KEYS.filter(() => rng.chance(0.5)));
       for (let i = 0; i < n; i++) {
+        if (rng.chance(0.05)) w.prefetch([rng.pick(KEYS)]);
         const k = rng.int(100);
         let got: unknown;
         let want: unknown;
@@ -251,6 +253,25 @@ async function runSeed(seed: number, steps: number): Promise<void> {
           outcome(() => store.range(req)),
           ctx(`range after step ${step}`),
         ).toEqual(outcome(() => model.range(req)));
+      }
+      if (rng.chance(0.3)) {
+        const reqs = Array.from({ length: 1 + rng.int(5) }, () =>
+          rng.chance(0.5) ? { key: rng.pick(KEYS), keysOnly: rng.chance(0.2) } : gen.range(),
+        );
+        const got = store
+          .rangeMany(reqs)
+          .map((r) =>
+            r instanceof Error
+              ? { err: (r as { errorName: string }).errorName }
+              : { ok: describe(r) },
+          );
+        expect(got, ctx(`rangeMany after step ${step}`)).toEqual(
+          reqs.map((r) => outcome(() => model.range(r))),
+        );
+        const keys = reqs.map((r) => r.key);
+        expect(describe(store.getMany(keys))).toEqual(
+          describe(keys.map((k) => (k.length ? model.range({ key: k }).kvs[0] : undefined))),
+        );
       }
       if (rng.chance(0.3)) {
         const lease = rng.pick(LEASES);

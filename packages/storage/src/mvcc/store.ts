@@ -90,6 +90,25 @@ import { checkRangeRequest } from "./validate.js";
 import { CommittedView, type KvView } from "./view.js";
 import { type FinishedWrite, keysOfLease, MvccWrite, type WriteHost } from "./write.js";
 
+/** A valid single-key read at the current revision whose options cannot change the answer. */
+function isPlainPointRead(r: RangeRequest): boolean {
+  return (
+    r.key.length > 0 &&
+    (r.rangeEnd === undefined || r.rangeEnd.length === 0) &&
+    (r.revision === undefined || r.revision <= 0n) &&
+    !r.minModRevision &&
+    !r.maxModRevision &&
+    !r.minCreateRevision &&
+    !r.maxCreateRevision &&
+    (r.sortOrder ?? 0) >= 0 &&
+    (r.sortOrder ?? 0) <= 2 &&
+    (r.sortTarget ?? 0) >= 0 &&
+    (r.sortTarget ?? 0) <= 4 &&
+    Number.isInteger(r.sortOrder ?? 0) &&
+    Number.isInteger(r.sortTarget ?? 0)
+  );
+}
+
 /** Options of {@link MvccStore.open}. */
 export interface MvccStoreOptions {
   /**
@@ -143,6 +162,7 @@ export class MvccStore {
     this.#compactRev = decodeInt(engine.getSync("kvmeta", META_COMPACT), -1);
     const host: WriteHost = {
       base: this.#view,
+      readMany: (keys) => this.engine.getManySync("kv", keys),
       leaseExists: (id) => this.#leaseExists(id),
       finishWrite: (w, _out, rev, compactRev) => {
         if (this.#open !== w) throw new StorageBugError("finishing a write that is not open");
@@ -187,6 +207,56 @@ export class MvccStore {
   get(key: Uint8Array): KeyValue | undefined {
     const rec = this.engine.getSync("kv", key);
     return rec ? toKeyValue(key, rec) : undefined;
+  }
+
+  /**
+   * The current KeyValues of `keys` in one RocksDB MultiGet (undefined where absent):
+   * how a server serves the point reads that arrive together.
+   */
+  getMany(keys: readonly Uint8Array[]): (KeyValue | undefined)[] {
+    const recs = this.engine.getManySync("kv", keys as Uint8Array[]);
+    const out: (KeyValue | undefined)[] = new Array(recs.length);
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      out[i] = r ? toKeyValue(keys[i]!, r) : undefined;
+    }
+    return out;
+  }
+
+  /**
+   * Several Range requests against one committed state, each answered as {@link range}
+   * would (a result or the StorageError). Single-key reads at the current revision are
+   * served by one RocksDB MultiGet for all of them.
+   */
+  rangeMany(reqs: readonly RangeRequest[]): (RangeResult | StorageError)[] {
+    const out: (RangeResult | StorageError)[] = new Array(reqs.length);
+    const pointIdx: number[] = [];
+    const pointKeys: Uint8Array[] = [];
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      if (isPlainPointRead(r)) {
+        pointIdx.push(i);
+        pointKeys.push(r.key);
+        continue;
+      }
+      try {
+        out[i] = this.range(r);
+      } catch (e) {
+        if (!(e instanceof StorageError)) throw e;
+        out[i] = e;
+      }
+    }
+    if (pointKeys.length > 0) {
+      const recs = this.engine.getManySync("kv", pointKeys);
+      const revision = BigInt(this.#rev);
+      for (let j = 0; j < pointIdx.length; j++) {
+        const r = reqs[pointIdx[j]!]!;
+        const rec = recs[j];
+        const kvs = rec && !r.countOnly ? [toKeyValue(r.key, rec, !r.keysOnly)] : [];
+        out[pointIdx[j]!] = { header: { revision }, kvs, more: false, count: rec ? 1n : 0n };
+      }
+    }
+    return out;
   }
 
   /** The KeyValue of `key` at `revision` (checked like a Range), or undefined. */

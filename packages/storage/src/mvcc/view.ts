@@ -215,6 +215,8 @@ export class PendingView implements KvView {
   };
   #staged: StagedOp[] = [];
   #undo: UndoRecord[] = [];
+  /** Committed `kv` records read ahead by {@link prefetch} (null: absent). */
+  readonly #prefetched = new Map<string, Buffer | null>();
 
   constructor(base: KvView, batch: WriteBatch) {
     this.#base = base;
@@ -226,6 +228,7 @@ export class PendingView implements KvView {
   }
 
   get(cf: MvccFamily, key: Uint8Array): Buffer | undefined {
+    if (cf === "kv") return this.getWithString(cf, key, byteString(key));
     const o = this.#overlay(cf);
     if (o && o.map.size > 0) {
       const e = o.map.get(byteString(key));
@@ -241,7 +244,36 @@ export class PendingView implements KvView {
       const e = o.map.get(s);
       if (e) return e.v ?? undefined;
     }
+    if (this.#prefetched.size > 0) {
+      const p = this.#prefetched.get(s);
+      if (p !== undefined) return p ?? undefined;
+    }
     return this.#base.get(cf, key);
+  }
+
+  /**
+   * Read the committed `kv` records of `keys` ahead, in one RocksDB MultiGet, so later
+   * point reads of them (a put's previous version) cost no native call. Valid while this
+   * view lives: nothing else writes `kv` while a write is open.
+   */
+  prefetch(
+    keys: readonly Uint8Array[],
+    read: (keys: Uint8Array[]) => (Buffer | undefined)[],
+  ): void {
+    const want: Uint8Array[] = [];
+    const strs: string[] = [];
+    const o = this.#overlays.kv;
+    const seen = new Set<string>();
+    for (const k of keys) {
+      const s = byteString(k);
+      if (seen.has(s) || o.map.has(s) || this.#prefetched.has(s)) continue;
+      seen.add(s);
+      want.push(k);
+      strs.push(s);
+    }
+    if (want.length === 0) return;
+    const vs = read(want);
+    for (let i = 0; i < strs.length; i++) this.#prefetched.set(strs[i]!, vs[i] ?? null);
   }
 
   cursor(

@@ -84,6 +84,8 @@ export interface FinishedWrite {
 /** @internal What MvccWrite needs from its store. */
 export interface WriteHost {
   readonly base: KvView;
+  /** Committed `kv` records of keys, one MultiGet. */
+  readonly readMany: (keys: Uint8Array[]) => (Buffer | undefined)[];
   leaseExists(id: bigint): boolean;
   finishWrite(w: MvccWrite, out: FinishedWrite, rev: number, compactRev: number): void;
   abortWrite(w: MvccWrite): void;
@@ -134,6 +136,16 @@ export class MvccWrite {
   /** The events so far, in revision order. */
   get events(): readonly MvccEvent[] {
     return this.#events;
+  }
+
+  /**
+   * Read ahead, in one RocksDB MultiGet, the current versions of keys this write is about
+   * to put or compare (e.g. every key of an apply batch), so each operation then finds
+   * them without a native call. Purely an optimization; results are unaffected.
+   */
+  prefetch(keys: readonly Uint8Array[]): void {
+    this.#live();
+    this.#view.prefetch(keys, this.#host.readMany);
   }
 
   /** etcd Put: one revision. Throws StorageError (nothing changed) on bad input. */
