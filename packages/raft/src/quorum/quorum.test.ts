@@ -5,10 +5,10 @@ import { MajorityConfig } from "./majority.js";
 import { MapAckIndexer, VoteResult } from "./quorum.js";
 
 const cfg = (...ids: number[]) => new MajorityConfig(ids.map(BigInt));
-const acks = (m: Record<number, number>) =>
-  new MapAckIndexer(new Map(Object.entries(m).map(([k, v]) => [BigInt(k), v])));
-const votes = (m: Record<number, boolean>) =>
-  new Map(Object.entries(m).map(([k, v]) => [BigInt(k), v]));
+const acks = (m: Record<number, number | undefined>) =>
+  new MapAckIndexer(new Map(Object.entries(m).map(([k, v]) => [BigInt(k), v ?? 0])));
+const votes = (m: Record<number, boolean | undefined>) =>
+  new Map(Object.entries(m).map(([k, v]) => [BigInt(k), v === true]));
 
 describe("MajorityConfig.committedIndex", () => {
   it.each([
