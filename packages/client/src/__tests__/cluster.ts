@@ -159,6 +159,7 @@ export class TestCluster {
       });
     }
     const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
+    const token = `client-test-${process.pid}-${Date.now()}`;
     const args = (m: TestMember) => [
       `--name=${m.name}`,
       `--data-dir=${m.dataDir}`,
@@ -168,7 +169,7 @@ export class TestCluster {
       `--initial-advertise-peer-urls=${m.peerUrl}`,
       `--initial-cluster=${initialCluster}`,
       "--initial-cluster-state=new",
-      `--initial-cluster-token=client-test-${process.pid}-${Date.now()}`,
+      `--initial-cluster-token=${token}`,
       `--listen-metrics-urls=${m.metricsUrl}`,
       `--heartbeat-interval=${options.heartbeatMs ?? 50}`,
       `--election-timeout=${options.electionMs ?? 500}`,

@@ -14,7 +14,7 @@
 import { etcdserverpb } from "@chainfire/api";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { backoffDelay } from "../backoff.js";
+import { backoffDelay, throwIfAborted } from "../backoff.js";
 import type { KeySelector } from "../bytes.js";
 import type { Connection } from "../connection-pool.js";
 import {
@@ -58,6 +58,7 @@ export class WatchManager {
   /** Creates a watcher and resolves once the member confirmed it. */
   async watch(selector: KeySelector, options: WatchOptions = {}): Promise<Watcher> {
     if (this.closed) throw new ClientClosedError();
+    throwIfAborted(options.signal);
     const watcher = new Watcher(selector, options, this);
     this.watchers.add(watcher);
     this.enqueueCreate(watcher);
@@ -82,7 +83,10 @@ export class WatchManager {
     } finally {
       clearTimeout(timer);
     }
-    if (watcher.isEnded && watcher.error) throw watcher.error;
+    if (watcher.isEnded) {
+      if (watcher.error) throw watcher.error;
+      throwIfAborted(options.signal);
+    }
     return watcher;
   }
 
