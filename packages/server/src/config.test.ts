@@ -1,0 +1,395 @@
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, type ConfigInputs, resolveMemberConfig } from "./config.js";
+import { parseInitialCluster, parseMemberUrl, UrlProblem } from "./config-urls.js";
+import { DEFAULT_MEMBER_OPTIONS } from "./member-options.js";
+
+const cwd = "/srv";
+const resolveWith = (inputs: Partial<ConfigInputs>) =>
+  resolveMemberConfig({ argv: [], env: {}, cwd, ...inputs });
+
+function problemsOf(inputs: Partial<ConfigInputs>): string[] {
+  try {
+    resolveWith(inputs);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const THREE = "n1=http://127.0.0.1:2380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:32380";
+
+describe("resolveMemberConfig: defaults", () => {
+  it("with no flags gives a single member named default, like `etcd` with no flags", () => {
+    const { options, logFormat, warnings } = resolveWith({});
+    expect(options).toEqual({
+      ...DEFAULT_MEMBER_OPTIONS,
+      name: "default",
+      dataDir: resolve(cwd, "default.chainfire"),
+      initialCluster: new Map([["default", ["http://127.0.0.1:2380"]]]),
+    });
+    expect(logFormat).toBe("json");
+    expect(warnings).toEqual([]);
+  });
+
+  it("derives data dir, advertise URLs and initial cluster from other settings", () => {
+    const { options } = resolveWith({
+      argv: [
+        "--name=n9",
+        "--listen-client-urls=http://10.0.0.9:2379",
+        "--listen-peer-urls",
+        "http://10.0.0.9:2380",
+      ],
+    });
+    expect(options.dataDir).toBe("/srv/n9.chainfire");
+    expect(options.advertiseClientUrls).toEqual(["http://10.0.0.9:2379"]);
+    expect(options.initialAdvertisePeerUrls).toEqual(["http://10.0.0.9:2380"]);
+    expect(options.initialCluster).toEqual(new Map([["n9", ["http://10.0.0.9:2380"]]]));
+  });
+});
+
+describe("resolveMemberConfig: flags", () => {
+  it("parses the harness's etcd-style command line", () => {
+    const { options, sources } = resolveWith({
+      argv: [
+        "--name=n2",
+        "--data-dir=/tmp/x/n2/data",
+        "--listen-client-urls=http://127.0.0.1:12001",
+        "--advertise-client-urls=http://127.0.0.1:12001",
+        "--listen-peer-urls=http://127.0.0.1:12002",
+        "--initial-advertise-peer-urls=http://127.0.0.1:12002",
+        "--initial-cluster=n1=http://127.0.0.1:12000,n2=http://127.0.0.1:12002",
+        "--initial-cluster-state=existing",
+        "--initial-cluster-token=tok",
+        "--listen-metrics-urls=http://127.0.0.1:12003",
+        "--heartbeat-interval=50",
+        "--election-timeout=500",
+        "--snapshot-count",
+        "1000",
+        "--quota-backend-bytes=1048576",
+        "--max-request-bytes=4096",
+        "--auto-promote",
+        "--log-level=debug",
+        "--log-format=pretty",
+      ],
+    });
+    expect(options).toEqual({
+      name: "n2",
+      dataDir: "/tmp/x/n2/data",
+      listenClientUrls: ["http://127.0.0.1:12001"],
+      advertiseClientUrls: ["http://127.0.0.1:12001"],
+      listenPeerUrls: ["http://127.0.0.1:12002"],
+      initialAdvertisePeerUrls: ["http://127.0.0.1:12002"],
+      initialCluster: new Map([
+        ["n1", ["http://127.0.0.1:12000"]],
+        ["n2", ["http://127.0.0.1:12002"]],
+      ]),
+      initialClusterState: "existing",
+      initialClusterToken: "tok",
+      listenMetricsUrls: ["http://127.0.0.1:12003"],
+      heartbeatIntervalMs: 50,
+      electionTimeoutMs: 500,
+      snapshotCount: 1000,
+      quotaBackendBytes: 1048576,
+      maxRequestBytes: 4096,
+      autoPromote: true,
+      logLevel: "debug",
+    });
+    expect(sources["name"]).toBe("flag");
+  });
+
+  it("takes the last of a repeated flag, as Go's flag package does", () => {
+    const { options } = resolveWith({ argv: ["--name=a", "--name=b"] });
+    expect(options.name).toBe("b");
+  });
+
+  it("accepts several URLs, normalizes them and keeps a member's several peer URLs", () => {
+    const { options } = resolveWith({
+      argv: [
+        "--name=n1",
+        "--listen-client-urls=http://127.0.0.1:2379/, http://localhost:2379",
+        "--initial-advertise-peer-urls=http://a:2380,http://b:2380",
+        "--initial-cluster=n1=http://a:2380,n1=http://b:2380,n2=http://c:2380",
+      ],
+    });
+    expect(options.listenClientUrls).toEqual(["http://127.0.0.1:2379", "http://localhost:2379"]);
+    expect(options.initialCluster.get("n1")).toEqual(["http://a:2380", "http://b:2380"]);
+  });
+
+  it("maps etcd's panic level to fatal and `--auto-promote=false` to false", () => {
+    const { options } = resolveWith({ argv: ["--log-level", "panic", "--auto-promote=false"] });
+    expect(options.logLevel).toBe("fatal");
+    expect(options.autoPromote).toBe(false);
+  });
+
+  it("treats --quota-backend-bytes=0 as the default, like etcd", () => {
+    const { options } = resolveWith({ argv: ["--quota-backend-bytes=0"] });
+    expect(options.quotaBackendBytes).toBe(DEFAULT_MEMBER_OPTIONS.quotaBackendBytes);
+  });
+});
+
+describe("resolveMemberConfig: environment and config file", () => {
+  it("reads CHAINFIRE_* and etcd's ETCD_* variables; CHAINFIRE_ wins", () => {
+    const { options, sources } = resolveWith({
+      env: {
+        ETCD_NAME: "from-etcd",
+        CHAINFIRE_NAME: "n1",
+        ETCD_INITIAL_CLUSTER: "n1=http://127.0.0.1:2380,n2=http://127.0.0.1:22380",
+        CHAINFIRE_HEARTBEAT_INTERVAL: "20",
+        ETCD_ELECTION_TIMEOUT: "200",
+        ETCD_AUTO_PROMOTE: "true",
+        PATH: "/usr/bin",
+      },
+    });
+    expect(options.name).toBe("n1");
+    expect(options.initialCluster.size).toBe(2);
+    expect(options.heartbeatIntervalMs).toBe(20);
+    expect(options.electionTimeoutMs).toBe(200);
+    expect(options.autoPromote).toBe(true);
+    expect(sources["name"]).toBe("env");
+  });
+
+  it("warns about unrecognized prefixed variables and skips tool variables", () => {
+    const { warnings } = resolveWith({
+      env: { CHAINFIRE_HEARTBEAT_INTERVL: "5", CHAINFIRE_GIT_SHA: "abc", CHAINFIRE_TEST_KEEP: "1" },
+    });
+    expect(warnings).toEqual([
+      "unrecognized environment variable CHAINFIRE_HEARTBEAT_INTERVL (no flag --heartbeat-intervl); ignored",
+    ]);
+  });
+
+  it("reads a YAML config file with etcd's keys; flags > env > file > defaults", () => {
+    const files: Record<string, string> = {
+      "/srv/etc/chainfire.yaml": [
+        "name: n1",
+        "data-dir: /var/lib/chainfire",
+        "listen-client-urls: http://127.0.0.1:2379",
+        "listen-peer-urls: [http://127.0.0.1:2380]",
+        `initial-cluster: ${THREE}`,
+        "initial-cluster-state: new",
+        "heartbeat-interval: 10",
+        "election-timeout: 100",
+        "snapshot-count: 500",
+        "logger: zap", // etcd-only: ignored with a warning
+        "log-outputs: [stderr]",
+        "client-transport-security:",
+        "  cert-file:",
+        "  client-cert-auth: false",
+        "mystery: 1",
+      ].join("\n"),
+    };
+    const { options, sources, warnings, configFile } = resolveWith({
+      argv: ["--config-file=etc/chainfire.yaml", "--snapshot-count=700"],
+      env: { CHAINFIRE_ELECTION_TIMEOUT: "150" },
+      readFile: (p) => files[p] ?? "",
+    });
+    expect(configFile).toBe("/srv/etc/chainfire.yaml");
+    expect(options.name).toBe("n1");
+    expect(options.dataDir).toBe("/var/lib/chainfire");
+    expect(options.listenPeerUrls).toEqual(["http://127.0.0.1:2380"]);
+    expect(options.initialCluster.size).toBe(3);
+    expect(options.heartbeatIntervalMs).toBe(10); // file
+    expect(options.electionTimeoutMs).toBe(150); // env beats file
+    expect(options.snapshotCount).toBe(700); // flag beats file
+    expect(options.maxRequestBytes).toBe(DEFAULT_MEMBER_OPTIONS.maxRequestBytes);
+    expect(sources).toMatchObject({
+      "heartbeat-interval": "file",
+      "election-timeout": "env",
+      "snapshot-count": "flag",
+    });
+    expect(warnings).toEqual([
+      '--config-file /srv/etc/chainfire.yaml: unknown key "mystery" ignored',
+      "--logger: etcd flag not used by Chainfire; ignored",
+      "--log-outputs: etcd flag not used by Chainfire; ignored",
+    ]);
+  });
+
+  it("takes the config file's path from the environment too", () => {
+    const { options } = resolveWith({
+      env: { ETCD_CONFIG_FILE: "/c.yml" },
+      readFile: (p) => (p === "/c.yml" ? "name: from-file\n" : ""),
+    });
+    expect(options.name).toBe("from-file");
+  });
+
+  it("reports an unreadable or malformed config file", () => {
+    expect(
+      problemsOf({
+        argv: ["--config-file=/nope.yaml"],
+        readFile: () => {
+          throw new Error("ENOENT: no such file or directory");
+        },
+      }),
+    ).toEqual(["--config-file /nope.yaml: ENOENT: no such file or directory"]);
+    expect(problemsOf({ argv: ["--config-file=/l.yaml"], readFile: () => "- a\n- b\n" })).toEqual([
+      "--config-file /l.yaml: expected a mapping of flag names to values",
+    ]);
+    expect(problemsOf({ argv: ["--config-file=/t.yaml"], readFile: () => "name: [\n" })[0]).toMatch(
+      /^--config-file \/t\.yaml: /,
+    );
+  });
+
+  it("refuses TLS settings in a config file's transport sections", () => {
+    expect(
+      problemsOf({
+        argv: ["--config-file=/c.yaml"],
+        readFile: () => "peer-transport-security:\n  cert-file: /etc/peer.crt\n",
+      }),
+    ).toEqual([
+      "--config-file: peer-transport-security.cert-file is set, but TLS is not supported by Chainfire yet",
+    ]);
+  });
+});
+
+describe("resolveMemberConfig: etcd flags Chainfire does not implement", () => {
+  it("accepts ignorable ones with a warning (also unknown --experimental-* flags)", () => {
+    const { warnings } = resolveWith({
+      argv: [
+        "--enable-v2=false",
+        "--auto-compaction-retention=1",
+        "--experimental-initial-corrupt-check",
+        "--max-txn-ops",
+        "256",
+      ],
+    });
+    expect(warnings).toEqual([
+      "--enable-v2: etcd flag not used by Chainfire; ignored",
+      "--auto-compaction-retention: etcd flag not used by Chainfire; ignored",
+      "--experimental-initial-corrupt-check: etcd flag not used by Chainfire; ignored",
+      "--max-txn-ops: etcd flag not used by Chainfire; ignored",
+    ]);
+  });
+
+  it("refuses TLS, discovery and force-new-cluster when they ask for something", () => {
+    expect(
+      problemsOf({
+        argv: ["--cert-file=/c.pem", "--discovery=https://d", "--force-new-cluster"],
+        env: { CHAINFIRE_PEER_CLIENT_CERT_AUTH: "true" },
+      }),
+    ).toEqual([
+      "--peer-client-cert-auth (from the environment): not supported by Chainfire yet (TLS is not implemented)",
+      "--cert-file: not supported by Chainfire yet (TLS is not implemented)",
+      "--discovery: not supported by Chainfire yet (discovery is not implemented; use --initial-cluster)",
+      "--force-new-cluster: not supported by Chainfire yet (use `chainfire snapshot restore` instead)",
+    ]);
+  });
+
+  it("accepts them when they are off or empty (generated configs pass them always)", () => {
+    const { warnings } = resolveWith({
+      argv: ["--client-cert-auth=false", "--trusted-ca-file="],
+      env: { CHAINFIRE_PEER_CLIENT_CERT_AUTH: "false" },
+    });
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe("resolveMemberConfig: validation", () => {
+  it("rejects unknown flags and stray arguments", () => {
+    expect(problemsOf({ argv: ["--nmae=x", "extra"] })).toEqual([
+      "unknown flag --nmae",
+      'unexpected argument "extra"',
+    ]);
+  });
+
+  it("rejects bad URLs with the reason", () => {
+    expect(
+      problemsOf({
+        argv: [
+          "--listen-client-urls=127.0.0.1:2379",
+          "--listen-peer-urls=https://127.0.0.1:2380",
+          "--advertise-client-urls=http://h",
+          "--listen-metrics-urls=http://h:1/metrics",
+        ],
+      }),
+    ).toEqual([
+      '--listen-client-urls: "127.0.0.1:2379" is not a URL (expected http://host:port)',
+      '--listen-peer-urls: "https://127.0.0.1:2380": TLS is not supported by Chainfire yet; use http://',
+      '--advertise-client-urls: "http://h" has no port (expected http://host:port)',
+      '--listen-metrics-urls: "http://h:1/metrics" must not have a path, query or fragment',
+    ]);
+  });
+
+  it("requires advertise URLs when listening on a wildcard address", () => {
+    expect(problemsOf({ argv: ["--listen-client-urls=http://0.0.0.0:2379"] })).toEqual([
+      "--advertise-client-urls is required when --listen-client-urls uses the wildcard address " +
+        "http://0.0.0.0:2379 (give the URLs others should dial)",
+    ]);
+    const { options } = resolveWith({
+      argv: [
+        "--listen-client-urls=http://0.0.0.0:2379",
+        "--advertise-client-urls=http://10.0.0.1:2379",
+      ],
+    });
+    expect(options.advertiseClientUrls).toEqual(["http://10.0.0.1:2379"]);
+  });
+
+  it("requires this member in --initial-cluster with matching peer URLs", () => {
+    expect(problemsOf({ argv: ["--name=n4", `--initial-cluster=${THREE}`] })).toEqual([
+      `--initial-cluster "${THREE}" has no entry for this member's --name "n4" ` +
+        "(add n4=http://127.0.0.1:2380)",
+    ]);
+    expect(
+      problemsOf({
+        argv: [
+          "--name=n2",
+          `--initial-cluster=${THREE}`,
+          "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+        ],
+      }),
+    ).toEqual([
+      "--initial-advertise-peer-urls http://127.0.0.1:2380 does not match this member's " +
+        "--initial-cluster entry n2=http://127.0.0.1:22380",
+    ]);
+  });
+
+  it("rejects malformed --initial-cluster values", () => {
+    expect(problemsOf({ argv: ["--initial-cluster=default"] })).toEqual([
+      '--initial-cluster: entry "default" is not name=http://host:port',
+    ]);
+    expect(
+      problemsOf({
+        argv: ["--initial-cluster=default=http://127.0.0.1:2380,b=http://127.0.0.1:2380"],
+      }),
+    ).toEqual(["--initial-cluster: http://127.0.0.1:2380 is given to both default and b"]);
+  });
+
+  it("checks the raft timing flags like etcd", () => {
+    expect(problemsOf({ argv: ["--heartbeat-interval=1000", "--election-timeout=1000"] })).toEqual([
+      "--heartbeat-interval (1000 ms) must be less than --election-timeout (1000 ms)",
+    ]);
+    expect(problemsOf({ argv: ["--heartbeat-interval=300"] })).toEqual([
+      "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]",
+    ]);
+    expect(problemsOf({ argv: ["--election-timeout=60000"] })).toEqual([
+      "--election-timeout[60000ms] is too long, and should be set less than 50000ms",
+    ]);
+  });
+
+  it("rejects values of the wrong type, and reports every problem at once", () => {
+    const problems = problemsOf({
+      argv: ["--snapshot-count=lots", "--initial-cluster-state=maybe", "--name="],
+      env: { CHAINFIRE_AUTO_PROMOTE: "sometimes", CHAINFIRE_MAX_REQUEST_BYTES: "0" },
+    });
+    expect(problems).toEqual([
+      "--name: must not be empty",
+      // (an empty name is also missing from the default --initial-cluster; not repeated)
+      '--initial-cluster-state: "maybe" is not one of new, existing',
+      '--snapshot-count: "lots" is not a whole number',
+      "--max-request-bytes: must be at least 1 (got 0)",
+      '--auto-promote: "sometimes" is not true or false',
+    ]);
+    const err = new ConfigError(problems);
+    expect(err.message).toMatch(/^invalid configuration:\n {2}--name: must not be empty\n/);
+  });
+});
+
+describe("URL helpers", () => {
+  it("normalizes member URLs and IPv6 hosts", () => {
+    expect(parseMemberUrl("http://[::1]:2379/")).toBe("http://[::1]:2379");
+    expect(parseMemberUrl("unix://x")).toBeInstanceOf(UrlProblem);
+    expect(parseInitialCluster("a=http://h:1,a=http://h:1")).toEqual(
+      new UrlProblem("member a lists http://h:1 twice"),
+    );
+  });
+});
