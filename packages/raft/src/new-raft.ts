@@ -10,8 +10,9 @@ import { None } from "./types.js";
 /**
  * Creates a node's raft state from its Config and storage: validates the config, restores
  * the configuration (ConfState) and HardState, skips what the application already
- * applied (`config.applied`), and starts as a follower with no known leader. Throws
- * ConfigError on a bad config.
+ * applied (`config.applied`, which also raises the commit index if the persisted one lags
+ * behind it), and starts as a follower with no known leader. Throws ConfigError on a bad
+ * config, BugIndicatingError if the HardState or `applied` point past the end of the log.
  */
 export function newRaft(config: Config): Raft {
   const c = resolveConfig(config);
@@ -25,6 +26,16 @@ export function newRaft(config: Config): Raft {
   restoreConfig(r, confState);
   if (hardState.term !== 0 || hardState.vote !== None || hardState.commit !== 0) {
     r.loadState(hardState);
+  }
+  if (c.applied > r.raftLog.committed) {
+    // The application applied entries it learned were committed, but the HardState
+    // carrying that commit index was not fsynced (Ready.mustSync is false when only the
+    // commit index moves). Everything applied was committed, so catching up is safe; an
+    // applied index past the end of the log means fsynced entries were lost.
+    r.logger?.warn(
+      `${r.id.toString(16)} applied index ${c.applied} is ahead of the persisted commit index ${r.raftLog.committed}; raising commit`,
+    );
+    r.raftLog.commitTo(c.applied);
   }
   if (c.applied > r.raftLog.applied) r.raftLog.appliedTo(c.applied, 0);
   r.becomeFollower(r.term, None);

@@ -166,3 +166,17 @@ describe("restart", () => {
     expect(r.appliedData()).toEqual(["b"]);
   });
 });
+
+describe("restart with a stale commit index", () => {
+  it("raises the commit index to the applied index (the commit was not fsynced)", () => {
+    const n = nodeWithLog(1n, ids(3), [1, 1, 1, 1], { term: 1, commit: 2 }, { applied: 3 });
+    expect([n.raft.raftLog.committed, n.raft.raftLog.applied]).toEqual([3, 3]);
+    expect(n.rn.ready().committedEntries).toEqual([]);
+  });
+
+  it("throws if the applied index is past the end of the log (lost entries)", () => {
+    expect(() => nodeWithLog(1n, ids(3), [1, 1], { term: 1, commit: 2 }, { applied: 3 })).toThrow(
+      /out of range/,
+    );
+  });
+});
