@@ -1,7 +1,7 @@
 /**
  * Keys and small values of the MVCC tables other than the records (record.ts).
  *
- * - `revs`:      encodeRevision(main, sub) → kind (1 PUT, 2 DELETE) ‖ user key
+ * - `revs`:      encodeRevision(first change) → chunk of changes (revlog.ts)
  * - `leasekeys`: lease id (int64 big-endian) ‖ user key → (empty)
  * - `kvmeta`:    "rev" → current revision; "compact" → compact revision;
  *                "compact-done" → the compact revision whose physical compaction finished;
@@ -12,23 +12,6 @@ import { StorageBugError } from "../errors.js";
 
 export const REV_PUT = 1;
 export const REV_DELETE = 2;
-
-/** The value of a `revs` entry. */
-export function encodeRevsValue(kind: number, key: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(1 + key.length);
-  out[0] = kind;
-  out.set(key, 1);
-  return out;
-}
-
-/** Inverse of {@link encodeRevsValue}. */
-export function decodeRevsValue(v: Buffer): { kind: number; key: Buffer } {
-  const kind = v[0];
-  if (kind !== REV_PUT && kind !== REV_DELETE) {
-    throw new StorageBugError(`corrupt revision log entry (kind ${kind})`);
-  }
-  return { kind, key: v.subarray(1) };
-}
 
 /** `leasekeys` key of (lease, key). */
 export function leaseKey(lease: bigint, key: Uint8Array): Buffer {

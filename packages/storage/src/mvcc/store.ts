@@ -8,9 +8,9 @@
  * ```
  * kv        user key                            → record of the key's latest version (live keys only)
  * history   encodeKey(key) ‖ ~main ‖ ~sub        → record of an older version, or a tombstone
- * revs      main ‖ sub                           → PUT|DELETE ‖ user key         (the revision log)
+ * revs      main ‖ sub of a chunk's first change → the chunk's changes (revlog.ts) (the revision log)
  * leasekeys lease ‖ user key                     → ""                            (keys attached to a lease)
- * kvmeta    "rev" | "compact" | "compact-done" | "compact-cursor" → int64
+ * kvmeta    "rev" | "compact" | "compact-done" → int64; "compact-cursor" → a revs key
  * ```
  * (records: record.ts; encodings: keys.ts; `~` is the bitwise complement, so each key's
  * versions sort newest first.) Every version except each live key's latest is in
@@ -22,14 +22,14 @@
  *
  * ```
  * rev 2  put foo=a          kv:      foo → put(create 2, mod 2.0, version 1, "a")
- *                           revs:    2.0 → PUT foo
+ *                           revs:    2.0 → [PUT foo @2.0]
  * rev 3  put foo=b          kv:      foo → put(create 2, mod 3.0, version 2, "b")
- *                           history: foo·~3.0?  no — foo·~2.0 → put(2, 2.0, 1, "a")
- *                           revs:    3.0 → PUT foo
+ *                           history: foo·~2.0 → put(2, 2.0, 1, "a")
+ *                           revs:    3.0 → [PUT foo @3.0]
  * rev 4  delete foo         kv:      (foo removed)
  *                           history: foo·~4.0 → tombstone(4.0), foo·~3.0 → put(2, 3.0, 2, "b"),
  *                                    foo·~2.0 → put(2, 2.0, 1, "a")
- *                           revs:    4.0 → DELETE foo
+ *                           revs:    4.0 → [DELETE foo @4.0]
  * rev 5  put foo=c          kv:      foo → put(create 5, mod 5.0, version 1, "c")
  * ```
  * - get foo now: one point read of `kv` → "c" (create 5, version 1).
@@ -54,7 +54,7 @@
  * ({@link range}) see the committed state meanwhile.
  */
 import { crc32 } from "node:zlib";
-import type { Engine } from "../engine.js";
+import type { Engine, WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
 import {
   compareBytes,
@@ -74,7 +74,6 @@ import {
 import { StoredEvent } from "./event.js";
 import {
   decodeInt,
-  decodeRevsValue,
   encodeInt,
   META_COMPACT,
   META_COMPACT_CURSOR,
@@ -85,6 +84,7 @@ import {
 import { executeRange } from "./range.js";
 import { versionAt } from "./read.js";
 import { isPut, recordMod, recordSub, recordVersion, toKeyValue } from "./record.js";
+import { decodeChunk } from "./revlog.js";
 import type { HashKVResult, KeyValue, RangeRequest, RangeResult } from "./types.js";
 import { checkRangeRequest } from "./validate.js";
 import { CommittedView, type KvView } from "./view.js";
@@ -151,6 +151,7 @@ export class MvccStore {
   #rev: number;
   #compactRev: number;
   #open: MvccWrite | null = null;
+  #batch: WriteBatch | undefined;
   readonly #listeners = new Set<CommitListener>();
   readonly #host: WriteHost;
 
@@ -265,10 +266,16 @@ export class MvccStore {
     return rec ? toKeyValue(key, rec) : undefined;
   }
 
-  /** Start a batch of write transactions (see {@link MvccWrite}); one at a time. */
+  /**
+   * Start a batch of write transactions (see {@link MvccWrite}); one at a time. The
+   * store reuses one WriteBatch: write a finished batch before the next beginWrite.
+   */
   beginWrite(): MvccWrite {
     if (this.#open) throw new StorageBugError("an MVCC write is already open");
-    const w = new MvccWrite(this.#host, this.engine.batch(), this.#rev, this.#compactRev);
+    // One batch, reused: a finished write's batch is written (and cleared) before the next.
+    this.#batch ??= this.engine.batch();
+    this.#batch.clear();
+    const w = new MvccWrite(this.#host, this.#batch, this.#rev, this.#compactRev);
     this.#open = w;
     return w;
   }
@@ -304,22 +311,27 @@ export class MvccStore {
     const events: StoredEvent[] = [];
     if (from > this.#rev) return { events, nextRevision: BigInt(from), done: true };
     const view = this.#view;
-    const c = this.engine.cursor("revs", { gte: encodeRevision(from, 0) });
+    // The chunk holding `from` starts at or before it.
+    const back = this.engine.cursor("revs", { reverse: true, lte: encodeRevision(from, 0) });
+    const first = back.next();
+    back.close();
+    const c = this.engine.cursor("revs", first ? { gte: first[0] } : {});
     const hist = view.cursor("history", undefined, undefined);
     let scanned = 0;
     let lastMain = from - 1;
     try {
       for (let e = c.next(); e !== undefined; e = c.next()) {
-        const { main, sub } = decodeRevision(e[0]);
-        if (main !== lastMain && scanned >= limit) {
-          return { events, nextRevision: BigInt(main), done: false };
+        for (const { main, sub, kind, key } of decodeChunk(e[1])) {
+          if (main < from) continue;
+          if (main !== lastMain && scanned >= limit) {
+            return { events, nextRevision: BigInt(main), done: false };
+          }
+          lastMain = main;
+          scanned++;
+          if (iv && !intervalContains(iv, key)) continue;
+          const ev = this.#eventAt(view, hist, kind, key, main, sub);
+          if (ev) events.push(ev);
         }
-        lastMain = main;
-        scanned++;
-        const { kind, key } = decodeRevsValue(e[1]);
-        if (iv && !intervalContains(iv, key)) continue;
-        const ev = this.#eventAt(view, hist, kind, key, main, sub);
-        if (ev) events.push(ev);
       }
     } finally {
       c.close();
@@ -468,39 +480,41 @@ export class MvccStore {
     const engine = this.engine;
     if (decodeInt(engine.getSync("kvmeta", META_COMPACT_DONE), -1) === c) return true;
     const cursorKey = engine.getSync("kvmeta", META_COMPACT_CURSOR);
-    const end = encodeRevision(c + 1, 0);
+    // Chunks starting at or below c; a chunk is deleted when all its changes are below c.
     const revs = engine.cursor("revs", {
       ...(cursorKey ? { gte: cursorKey } : {}),
-      lt: end,
-      pageSize: 1024,
+      lt: encodeRevision(c + 1, 0),
+      pageSize: 64,
     });
     const batch = engine.batch();
     const seen = new Set<string>();
     let n = 0;
     let next: Buffer | undefined;
+    let firstKept: Buffer | undefined;
     try {
       for (let e = revs.next(); e !== undefined; e = revs.next()) {
-        if (n >= maxEntries) {
+        if (n >= maxEntries && firstKept === undefined) {
           next = e[0];
           break;
         }
-        n++;
-        const { main } = decodeRevision(e[0]);
-        // Entries at the compact revision stay (watch may start there); the next
-        // compaction removes them.
-        if (main < c) batch.del("revs", e[0]);
-        const { key } = decodeRevsValue(e[1]);
-        const s = key.toString("latin1");
-        if (seen.has(s)) continue;
-        seen.add(s);
-        this.#compactKey(batch, key, c);
+        const entries = decodeChunk(e[1]);
+        n += entries.length;
+        if (entries[entries.length - 1]!.main < c) batch.del("revs", e[0]);
+        else firstKept ??= e[0];
+        for (const { main, key } of entries) {
+          if (main > c) break;
+          const s = key.toString("latin1");
+          if (seen.has(s)) continue;
+          seen.add(s);
+          this.#compactKey(batch, key, c);
+        }
       }
     } finally {
       revs.close();
     }
     if (next) batch.put("kvmeta", META_COMPACT_CURSOR, next);
     else {
-      batch.put("kvmeta", META_COMPACT_CURSOR, encodeRevision(c, 0));
+      batch.put("kvmeta", META_COMPACT_CURSOR, firstKept ?? encodeRevision(c + 1, 0));
       batch.put("kvmeta", META_COMPACT_DONE, encodeInt(c));
     }
     engine.writeSync(batch);

@@ -21,16 +21,7 @@ import type { WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
 import { compareBytes, encodeKeyRevisionDesc, encodeRevision } from "../keys.js";
 import { StoredEvent } from "./event.js";
-import {
-  encodeInt,
-  encodeRevsValue,
-  leaseKey,
-  leaseSpan,
-  META_COMPACT,
-  META_REV,
-  REV_DELETE,
-  REV_PUT,
-} from "./layout.js";
+import { encodeInt, leaseKey, leaseSpan, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange, spanOf } from "./range.js";
 import { versionAt } from "./read.js";
 import {
@@ -42,6 +33,7 @@ import {
   recordVersion,
   toKeyValue,
 } from "./record.js";
+import { encodeChunk, MAX_CHUNK_ENTRIES } from "./revlog.js";
 import {
   type CompactResult,
   type Compare,
@@ -241,6 +233,15 @@ export class MvccWrite {
   finish(): FinishedWrite {
     this.#live();
     this.#done = true;
+    const evs = this.#events;
+    for (let i = 0; i < evs.length; i += MAX_CHUNK_ENTRIES) {
+      const to = Math.min(evs.length, i + MAX_CHUNK_ENTRIES);
+      this.batch.put(
+        "revs",
+        encodeRevision(evs[i]!.revision, evs[i]!.sub),
+        encodeChunk(evs, i, to),
+      );
+    }
     if (this.#rev !== this.#startRev) this.batch.put("kvmeta", META_REV, encodeInt(this.#rev));
     if (this.#compactRev !== this.#startCompactRev) {
       this.batch.put("kvmeta", META_COMPACT, encodeInt(this.#compactRev));
@@ -321,7 +322,6 @@ export class MvccWrite {
     );
     if (prev) view.put("history", encodeKeyRevisionDesc(key, prev.mod, prev.sub), prev.bytes);
     view.put("kv", key, rec, s);
-    view.put("revs", encodeRevision(rev, sub), encodeRevsValue(REV_PUT, key));
     const oldLease = prev ? prev.lease : 0n;
     if (oldLease !== lease) {
       if (oldLease !== 0n) view.put("leasekeys", leaseKey(oldLease, key), null);
@@ -352,7 +352,6 @@ export class MvccWrite {
     view.put("history", encodeKeyRevisionDesc(key, recordMod(cur), recordSub(cur)), cur);
     view.put("history", encodeKeyRevisionDesc(key, rev, sub), encodeTombstone(rev, sub));
     view.put("kv", key, null);
-    view.put("revs", encodeRevision(rev, sub), encodeRevsValue(REV_DELETE, key));
     if (prev.lease !== 0n) view.put("leasekeys", leaseKey(prev.lease, key), null);
     // The event's prev is the version before this txn (etcd's watch reads revision - 1):
     // `cur`, unless this txn wrote it (etcd lets a "\0"-ended delete follow a put).
