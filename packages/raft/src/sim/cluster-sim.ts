@@ -30,7 +30,17 @@ export interface SimOptions {
   voters: number;
   /** Events to run in the fault phase. */
   steps: number;
-  /** Ticks the healed cluster gets to elect a leader and commit a new entry. */
+  /**
+   * Ticks the healed cluster gets to elect a leader (default 250: without pre-vote a node
+   * with a stale log keeps starting elections that reset the up-to-date voters' timers, as
+   * in etcd, and randomized timeouts take a while to break the tie in a two-voter cluster).
+   */
+  leaderTicks?: number;
+  /**
+   * Ticks the healed cluster gets to commit a new entry and apply it on every member
+   * (default 400: with tiny messages, one message in flight and slow fsyncs, a backlog of
+   * uncommitted entries from the fault phase drains at a couple of entries per round trip).
+   */
   livenessTicks?: number;
   /** Keep every trace line (else only the last `traceTail`). */
   keepFullTrace?: boolean;
@@ -46,6 +56,8 @@ export interface SimStats {
   snapshots: number;
   readsServed: number;
   writesAcked: number;
+  /** Ticks the healed cluster took to elect a leader, and to apply a new entry everywhere. */
+  leaderTicks: number;
   livenessTicks: number;
 }
 
@@ -75,7 +87,7 @@ export interface SimKnobs {
 
 export type SimEvent =
   | { k: "tick"; id: NodeId }
-  | { k: "deliver"; m: Message }
+  | { k: "deliver"; m: Message; via: NodeId }
   | { k: "persist"; id: NodeId; inc: number }
   | { k: "snap-status"; from: NodeId; to: NodeId; status: SnapshotStatus }
   | { k: "unreachable"; from: NodeId; to: NodeId }
@@ -107,6 +119,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
     snapshots: 0,
     readsServed: 0,
     writesAcked: 0,
+    leaderTicks: 0,
     livenessTicks: 0,
   };
   now = 0;
@@ -114,8 +127,8 @@ export class ClusterSim implements NodeHost, ChaosHost {
   seq = 0;
   /** Whether faults and workload run (false in the liveness phase). */
   chaos = true;
-  /** Nodes removed from the configuration: the index and configuration of the removal. */
-  readonly removedAt = new Map<NodeId, { index: number; cs: ConfState }>();
+  /** Nodes removed from the configuration: the (highest) index of their removal. */
+  readonly removedAt = new Map<NodeId, number>();
   private readonly incarnation = new Map<NodeId, number>();
 
   constructor(readonly opts: SimOptions) {
@@ -241,7 +254,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
         return;
       }
       case "deliver":
-        this.deliver(ev.m);
+        this.deliver(ev.m, ev.via);
         return;
       case "persist": {
         const n = this.nodes.get(ev.id)!;
@@ -301,9 +314,9 @@ export class ClusterSim implements NodeHost, ChaosHost {
 
   // ---- NodeHost ----
 
-  send(m: Message): void {
+  send(m: Message, via: NodeId): void {
     if (m.type === MessageType.MsgSnap) m = this.freshSnapshot(m);
-    const out = this.network.send(m);
+    const out = this.network.send(m, via);
     if ("dropped" in out) {
       this.trace(`drop(${out.dropped}) ${describeMessage(m)}`);
       if (m.type === MessageType.MsgSnap) {
@@ -316,13 +329,13 @@ export class ClusterSim implements NodeHost, ChaosHost {
       } else if (out.dropped === "partition" && this.rng.chance(0.2)) {
         this.queue.push(this.now + this.rng.int(1, 20), {
           k: "unreachable",
-          from: m.from,
+          from: via,
           to: m.to,
         });
       }
       return;
     }
-    for (const d of out.delays) this.queue.push(this.now + d, { k: "deliver", m });
+    for (const d of out.delays) this.queue.push(this.now + d, { k: "deliver", m, via });
   }
 
   /**
@@ -365,13 +378,24 @@ export class ClusterSim implements NodeHost, ChaosHost {
     return true;
   }
 
-  onConfApplied(n: SimNode, index: number, cs: ConfState): void {
+  onConfApplied(n: SimNode, index: number, prev: ConfState, cs: ConfState): void {
     this.trace(`n${n.id} applied conf change @${index}: ${describeCs(cs)}`);
     const now = new Set(members(cs));
-    for (const id of this.nodes.keys()) {
-      if (!now.has(id) && !this.removedAt.has(id) && this.wasMember(id, index)) {
-        this.removedAt.set(id, { index, cs });
+    for (const id of members(prev)) {
+      if (!now.has(id) && (this.removedAt.get(id) ?? 0) < index) {
+        this.removedAt.set(id, index);
         this.trace(`n${id} removed from the configuration at ${index}`);
+      }
+    }
+    for (const id of now) {
+      const x = this.nodes.get(id);
+      if (x?.stopped) {
+        // Raft lets a proposal made before the removal re-add the node; its operator
+        // starts it again (from its durable state).
+        x.stopped = false;
+        this.removedAt.delete(id);
+        this.trace(`n${id} re-added at ${index}; restarting it`);
+        this.restart(id);
       }
     }
   }
@@ -413,26 +437,32 @@ export class ClusterSim implements NodeHost, ChaosHost {
   }
 
   /** Stops removed nodes once every member of the new configuration applied the removal. */
+  /**
+   * Stops a removed node (as etcd's member does once it learns it was removed) when the
+   * most advanced configuration does not name it and every member of that configuration
+   * has applied its removal, so that no quorum can still need it.
+   */
   private maybeShutdownRemoved(): void {
-    for (const [id, r] of this.removedAt) {
+    if (this.removedAt.size === 0) return;
+    let latest: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (!n.stopped && (latest === undefined || n.app.applied > latest.app.applied)) latest = n;
+    }
+    if (latest === undefined) return;
+    const current = members(latest.app.confState);
+    for (const [id, index] of this.removedAt) {
       const n = this.nodes.get(id)!;
       if (n.stopped) continue;
-      const done = members(r.cs).every((m) => (this.nodes.get(m)?.app.applied ?? 0) >= r.index);
-      if (!done) continue;
+      if (current.includes(id)) continue; // re-added since
+      if (!current.every((m) => (this.nodes.get(m)?.app.applied ?? 0) >= index)) continue;
       if (n.raw !== undefined) n.crash(this);
       n.stopped = true;
       this.incarnation.set(id, this.incarnation.get(id)! + 1);
-      this.trace(`n${id} shut down (removed at ${r.index})`);
+      this.trace(`n${id} shut down (removed at ${index})`);
     }
   }
 
-  private wasMember(id: NodeId, _index: number): boolean {
-    // Any node that appears in some node's applied configuration was a member.
-    for (const n of this.nodes.values()) if (members(n.app.confState).includes(id)) return true;
-    return false;
-  }
-
-  private deliver(m: Message): void {
+  private deliver(m: Message, via: NodeId): void {
     const n = this.nodes.get(m.to);
     const failSnap = (): void => {
       if (m.type === MessageType.MsgSnap) {
@@ -449,7 +479,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
       failSnap();
       return;
     }
-    if (this.network.isCut(m.from, m.to)) {
+    if (this.network.isCut(via, m.to)) {
       this.trace(`drop(partition) ${describeMessage(m)}`);
       failSnap();
       return;
@@ -477,9 +507,9 @@ export class ClusterSim implements NodeHost, ChaosHost {
   // ---- liveness ----
 
   /**
-   * Heals everything, restarts every crashed member and requires that, within
-   * `livenessTicks`, a leader commits a new entry that every member of its configuration
-   * applies.
+   * Heals everything, restarts every crashed member and requires a leader within
+   * `leaderTicks` and, within `livenessTicks`, a new entry committed by a leader and
+   * applied by every member of its configuration.
    */
   private liveness(): void {
     this.chaos = false;
@@ -489,39 +519,43 @@ export class ClusterSim implements NodeHost, ChaosHost {
     for (const n of this.nodes.values()) if (!n.stopped && n.raw === undefined) this.restart(n.id);
     this.afterEvent();
     const start = this.now;
-    const deadline = start + (this.opts.livenessTicks ?? 150) * TICK;
-    let marker: { node: SimNode; writeId: string; proposedAt: number } | undefined;
+    const leaderTicks = this.opts.leaderTicks ?? 250;
+    const livenessTicks = this.opts.livenessTicks ?? 400;
+    const deadline = start + livenessTicks * TICK;
+    let leaderSeen = false;
+    // Markers proposed so far (a leader change may lose one; each is retried after a while).
+    const markers: { node: SimNode; writeId: string }[] = [];
+    let lastProposal = -Infinity;
     let ackIndex = 0;
     for (;;) {
+      const l = this.leader();
+      if (!leaderSeen && l !== undefined) {
+        leaderSeen = true;
+        this.stats.leaderTicks = Math.ceil((this.now - start) / TICK);
+      }
+      if (!leaderSeen && this.now > start + leaderTicks * TICK) {
+        throw new Error(`Liveness: no leader within ${leaderTicks} ticks of healing`);
+      }
       if (this.now > deadline) {
-        const l = this.leader();
         throw new Error(
-          `Liveness: no leader committed a new entry on all members within ${this.opts.livenessTicks ?? 150} ticks (leader: ${l ? `n${l.id}` : "none"}, marker: ${marker ? `${marker.writeId} on n${marker.node.id}` : "none"}, ack: ${ackIndex})`,
+          `Liveness: no leader committed a new entry on all members within ${livenessTicks} ticks (leader: ${l ? `n${l.id}` : "none"}, markers proposed: ${markers.length}, acknowledged at: ${ackIndex})`,
         );
       }
-      const l = this.leader();
-      if (
-        ackIndex === 0 &&
-        l !== undefined &&
-        (marker === undefined || this.now - marker.proposedAt > 5 * TICK)
-      ) {
+      if (ackIndex === 0 && l !== undefined && this.now - lastProposal > 5 * TICK) {
         const writeId = `live${this.seq++}`;
         try {
           l.raw!.propose(putCommand("live", writeId));
           l.waiting.add(writeId);
-          marker = { node: l, writeId, proposedAt: this.now };
+          markers.push({ node: l, writeId });
+          lastProposal = this.now;
           this.trace(`n${l.id} propose marker ${writeId}`);
         } catch {
           // Dropped (a transfer in progress, a removed leader): retry later.
         }
       }
-      if (
-        marker !== undefined &&
-        ackIndex === 0 &&
-        !marker.node.waiting.has(marker.writeId) &&
-        marker.node.alive
-      ) {
-        ackIndex = marker.node.app.applied;
+      if (ackIndex === 0) {
+        const acked = markers.find((m) => m.node.alive && !m.node.waiting.has(m.writeId));
+        if (acked !== undefined) ackIndex = acked.node.app.applied;
       }
       if (ackIndex > 0 && l !== undefined) {
         const all = members(l.app.confState).every((id) => {

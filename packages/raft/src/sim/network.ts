@@ -38,9 +38,12 @@ export class SimNetwork {
 
   constructor(private readonly rng: Prng) {}
 
-  /** Decides the fate of a message sent now. */
-  send(m: Message): SendOutcome {
-    if (this.isCut(m.from, m.to)) return { dropped: "partition" };
+  /**
+   * Decides the fate of a message node `via` sends now (`via` differs from `m.from` when a
+   * follower forwards a proposal or read request).
+   */
+  send(m: Message, via: NodeId = m.from): SendOutcome {
+    if (this.isCut(via, m.to)) return { dropped: "partition" };
     if (this.rng.chance(this.faults.drop)) return { dropped: "loss" };
     const copies = this.rng.chance(this.faults.duplicate) ? 2 : 1;
     const delays: number[] = [];

@@ -435,7 +435,11 @@ export class SafetyChecker {
   }
 
   private checkSendable(id: NodeId, m: Message, beforePersist: boolean): void {
-    if (m.from !== id) this.fail("Well-Formed Ready", `node ${id} sends a message from ${m.from}`);
+    // A follower forwards proposals and read requests as they came (from their origin).
+    const forwarded = m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex;
+    if (m.from !== id && !forwarded) {
+      this.fail("Well-Formed Ready", `node ${id} sends a message from ${m.from}`);
+    }
     if (m.to === None || m.to === id || LOCAL_TYPES.has(m.type)) {
       this.fail(
         "Well-Formed Ready",

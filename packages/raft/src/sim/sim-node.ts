@@ -23,14 +23,14 @@ export interface NodeHost {
   readonly checker: SafetyChecker;
   readonly reads: ReadChecker;
   trace(line: string): void;
-  /** Hands a message to the network. */
-  send(m: Message): void;
+  /** Hands a message node `via` sends to the network. */
+  send(m: Message, via: NodeId): void;
   /** Persists the node's pending Ready after `delay` (0: now, inline). */
   schedulePersist(n: SimNode, delay: number): void;
   /** Whether the named failpoint fires now; if so the host has crashed the node. */
   failpoint(n: SimNode, name: "after-persist" | "after-send"): boolean;
-  /** A conf change was applied at `index` on `n`, giving `cs`. */
-  onConfApplied(n: SimNode, index: number, cs: ConfState): void;
+  /** A conf change was applied at `index` on `n`, changing its configuration `prev` to `cs`. */
+  onConfApplied(n: SimNode, index: number, prev: ConfState, cs: ConfState): void;
 }
 
 /** Knobs the simulation fixes per seed and uses for every (re)start. */
@@ -111,7 +111,7 @@ export class SimNode {
     this.pending = rd;
     for (const m of rd.messages) {
       h.checker.onSend(m);
-      h.send(m);
+      h.send(m, this.id);
     }
     h.schedulePersist(this, persistDelay);
     return true;
@@ -129,7 +129,7 @@ export class SimNode {
     if (h.failpoint(this, "after-persist")) return;
     for (const m of rd.messagesAfterPersist) {
       h.checker.onSend(m);
-      h.send(m);
+      h.send(m, this.id);
     }
     if (h.failpoint(this, "after-send")) return;
     if (rd.snapshot !== undefined) {
@@ -163,10 +163,11 @@ export class SimNode {
     const cc =
       e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
     const cs = raw.applyConfChange(cc);
+    const prev = this.app.confState;
     this.app.advance(e);
     this.app.confState = cs;
     this.storage.setConfState(cs);
-    h.onConfApplied(this, e.index, cs);
+    h.onConfApplied(this, e.index, prev, cs);
   }
 
   private serveReads(h: NodeHost): void {
