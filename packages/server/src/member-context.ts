@@ -17,6 +17,7 @@ import type { etcdserverpb, internalpb } from "@chainfire/api";
 import type { LeaseStore, MvccStore, StateSnapshot } from "@chainfire/storage";
 import type { Logger } from "pino";
 import type { MemberOptions } from "./member-options.js";
+import type { MemberMetrics } from "./metrics.js";
 
 /** Something to release: a listener registration, a timer, ... Idempotent. */
 export interface Disposable {
@@ -130,6 +131,13 @@ export interface MemberContext {
   readonly store: MvccStore;
   /** The lease table (reads only; writes go through {@link propose}). */
   readonly leases: LeaseStore;
+  // --- Added by the CLI/services engineer (see README "Conventions") ---------------------
+  /**
+   * This member's Prometheus metrics: GET /metrics renders them and the gRPC handler
+   * wrapper (services/interceptors.ts) counts requests into them. One per member.
+   */
+  readonly metrics: MemberMetrics;
+  // --- end of addition ---------------------------------------------------------------------
 
   /**
    * A response header: cluster_id, member_id, raft_term, and `revision` (default: the
