@@ -65,7 +65,9 @@ export function restoreConfig(r: Raft, cs: ConfState): ConfState {
 /**
  * Follower: installs a snapshot from the leader if it is newer than what we have
  * committed. If our log already holds the snapshot's last entry, only the commit index
- * moves (the entries are kept). Returns whether the snapshot was installed.
+ * moves (the entries are kept). Refused while the application is applying a conf change
+ * handed out in an earlier Ready (the snapshot's configuration already includes it).
+ * Returns whether the snapshot was installed.
  */
 export function restoreSnapshot(r: Raft, s: Snapshot): boolean {
   const { index, term, confState: cs } = s.metadata;
@@ -84,6 +86,16 @@ export function restoreSnapshot(r: Raft, s: Snapshot): boolean {
   if (!member) {
     r.logger?.warn(
       `${r.id.toString(16)} attempted to restore snapshot but it is not in the ConfState; should never happen`,
+    );
+    return false;
+  }
+  if (r.raftLog.hasApplyingConfChanges()) {
+    // The application is applying committed entries that include a conf change and will
+    // call applyConfChange for it; installing the snapshot's (later) configuration now
+    // would make that call apply the change twice. Ignoring a snapshot is always safe:
+    // the leader sends another one once this one is reported.
+    r.logger?.info(
+      `${r.id.toString(16)} [commit: ${r.raftLog.committed}, applied: ${r.raftLog.applied}, applying: ${r.raftLog.applying}] ignored snapshot [index: ${index}, term: ${term}] while applying a conf change`,
     );
     return false;
   }

@@ -186,8 +186,21 @@ export class RaftLog {
 
   /** Whether a committed entry not yet applied is a conf change (campaigning is unsafe then). */
   hasUnappliedConfChanges(): boolean {
-    let lo = this.applied + 1;
-    const hi = this.committed + 1;
+    return this.hasConfChangesIn(this.applied + 1, this.committed + 1);
+  }
+
+  /**
+   * Whether a committed entry handed to the application but not yet applied (advanced) is
+   * a conf change: the application is about to call applyConfChange for it.
+   */
+  hasApplyingConfChanges(): boolean {
+    return (
+      this.applying > this.applied && this.hasConfChangesIn(this.applied + 1, this.applying + 1)
+    );
+  }
+
+  /** Whether an entry in [lo, hi) is a conf change. Invariant: the range is not compacted. */
+  private hasConfChangesIn(lo: number, hi: number): boolean {
     while (lo < hi) {
       const ents = this.slice(lo, hi, 1024 * 1024);
       for (const e of ents) if (e.type !== EntryType.Normal) return true;

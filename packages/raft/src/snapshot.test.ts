@@ -219,3 +219,46 @@ describe("restoring snapshots on a follower", () => {
     expect(n4.appliedData()).toEqual(["b"]);
   });
 });
+
+describe("snapshot while a conf change is being applied", () => {
+  it("is refused until the application advanced, then accepted", () => {
+    const n = nodeWithLog(2n, ids(3), [1], { term: 1, commit: 1 }, { applied: 1 });
+    n.raft.becomeFollower(1, 1n);
+    // The leader sends a committed conf change (add learner 4).
+    const enc = Uint8Array.from([
+      0xc1, 3, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 1n,
+        to: 2n,
+        term: 1,
+        logTerm: 1,
+        index: 1,
+        commit: 2,
+        entries: [{ term: 1, index: 2, type: 1, data: enc }],
+      }),
+    );
+    const rd = n.rn.ready();
+    expect(rd.committedEntries.map((e) => e.type)).toEqual([1]);
+    // Before rd is applied, a snapshot whose configuration already has learner 4 arrives.
+    const cs = {
+      voters: ids(3),
+      learners: [4n],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    const snap = { metadata: { index: 9, term: 1, confState: cs }, data: b("s") };
+    n.rn.step(msg({ type: MessageType.MsgSnap, from: 1n, to: 2n, term: 1, snapshot: snap }));
+    expect(n.raft.raftLog.committed).toBe(2); // refused
+    n.persist(rd);
+    n.apply(rd); // applyConfChange(add learner 4) works on the pre-snapshot config
+    n.rn.advance(rd);
+    n.drain();
+    expect(n.status().config.learners).toEqual([4n]);
+    n.rn.step(msg({ type: MessageType.MsgSnap, from: 1n, to: 2n, term: 1, snapshot: snap }));
+    expect(n.raft.raftLog.committed).toBe(9);
+  });
+});
