@@ -59,7 +59,6 @@ import { StorageBugError, StorageError } from "../errors.js";
 import {
   compareBytes,
   decodeKey,
-  decodeRevision,
   decodeRevisionDesc,
   encodedKeyEnd,
   encodedKeyUpperBound,
