@@ -10,6 +10,7 @@
 import { hexId, type Key, toBuffer, type Value } from "../bytes.js";
 import {
   AbortError,
+  CompactedError,
   NoElectionLeaderError,
   NotElectionLeaderError,
   SessionExpiredError,
@@ -20,7 +21,7 @@ import type { CallOptions } from "../transport.js";
 import { compare, op } from "../txn.js";
 import type { ConcurrencyHost } from "./host.js";
 import { Session } from "./session.js";
-import { raceLoss, waitDeletes } from "./wait.js";
+import { waitInLine } from "./wait.js";
 
 /** Options of an election. */
 export interface ElectionOptions {
@@ -87,40 +88,58 @@ export class Election {
       .then(op.put(key, value, { lease: session.leaseId }))
       .else(op.get(key))
       .commit(options);
-    this.leaderKey = key;
-    this.leaderRev = r.revision;
-    if (!r.succeeded) {
-      const got = r.responses[0];
-      const kv = got.type === "get" ? got.kvs[0] : undefined;
-      if (kv) {
-        this.leaderRev = kv.createRevision;
-        if (!kv.value.equals(toBuffer(value))) await this.proclaim(value, options);
-      }
-    }
+    let rev = r.revision;
     try {
-      await raceLoss(
-        waitDeletes(this.host, this.prefix, this.leaderRev - 1n, options.signal),
-        session.lost,
-        () => new SessionExpiredError(),
-      );
+      if (!r.succeeded) {
+        const got = r.responses[0];
+        const kv = got.type === "get" ? got.kvs[0] : undefined;
+        if (kv) {
+          rev = kv.createRevision;
+          // Already a candidate on this session: update the value.
+          if (
+            !kv.value.equals(toBuffer(value)) &&
+            !(await this.putValue(key, rev, value, options))
+          ) {
+            throw new NotElectionLeaderError();
+          }
+        }
+      }
+      this.leaderRev = rev;
+      const since = r.header.revision;
+      await waitInLine(this.host, this.prefix, key, rev, since, session.lost, options.signal);
     } catch (error) {
+      this.leaderKey = key; // so that resign removes the candidacy
+      this.leaderRev = rev;
       await this.resign().catch(() => {});
-      if (options.signal?.aborted && !(error instanceof AbortError))
+      if (options.signal?.aborted && !(error instanceof AbortError)) {
         throw new AbortError(options.signal.reason);
+      }
       throw error;
     }
+    // Only now is this candidate the leader (proclaim and isLeader depend on it).
+    this.leaderKey = key;
     this.header = r.header;
+  }
+
+  /** Puts `value` on `key` if its create revision is still `rev`. */
+  private async putValue(
+    key: Buffer,
+    rev: bigint,
+    value: Value,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    const r = await this.host
+      .txn()
+      .if(compare.createRevision(key, "==", rev))
+      .then(op.put(key, value, { lease: (this.session as Session).leaseId }))
+      .commit(options);
+    return r.succeeded;
   }
 
   /** Changes the leader's value without an election. Rejects unless this candidate leads. */
   async proclaim(value: Value, options?: CallOptions): Promise<void> {
     if (!this.leaderKey || !this.session) throw new NotElectionLeaderError();
-    const r = await this.host
-      .txn()
-      .if(compare.createRevision(this.leaderKey, "==", this.leaderRev))
-      .then(op.put(this.leaderKey, value, { lease: this.session.leaseId }))
-      .commit(options);
-    if (!r.succeeded) {
+    if (!(await this.putValue(this.leaderKey, this.leaderRev, value, options))) {
       this.leaderKey = undefined;
       throw new NotElectionLeaderError();
     }
@@ -164,19 +183,27 @@ export class Election {
    */
   async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<KeyValue> {
     const { signal } = options;
-    const first = () =>
-      this.host.getAll(
-        { prefix: this.prefix },
-        { sort: { target: "create", order: "ascend" }, limit: 1, signal },
-      );
-    let r = await first();
+    // The leader as of `revision` (default: now), and the revision that answer is for.
+    const leaderAt = async (
+      revision?: bigint,
+    ): Promise<{ kv: KeyValue | undefined; at: bigint }> => {
+      const opts = { sort: { target: "create", order: "ascend" }, limit: 1, signal } as const;
+      try {
+        const r = await this.host.getAll({ prefix: this.prefix }, { ...opts, revision });
+        return { kv: r.kvs[0], at: revision ?? r.revision };
+      } catch (error) {
+        if (!(error instanceof CompactedError)) throw error;
+        const r = await this.host.getAll({ prefix: this.prefix }, opts);
+        return { kv: r.kvs[0], at: r.revision };
+      }
+    };
+    let { kv: leader, at } = await leaderAt();
     for (;;) {
-      let leader: KeyValue | undefined = r.kvs[0];
       if (!leader) {
         // No leader: wait for the first candidate to appear.
         const w = await this.host.watch(
           { prefix: this.prefix },
-          { startRevision: r.revision + 1n, noDelete: true, signal },
+          { startRevision: at + 1n, noDelete: true, signal },
         );
         try {
           for await (const e of w) {
@@ -194,16 +221,21 @@ export class Election {
         startRevision: leader.modRevision + 1n,
         signal,
       });
+      let deletedAt: bigint | undefined;
       try {
         for await (const e of w) {
-          if (e.type === "delete") break;
+          if (e.type === "delete") {
+            deletedAt = e.revision;
+            break;
+          }
           yield e.kv;
         }
       } finally {
         await w.cancel();
       }
-      if (signal?.aborted) return;
-      r = await first();
+      if (deletedAt === undefined) return; // aborted
+      // The next leader as of the deletion, so that none of its values is missed.
+      ({ kv: leader, at } = await leaderAt(deletedAt));
     }
   }
 }

@@ -17,7 +17,7 @@ import type { CallOptions } from "../transport.js";
 import { type Compare, compare, op } from "../txn.js";
 import type { ConcurrencyHost } from "./host.js";
 import { Session } from "./session.js";
-import { raceLoss, waitDeletes } from "./wait.js";
+import { raceLoss, waitInLine } from "./wait.js";
 
 /** Options of `client.lock()` and {@link Mutex.lock}. */
 export interface LockOptions {
@@ -107,10 +107,16 @@ export class Mutex {
     try {
       const acquired = await raceLoss(this.tryAcquire(signal.signal), session.lost, expired);
       if (!acquired) {
-        await raceLoss(
-          waitDeletes(this.host, this.prefix, this.myRev - 1n, signal.signal),
+        const key = this.myKey as Buffer;
+        const since = (this.header as Header).revision;
+        await waitInLine(
+          this.host,
+          this.prefix,
+          key,
+          this.myRev,
+          since,
           session.lost,
-          expired,
+          signal.signal,
         );
         // The session may have expired while we waited: our key must still be there.
         const mine = await this.host.get(this.myKey as Buffer, { signal: signal.signal });

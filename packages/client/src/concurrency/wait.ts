@@ -6,7 +6,7 @@
  */
 import { throwIfAborted } from "../backoff.js";
 import type { Key } from "../bytes.js";
-import { AbortError } from "../errors.js";
+import { AbortError, SessionExpiredError } from "../errors.js";
 import type { Header } from "../kv.js";
 import type { ConcurrencyHost } from "./host.js";
 
@@ -58,4 +58,42 @@ export function raceLoss<T>(
   error: () => Error,
 ): Promise<T> {
   return Promise.race([work, lost.then(() => Promise.reject(error()))]);
+}
+
+/**
+ * Waits until every key under `prefix` created before `myRev` is gone (the caller is
+ * then first in line). Fails with {@link SessionExpiredError} as soon as the caller's
+ * own key `myKey` is deleted (its lease expired or was revoked) or the session's lease
+ * is reported lost — whichever is noticed first.
+ */
+export async function waitInLine(
+  host: ConcurrencyHost,
+  prefix: Key,
+  myKey: Buffer,
+  myRev: bigint,
+  since: bigint,
+  lost: Promise<unknown>,
+  signal?: AbortSignal,
+): Promise<Header> {
+  const inner = new AbortController();
+  const forward = () => inner.abort(signal?.reason);
+  signal?.addEventListener("abort", forward, { once: true });
+  try {
+    const ownKeyGone = waitDelete(host, myKey, since, inner.signal).then(() => {
+      throw new SessionExpiredError();
+    });
+    const work = waitDeletes(host, prefix, myRev - 1n, inner.signal);
+    return await Promise.race([
+      work,
+      ownKeyGone,
+      lost.then(() => Promise.reject(new SessionExpiredError())),
+    ]);
+  } catch (error) {
+    if (signal?.aborted && !(error instanceof SessionExpiredError))
+      throw new AbortError(signal.reason);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", forward);
+    inner.abort();
+  }
 }
