@@ -335,7 +335,7 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
     const shape = Object.fromEntries(
       Object.entries(options)
         .filter(([name]) => name !== "firstBoot")
-        .map(([name, o]) => [name, [o.type, o.default]]),
+        .map(([name, o]) => [name, [(o as OptionInfo).type, (o as OptionInfo).default]]),
     );
     expect(shape).toMatchObject({
       enable: ["boolean", false],

@@ -45,6 +45,8 @@ const SOURCES: Record<string, string> = {
   etcdctl: "the Debian package etcd-client",
   blkid: "the Debian package util-linux",
   "mkfs.ext4": "the Debian package e2fsprogs",
+  promtool: "the Debian package prometheus",
+  "systemd-analyze": "the Debian package systemd",
 };
 
 /** Throws "run .ci/run to install X" unless `tool` is on PATH. */
