@@ -1,12 +1,12 @@
 #!/bin/sh
 # Container entrypoint (under tini): apply the join decision of chainfire-join.sh when
-# one was made (Kubernetes init container; CHAINFIRE_JOIN_ENV_FILE), then run the member
+# one was made (Kubernetes init container; JOIN_ENV_FILE), then run the member
 # or any `chainfire` subcommand given as arguments.
 set -eu
-if [ -n "${CHAINFIRE_JOIN_ENV_FILE:-}" ] && [ -s "$CHAINFIRE_JOIN_ENV_FILE" ]; then
+if [ -n "${JOIN_ENV_FILE:-}" ] && [ -s "$JOIN_ENV_FILE" ]; then
   set -a
   # shellcheck disable=SC1090 # written by chainfire-join.sh: NAME=value lines
-  . "$CHAINFIRE_JOIN_ENV_FILE"
+  . "$JOIN_ENV_FILE"
   set +a
 fi
 exec node /app/packages/server/dist/cli/main.js "$@"

@@ -17,7 +17,7 @@ import { Service } from "kubernetes-models/v1";
 import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { filesUnder, REPO } from "./tools.js";
+import { CONTRACT_FLAGS, filesUnder, REPO } from "./tools.js";
 
 const BASE = "deploy/kubernetes/base";
 
@@ -215,6 +215,17 @@ describe("the cluster the manifests describe", () => {
     expect(names.indexOf("POD_NAMESPACE")).toBeLessThan(names.indexOf("CHAINFIRE_INITIAL_CLUSTER"));
   });
 
+  it("every CHAINFIRE_ variable names a flag the member has (it warns about others)", () => {
+    const spec = byKind("StatefulSet", "chainfire").spec.template.spec;
+    for (const container of [...spec.initContainers, ...spec.containers]) {
+      for (const { name } of container.env as { name: string }[]) {
+        if (!name.startsWith("CHAINFIRE_")) continue;
+        const flag = name.slice("CHAINFIRE_".length).toLowerCase().replaceAll("_", "-");
+        expect(CONTRACT_FLAGS, `${container.name}: ${name}`).toContain(flag);
+      }
+    }
+  });
+
   it("the join init container decides the state from the same identity, for the member", () => {
     const spec = byKind("StatefulSet", "chainfire").spec.template.spec;
     const [init] = spec.initContainers;
@@ -229,7 +240,7 @@ describe("the cluster the manifests describe", () => {
       expect(initEnv[key], key).toBe(mainEnv[key]);
     }
     expect(init.command).toEqual(["/bin/bash", "/usr/local/lib/chainfire/chainfire-join.sh"]);
-    expect(mainEnv.CHAINFIRE_JOIN_ENV_FILE).toBe(initEnv.JOIN_ENV_FILE);
+    expect(mainEnv.JOIN_ENV_FILE).toBe(initEnv.JOIN_ENV_FILE);
     const mountOf = (c: Json, name: string) =>
       c.volumeMounts.find((v: { name: string }) => v.name === name)?.mountPath;
     expect(mountOf(init, "data")).toBe(initEnv.CHAINFIRE_DATA_DIR);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { filesUnder, nixEnv, requireTool, run } from "./tools.js";
+import { CONTRACT_FLAGS, filesUnder, nixEnv, requireTool, run } from "./tools.js";
 
 const HOSTS = ["node01", "node02", "node03"] as const;
 /** The disk each host's disko.nix must lay out. */
@@ -19,33 +19,6 @@ const HOST_DISKS: Record<(typeof HOSTS)[number], string> = {
 };
 const DATA_DIR = "/var/lib/chainfire";
 const SSH_KEY_ASSERTION = /SSH public key/;
-
-/** The member's etcd-named flags (the contract of packages/server). */
-const CONTRACT_FLAGS = new Set([
-  "name",
-  "data-dir",
-  "listen-client-urls",
-  "advertise-client-urls",
-  "listen-peer-urls",
-  "initial-advertise-peer-urls",
-  "initial-cluster",
-  "initial-cluster-state",
-  "initial-cluster-token",
-  "listen-metrics-urls",
-  "heartbeat-interval",
-  "election-timeout",
-  "snapshot-count",
-  "quota-backend-bytes",
-  "max-request-bytes",
-  "cert-file",
-  "key-file",
-  "trusted-ca-file",
-  "client-cert-auth",
-  "peer-cert-file",
-  "peer-key-file",
-  "peer-trusted-ca-file",
-  "peer-client-cert-auth",
-]);
 
 interface Unit {
   after: string[];

@@ -76,3 +76,30 @@ export function filesUnder(dir: string, keep: (name: string) => boolean): string
   walk(join(REPO, dir));
   return out;
 }
+
+/** The member's etcd-named flags (the contract of packages/server). */
+export const CONTRACT_FLAGS = new Set([
+  "name",
+  "data-dir",
+  "listen-client-urls",
+  "advertise-client-urls",
+  "listen-peer-urls",
+  "initial-advertise-peer-urls",
+  "initial-cluster",
+  "initial-cluster-state",
+  "initial-cluster-token",
+  "listen-metrics-urls",
+  "heartbeat-interval",
+  "election-timeout",
+  "snapshot-count",
+  "quota-backend-bytes",
+  "max-request-bytes",
+  "cert-file",
+  "key-file",
+  "trusted-ca-file",
+  "client-cert-auth",
+  "peer-cert-file",
+  "peer-key-file",
+  "peer-trusted-ca-file",
+  "peer-client-cert-auth",
+]);
