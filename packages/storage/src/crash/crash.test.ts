@@ -136,7 +136,7 @@ async function verify(dir: string, ack: Ack | undefined, ctx: string): Promise<v
     const meta = await MetaStore.open(engine);
     const leases = await LeaseStore.open(engine);
     const mvcc = MvccStore.open(engine);
-    const log = RaftLogStore.open(engine); // throws if the log is not contiguous
+    const log = RaftLogStore.open(engine, { verify: true }); // throws unless contiguous
     const hs = log.initialState().hardState;
     const applied = meta.appliedIndex;
     const first = log.firstIndex();

@@ -10,6 +10,9 @@
  * | `0x02` "b"               | log boundary: u64be index, u64be term (the entry at     |
  * |                          | firstIndex-1, compacted or covered by the snapshot)     |
  * | `0x02` "s"               | snapshot: u64be index, u64be term, ConfState, data      |
+ * | `0x02` "t"               | term runs: u32be n, then n × (u64be first index, u64be  |
+ * |                          | term); the first run starts at or before the boundary   |
+ * | `0x03` ...               | member-local records of the meta store (meta/codec.ts)  |
  *
  * ConfState: four id lists (u32 count, then u64be ids): voters, learners,
  * votersOutgoing, learnersNext; then u8 autoLeave.
@@ -31,6 +34,9 @@ export const HARD_STATE_KEY: Buffer = Buffer.from([STATE_TAG, 0x68]); // "h"
 export const BOUNDARY_KEY: Buffer = Buffer.from([STATE_TAG, 0x62]); // "b"
 /** The key of the latest snapshot's metadata and data. */
 export const SNAPSHOT_KEY: Buffer = Buffer.from([STATE_TAG, 0x73]); // "s"
+
+/** The key of the persisted term runs (see TermIndex). */
+export const TERM_RUNS_KEY: Buffer = Buffer.from([STATE_TAG, 0x74]); // "t"
 
 /** Bytes of an entry key. */
 export const ENTRY_KEY_SIZE = 9;
@@ -114,6 +120,21 @@ export function decodeBoundary(v: Uint8Array): LogBoundary {
   const b = { index: r.u64(), term: r.u64() };
   r.end();
   return b;
+}
+
+export function encodeTermRuns(runs: readonly (readonly [number, number])[]): Buffer {
+  const w = new ByteWriter(4 + runs.length * 16).u32(runs.length);
+  for (const [start, term] of runs) w.u64(start).u64(term);
+  return w.finish();
+}
+
+export function decodeTermRuns(v: Uint8Array): [number, number][] {
+  const r = new ByteReader(v, "term runs");
+  const n = r.u32();
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i++) out.push([r.u64(), r.u64()]);
+  r.end();
+  return out;
 }
 
 /** Writes a ConfState into `w` (see the module comment for the layout). */

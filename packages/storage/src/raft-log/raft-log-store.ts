@@ -44,18 +44,22 @@ import {
   decodeEntryValue,
   decodeHardState,
   decodeSnapshotRecord,
+  decodeTermRuns,
   ENTRY_HEADER_SIZE,
   ENTRY_KEY_SIZE,
   encodeBoundary,
   encodeHardState,
   encodeSnapshotRecord,
+  encodeTermRuns,
   entryKey,
   entryKeyInto,
+  entryValueTerm,
   HARD_STATE_KEY,
   type LogBoundary,
   SNAPSHOT_KEY,
+  TERM_RUNS_KEY,
 } from "./codec.js";
-import { EntryCache } from "./entry-cache.js";
+import { EntryCache, entryCost } from "./entry-cache.js";
 import { RaftLogBugError, RaftLogCorruptError, RaftLogIoError } from "./errors.js";
 import { TermIndex } from "./term-index.js";
 
@@ -69,6 +73,10 @@ export interface RaftLogStoreOptions {
    * must start from the configuration they produced. Default: the snapshot's ConfState.
    */
   appliedConfState?: () => ConfState;
+  /** Bytes of the newest entries read into the cache at open. Default 4 MiB. */
+  prefillBytes?: number;
+  /** Read the whole log at open and check it (see {@link RaftLogStore.verify}). */
+  verify?: boolean;
 }
 
 /** What one Ready asks to persist (see {@link RaftLogStore.save}). */
@@ -84,8 +92,9 @@ interface PendingSave {
   snapshot?: { metadata: Snapshot["metadata"]; data: Uint8Array };
   entries?: Entry[];
   hardState?: HardState;
-  /** Staged positions before this save (to undo it on abort). */
+  /** Staged positions and term runs before this save (to undo it on abort). */
   prev: StagedPosition;
+  prevTerms: TermIndex;
   /** Entry keys at or below this index may be range-deleted once committed. */
   garbageBelow?: { from: number; to: number };
 }
@@ -97,13 +106,18 @@ interface StagedPosition {
 }
 
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_PREFILL = 4 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 
 export class RaftLogStore implements Storage {
   private readonly engine: Engine;
   private readonly appliedConfState?: () => ConfState;
   private readonly cache: EntryCache;
-  private readonly terms = new TermIndex();
+  private terms = new TermIndex();
+  /** The term runs including pending saves (what the next runs record must say). */
+  private stagedTerms = new TermIndex();
+  /** A compaction asked for while saves were pending; done when they are committed. */
+  private deferredCompact = 0;
   private hs: HardState = { term: 0, vote: None, commit: 0 };
   private boundary: LogBoundary = { index: 0, term: 0 };
   private last = 0;
@@ -123,18 +137,19 @@ export class RaftLogStore implements Storage {
   }
 
   /**
-   * Loads the log from the engine's `raft` column family: the HardState, boundary and
-   * snapshot records, then one scan of the entries (checking that they are contiguous,
-   * recording term runs and caching the tail). Throws {@link RaftLogCorruptError} if the
-   * log is not contiguous or a record does not decode.
+   * Loads the log from the engine's `raft` column family: the HardState, boundary,
+   * snapshot and term-run records, the last index (one reverse seek) and a prefix of the
+   * cache (the most recent entries, up to `prefillBytes`). Opening does not scan the log;
+   * with `verify: true` it also reads every entry and checks that the log is contiguous
+   * and agrees with the term runs. Throws {@link RaftLogCorruptError} when it does not.
    */
   static open(engine: Engine, opts: RaftLogStoreOptions = {}): RaftLogStore {
     const s = new RaftLogStore(engine, opts);
-    s.load();
+    s.load(opts);
     return s;
   }
 
-  private load(): void {
+  private load(opts: RaftLogStoreOptions): void {
     try {
       const hs = this.engine.getSync("raft", HARD_STATE_KEY);
       if (hs) this.hs = decodeHardState(hs);
@@ -142,38 +157,15 @@ export class RaftLogStore implements Storage {
       if (b) this.boundary = decodeBoundary(b);
       const sn = this.engine.getSync("raft", SNAPSHOT_KEY);
       if (sn) this.snap = decodeSnapshotRecord(sn);
-      this.terms.reset(this.boundary.index, this.boundary.term);
-      this.last = this.boundary.index;
-      const tail: Entry[] = [];
-      let tailBytes = 0;
+      this.last = this.findLastIndex();
+      const runs = this.engine.getSync("raft", TERM_RUNS_KEY);
+      if (runs) this.loadTermRuns(decodeTermRuns(runs));
+      else this.scanTerms(); // a log written before term runs were persisted
+      this.prefillCache(Math.min(this.cache.capBytes, opts.prefillBytes ?? DEFAULT_PREFILL));
+      if (opts.verify) this.verify();
       // Entries at or below the boundary may survive a crash between a compaction's
-      // boundary write and its range delete; they are skipped and deleted below.
-      const from = entryKey(this.boundary.index + 1);
-      for (const [k, v] of this.engine.iterateSync("raft", { gte: from, lt: ENTRY_END })) {
-        const index = decodeEntryKey(k);
-        if (index !== this.last + 1) {
-          throw new RaftLogCorruptError(
-            `raft log has a gap: entry ${index} follows ${this.last} (boundary ${this.boundary.index})`,
-          );
-        }
-        const e = decodeEntryValue(index, v);
-        this.terms.set(index, e.term);
-        this.last = index;
-        tail.push(e);
-        tailBytes += e.data.length;
-        // Keep only about twice the cache's worth while scanning.
-        if (tailBytes > this.cache.capBytes * 2 && tail.length > 1) {
-          const drop = tail.splice(0, tail.length >>> 1);
-          for (const d of drop) tailBytes -= d.data.length;
-        }
-      }
-      this.cache.append(tail);
-      if (this.boundary.index > 0) {
-        this.engine.deleteRangeSync("raft", {
-          gte: entryKey(0),
-          lt: entryKey(this.boundary.index + 1),
-        });
-      }
+      // boundary write and its range delete.
+      if (this.boundary.index > 0) this.deleteEntriesThrough(-1, this.boundary.index);
     } catch (err) {
       if (err instanceof RaftLogCorruptError) throw err;
       if (err instanceof CorruptRecordError) {
@@ -188,11 +180,126 @@ export class RaftLogStore implements Storage {
         `HardState commit ${this.hs.commit} is past the last log index ${this.last}`,
       );
     }
+    this.stagedTerms = this.terms.clone();
     this.staged = {
       boundary: this.boundary.index,
       last: this.last,
       snapshotIndex: this.snap.metadata.index,
     };
+  }
+
+  /** The index of the last stored entry after the boundary (the boundary if none). */
+  private findLastIndex(): number {
+    const c = this.engine.cursor("raft", {
+      gte: entryKey(this.boundary.index + 1),
+      lt: ENTRY_END,
+      reverse: true,
+      limit: 1,
+      values: false,
+    });
+    try {
+      const kv = c.next();
+      return kv ? decodeEntryKey(kv[0]) : this.boundary.index;
+    } finally {
+      c.close();
+    }
+  }
+
+  private loadTermRuns(runs: [number, number][]): void {
+    let t: TermIndex;
+    try {
+      t = TermIndex.fromRuns(runs);
+    } catch (err) {
+      throw new RaftLogCorruptError("raft log term runs are not increasing", { cause: err });
+    }
+    if (runs.length === 0 || runs[0][0] > this.boundary.index) {
+      throw new RaftLogCorruptError(
+        `raft log term runs start after the boundary ${this.boundary.index}`,
+      );
+    }
+    // The record may hold runs the log no longer has: below a compaction it raced with,
+    // or past entries lost in a crash together with the batch that would have fixed it.
+    t.compactTo(this.boundary.index);
+    t.truncateFrom(this.last + 1);
+    if (t.term(this.boundary.index) !== this.boundary.term) {
+      throw new RaftLogCorruptError(
+        `term runs give ${t.term(this.boundary.index)} for the boundary ${this.boundary.index}, ` +
+          `which has term ${this.boundary.term}`,
+      );
+    }
+    this.terms = t;
+  }
+
+  /** Rebuilds the term runs by reading every entry (only for logs without a runs record). */
+  private scanTerms(): void {
+    this.terms.reset(this.boundary.index, this.boundary.term);
+    let expect = this.boundary.index + 1;
+    const from = entryKey(expect);
+    for (const [k, v] of this.engine.iterateSync("raft", { gte: from, lt: ENTRY_END })) {
+      const index = decodeEntryKey(k);
+      if (index !== expect) throw gapError(index, expect, this.boundary.index);
+      this.terms.set(index, entryValueTerm(v));
+      expect++;
+    }
+  }
+
+  /** Caches the newest entries, up to `bytes` of data (read backwards from the end). */
+  private prefillCache(bytes: number): void {
+    if (this.last <= this.boundary.index || bytes <= 0) return;
+    const tail: Entry[] = [];
+    let used = 0;
+    let expect = this.last;
+    const c = this.engine.cursor("raft", {
+      gte: entryKey(this.boundary.index + 1),
+      lte: entryKey(this.last),
+      reverse: true,
+      fillCache: false,
+    });
+    try {
+      for (let kv = c.next(); kv !== undefined; kv = c.next()) {
+        const index = decodeEntryKey(kv[0]);
+        if (index !== expect) throw gapError(index, expect, this.boundary.index);
+        const e = decodeEntryValue(index, kv[1]);
+        if (e.term !== this.terms.term(index)) {
+          throw new RaftLogCorruptError(
+            `raft entry ${index} has term ${e.term}, the term runs say ${this.terms.term(index)}`,
+          );
+        }
+        used += entryCost(e);
+        if (used > bytes) break;
+        tail.push(e);
+        expect--;
+      }
+    } finally {
+      c.close();
+    }
+    tail.reverse();
+    this.cache.append(tail);
+  }
+
+  /**
+   * Reads the whole log and checks that it is contiguous from the boundary to the last
+   * index and that every entry's term matches the term runs. O(log size); for tests,
+   * diagnostics and `open({ verify: true })`. Throws {@link RaftLogCorruptError}.
+   */
+  verify(): void {
+    let expect = this.boundary.index + 1;
+    const from = entryKey(expect);
+    for (const [k, v] of this.engine.iterateSync("raft", { gte: from, lt: ENTRY_END })) {
+      const index = decodeEntryKey(k);
+      if (index !== expect) throw gapError(index, expect, this.boundary.index);
+      const term = entryValueTerm(v);
+      if (index > this.last || term !== this.terms.term(index)) {
+        throw new RaftLogCorruptError(
+          `raft entry ${index} (term ${term}) disagrees with the log's last index ${this.last} ` +
+            `or term runs`,
+        );
+      }
+      expect++;
+    }
+    if (expect !== this.last + 1) {
+      throw new RaftLogCorruptError(`raft log ends at ${expect - 1}, expected ${this.last}`);
+    }
   }
 
   // ---- Storage (read side, synchronous) ----
@@ -269,14 +376,41 @@ export class RaftLogStore implements Storage {
    */
   save(batch: WriteBatch, s: LogSave): void {
     this.assertOpen();
-    const p: PendingSave = { batch, prev: { ...this.staged } };
+    // Check everything before the first effect: a refused save leaves the batch alone.
     const next: StagedPosition = { ...this.staged };
-    if (s.snapshot) {
-      const m = s.snapshot.metadata;
+    const m = s.snapshot?.metadata;
+    if (m) {
       if (m.index <= next.snapshotIndex) throw new SnapshotOutOfDateError();
+      next.boundary = m.index;
+      next.last = m.index;
+      next.snapshotIndex = m.index;
+    }
+    let ents: readonly Entry[] = s.entries ?? [];
+    if (ents.length > 0) {
+      checkContiguous(ents);
+      const first = ents[0].index;
+      if (first > next.last + 1) {
+        throw new RaftLogBugError(
+          `missing log entries: appending at ${first} after last index ${next.last}`,
+        );
+      }
+      // Already compacted: skip what the log no longer covers (as MemoryStorage does).
+      if (first <= next.boundary) ents = ents.slice(next.boundary + 1 - first);
+    }
+    const newLast = ents.length > 0 ? ents[ents.length - 1].index : next.last;
+    if (s.hardState && s.hardState.commit > newLast) {
+      throw new RaftLogBugError(
+        `HardState commit ${s.hardState.commit} is past the last index ${newLast}`,
+      );
+    }
+
+    const p: PendingSave = { batch, prev: { ...this.staged }, prevTerms: this.stagedTerms.clone() };
+    const terms = this.stagedTerms;
+    const mutations = terms.mutations;
+    if (s.snapshot && m) {
       // Entries after the snapshot index must go in this batch (the log restarts there);
       // those at or below it are garbage once the boundary moves and go by range delete.
-      for (let i = Math.max(m.index + 1, next.boundary + 1); i <= next.last; i++) {
+      for (let i = Math.max(m.index + 1, this.staged.boundary + 1); i <= this.staged.last; i++) {
         batch.del("raft", entryKeyInto(this.keyScratch, i));
       }
       batch.put("raft", BOUNDARY_KEY, encodeBoundary({ index: m.index, term: m.term }));
@@ -285,40 +419,25 @@ export class RaftLogStore implements Storage {
         metadata: { index: m.index, term: m.term, confState: cloneConfState(m.confState) },
         data: s.snapshot.data,
       };
-      if (next.boundary < m.index) p.garbageBelow = { from: next.boundary, to: m.index };
-      next.boundary = m.index;
-      next.last = m.index;
-      next.snapshotIndex = m.index;
+      if (this.staged.boundary < m.index) {
+        p.garbageBelow = { from: this.staged.boundary, to: m.index };
+      }
+      terms.reset(m.index, m.term);
     }
-    if (s.entries && s.entries.length > 0) {
-      let ents = s.entries;
-      checkContiguous(ents);
-      const first = ents[0].index;
-      if (first > next.last + 1) {
-        throw new RaftLogBugError(
-          `missing log entries: appending at ${first} after last index ${next.last}`,
-        );
+    if (ents.length > 0) {
+      const stored = this.putEntries(batch, ents);
+      for (let i = newLast + 1; i <= next.last; i++) {
+        batch.del("raft", entryKeyInto(this.keyScratch, i));
       }
-      if (first <= next.boundary) {
-        // Already compacted: skip what the log no longer covers (as MemoryStorage does).
-        ents = ents.slice(next.boundary + 1 - first);
-      }
-      if (ents.length > 0) {
-        const stored = this.putEntries(batch, ents);
-        const newLast = stored[stored.length - 1].index;
-        for (let i = newLast + 1; i <= next.last; i++) {
-          batch.del("raft", entryKeyInto(this.keyScratch, i));
-        }
-        next.last = newLast;
-        p.entries = stored;
-      }
+      terms.truncateFrom(stored[0].index);
+      for (const e of stored) terms.set(e.index, e.term);
+      next.last = newLast;
+      p.entries = stored;
+    }
+    if (terms.mutations !== mutations) {
+      batch.put("raft", TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
     }
     if (s.hardState) {
-      if (s.hardState.commit > next.last) {
-        throw new RaftLogBugError(
-          `HardState commit ${s.hardState.commit} is past the last index ${next.last}`,
-        );
-      }
       batch.put("raft", HARD_STATE_KEY, encodeHardState(s.hardState));
       p.hardState = { ...s.hardState };
     }
@@ -368,6 +487,11 @@ export class RaftLogStore implements Storage {
     if (this.pending.some((p) => p.batch === batch)) {
       throw new RaftLogBugError("raft log batches committed out of order");
     }
+    if (this.pending.length === 0 && this.deferredCompact > this.boundary.index) {
+      const index = this.deferredCompact;
+      this.deferredCompact = 0;
+      this.compactNow(Math.min(index, this.last, this.hs.commit));
+    }
   }
 
   /**
@@ -378,6 +502,7 @@ export class RaftLogStore implements Storage {
     while (this.pending.length > 0 && this.pending[this.pending.length - 1].batch === batch) {
       const p = this.pending.pop()!;
       this.staged = p.prev;
+      this.stagedTerms = p.prevTerms;
     }
     if (this.pending.some((p) => p.batch === batch)) {
       throw new RaftLogBugError("raft log batch aborted out of order");
@@ -411,7 +536,9 @@ export class RaftLogStore implements Storage {
    * boundary). The caller guarantees index <= applied (the log must keep every entry not
    * yet applied); the store checks index <= the committed index and <= lastIndex.
    * Written in its own unsynced RocksDB write: losing it in a crash only keeps more log.
-   * Throws {@link CompactedError} if index is at or below the current boundary.
+   * While saves are pending (saved, not yet committed) the compaction is deferred until
+   * they are committed. Throws {@link CompactedError} if index is at or below the current
+   * boundary.
    */
   compact(index: number): void {
     this.assertOpen();
@@ -422,13 +549,24 @@ export class RaftLogStore implements Storage {
     if (index > this.hs.commit) {
       throw new RaftLogBugError(`compact ${index} is past the commit index ${this.hs.commit}`);
     }
-    if (this.pending.some((p) => p.snapshot)) {
-      throw new RaftLogBugError("compact while a snapshot save is pending");
+    if (this.pending.length > 0) {
+      // The term-runs record written now could be overwritten by a pending batch (or
+      // overwrite one already written): compact once every pending save is committed.
+      this.deferredCompact = Math.max(this.deferredCompact, index);
+      return;
     }
+    this.compactNow(index);
+  }
+
+  private compactNow(index: number): void {
+    if (index <= this.boundary.index) return;
     const b: LogBoundary = { index, term: this.terms.term(index) };
+    const terms = this.terms.clone();
+    terms.compactTo(index);
     const batch = this.engine.batch();
     try {
       batch.put("raft", BOUNDARY_KEY, encodeBoundary(b));
+      batch.put("raft", TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
       this.engine.writeSync(batch);
     } finally {
       batch.close();
@@ -436,7 +574,8 @@ export class RaftLogStore implements Storage {
     const from = this.boundary.index;
     this.boundary = b;
     this.staged.boundary = Math.max(this.staged.boundary, index);
-    this.terms.compactTo(index);
+    this.terms = terms;
+    this.stagedTerms = terms.clone();
     this.cache.compactTo(index);
     this.deleteEntriesThrough(from, index);
   }
@@ -526,6 +665,12 @@ export class RaftLogStore implements Storage {
 
 /** One past the largest entry key. */
 const ENTRY_END = Buffer.from([0x02]);
+
+function gapError(index: number, expected: number, boundary: number): RaftLogCorruptError {
+  return new RaftLogCorruptError(
+    `raft log has a gap: found entry ${index} where ${expected} belongs (boundary ${boundary})`,
+  );
+}
 
 function checkContiguous(ents: readonly Entry[]): void {
   for (let k = 0; k < ents.length; k++) {

@@ -1,13 +1,17 @@
 /** Typed errors of the state-snapshot module. */
 
-/** The stream's SHA-256 does not match its contents; nothing was installed. */
+/** The stream's SHA-256 (or a frame's CRC-32) does not match its contents. */
 export class SnapshotChecksumError extends Error {
   override readonly name = "SnapshotChecksumError";
   constructor(
     readonly expected: string,
     readonly actual: string,
+    /** Where: the whole stream (SHA-256) or one frame (CRC-32). */
+    readonly where = "stream",
   ) {
-    super(`snapshot checksum mismatch: stream says ${expected}, contents hash to ${actual}`);
+    super(
+      `snapshot checksum mismatch (${where}): stream says ${expected}, contents hash to ${actual}`,
+    );
   }
 }
 

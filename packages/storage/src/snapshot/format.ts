@@ -5,7 +5,7 @@
  * ```
  * stream  = MAGIC frame* TRAILER
  * MAGIC   = 89 43 46 53 4e 41 50 0a            ("\x89CFSNAP\n", 8 bytes)
- * frame   = kind:u8 length:u32be payload[length]
+ * frame   = kind:u8 length:u32be crc:u32be payload[length]   (crc: CRC-32 of the payload)
  * TRAILER = SHA-256 (32 bytes) of every byte before it (MAGIC through the END frame)
  *
  * kind 1 HEADER  (exactly one, first)
@@ -22,7 +22,10 @@
  *
  * Every integer is big-endian; strings and byte strings are u32-length-prefixed. The
  * writer emits chunks of about `chunkBytes` (one PAIRS frame per chunk); a single pair
- * larger than that gets a frame of its own.
+ * larger than that gets a frame of its own. The per-frame CRC-32 lets a reader reject a
+ * damaged frame before using any of it (the SHA-256 trailer then covers the whole stream,
+ * including order, truncation and frames dropped whole); frames are at most
+ * {@link MAX_FRAME_BYTES}.
  *
  * Wrapping for etcdctl (`Maintenance.Snapshot` consumers such as `etcdctl snapshot save`):
  * append zero bytes until the length is a multiple of 512, then the SHA-256 of everything
@@ -30,6 +33,7 @@
  * both the bare stream and the wrapped one (it verifies the outer checksum too).
  */
 import { createHash, type Hash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import type { ConfState } from "@chainfire/raft";
 import { ByteReader, ByteWriter, CorruptRecordError } from "../raft-log/binary.js";
 import { readConfState, writeConfState } from "../raft-log/codec.js";
@@ -45,7 +49,9 @@ export const ETCD_SNAPSHOT_ALIGN = 512;
 export const FrameKind = { Header: 1, Column: 2, Pairs: 3, End: 4 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-const FRAME_HEAD = 5;
+const FRAME_HEAD = 9;
+/** The largest frame a reader accepts (a corrupt length must not make it buffer GiBs). */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /** The first record of a snapshot stream. */
 export interface SnapshotHeader {
@@ -138,8 +144,7 @@ export class SnapshotEncoder {
       // A pair larger than a chunk travels in a frame of its own.
       const big = Buffer.allocUnsafe(FRAME_HEAD + size);
       putPair(big, FRAME_HEAD, key, value);
-      big[0] = FrameKind.Pairs;
-      big.writeUInt32BE(size, 1);
+      sealFrame(big, FrameKind.Pairs);
       return [...out, this.emit(big)];
     }
     this.pairsLen = putPair(this.pairs, this.pairsLen, key, value);
@@ -160,8 +165,7 @@ export class SnapshotEncoder {
   private flushPairs(): Buffer[] {
     if (this.pairsLen === FRAME_HEAD) return [];
     const chunk = this.pairs.subarray(0, this.pairsLen);
-    chunk[0] = FrameKind.Pairs;
-    chunk.writeUInt32BE(this.pairsLen - FRAME_HEAD, 1);
+    sealFrame(chunk, FrameKind.Pairs);
     this.pairs = Buffer.allocUnsafe(this.chunkBytes + FRAME_HEAD);
     this.pairsLen = FRAME_HEAD;
     return [this.emit(chunk)];
@@ -186,9 +190,16 @@ function putPair(buf: Buffer, off: number, key: Uint8Array, value: Uint8Array): 
 
 function frame(kind: FrameKind, payload: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(FRAME_HEAD + payload.length);
+  b.set(payload, FRAME_HEAD);
+  return sealFrame(b, kind);
+}
+
+/** Writes the head of a frame whose payload is already at FRAME_HEAD.. in `b`. */
+function sealFrame(b: Buffer, kind: FrameKind): Buffer {
+  const payload = b.subarray(FRAME_HEAD);
   b[0] = kind;
   b.writeUInt32BE(payload.length, 1);
-  b.set(payload, FRAME_HEAD);
+  b.writeUInt32BE(crc32(payload), 5);
   return b;
 }
 
@@ -243,8 +254,21 @@ export async function* decodeSnapshot(
     const head = take(FRAME_HEAD);
     const kind = head[0];
     const len = head.readUInt32BE(1);
+    if (len > MAX_FRAME_BYTES) {
+      throw new SnapshotFormatError(
+        `snapshot frame of ${len} bytes at byte ${consumed - FRAME_HEAD}`,
+      );
+    }
     if (!(await fill(len))) throw truncated(`frame of kind ${kind}`);
     const payload = take(len);
+    const crc = crc32(payload);
+    if (crc !== head.readUInt32BE(5)) {
+      throw new SnapshotChecksumError(
+        head.readUInt32BE(5).toString(16).padStart(8, "0"),
+        crc.toString(16).padStart(8, "0"),
+        `frame at byte ${consumed - len - FRAME_HEAD}`,
+      );
+    }
     try {
       if (!sawHeader && kind !== FrameKind.Header) {
         throw new SnapshotFormatError("snapshot does not start with a header");

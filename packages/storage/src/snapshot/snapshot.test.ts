@@ -16,6 +16,19 @@ import { createStateSnapshot } from "./state-snapshot.js";
 
 const enc = (s: string) => Buffer.from(s);
 
+/** The magic, then each frame, then the trailer, as separate buffers. */
+function splitFrames(stream: Buffer): Buffer[] {
+  const out = [stream.subarray(0, 8)];
+  let off = 8;
+  while (off < stream.length - SHA256_SIZE) {
+    const len = stream.readUInt32BE(off + 1);
+    out.push(stream.subarray(off, off + 9 + len));
+    off += 9 + len;
+  }
+  out.push(stream.subarray(off));
+  return out;
+}
+
 async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for await (const c of stream) out.push(Buffer.from(c));
@@ -180,10 +193,27 @@ describe("state snapshots", () => {
     b.close();
     await old.close();
 
+    // A flipped bit inside a value: the frame's CRC catches it.
     const flip = Buffer.from(good);
-    flip[Math.floor(flip.length / 2)] ^= 0x40; // inside some pair
-    await expect(restoreStateSnapshot([flip], target)).rejects.toBeInstanceOf(
-      SnapshotChecksumError,
+    flip[good.indexOf(enc("v150v150v150")) + 2] ^= 0x40;
+    await expect(restoreStateSnapshot([flip], target)).rejects.toThrow(/checksum mismatch \(frame/);
+    // Two frames swapped (each intact): only the SHA-256 over the stream catches it.
+    const frames = splitFrames(good);
+    const swapped = Buffer.concat([
+      ...frames.slice(0, 3),
+      frames[4],
+      frames[3],
+      ...frames.slice(5),
+    ]);
+    expect(swapped.length).toBe(good.length);
+    await expect(restoreStateSnapshot([swapped], target)).rejects.toThrow(
+      /checksum mismatch \(stream\)/,
+    );
+    // A corrupt frame length is refused without buffering the rest of the stream.
+    const badLen = Buffer.from(good);
+    badLen.writeUInt32BE(0xfffffff0, frames[0].length + frames[1].length + 1);
+    await expect(restoreStateSnapshot([badLen], target)).rejects.toBeInstanceOf(
+      SnapshotFormatError,
     );
     const badTrailer = Buffer.from(good);
     badTrailer[badTrailer.length - 1] ^= 1;

@@ -1,7 +1,7 @@
 /**
- * A naive in-memory reference for RaftLogStore, written from the Storage contract and
- * etcd-io/raft's MemoryStorage semantics (packages/raft's MemoryStorage follows the same
- * rules): an array whose first element is the boundary entry.
+ * References for RaftLogStore's model-based test: a naive array-based log written from the
+ * Storage contract and etcd-io/raft's MemoryStorage semantics (its first element is the
+ * boundary entry), and an adapter over packages/raft's own MemoryStorage.
  */
 import {
   CompactedError,
@@ -10,6 +10,7 @@ import {
   EntryType,
   emptyConfState,
   type HardState,
+  MemoryStorage,
   type Snapshot,
   SnapshotOutOfDateError,
   UnavailableError,
@@ -94,3 +95,55 @@ export class ModelStorage {
     ];
   }
 }
+
+/** The same interface over packages/raft's MemoryStorage (the core's reference storage). */
+export class RaftMemoryModel {
+  private readonly ms = new MemoryStorage();
+
+  get hardState(): HardState {
+    return this.ms.initialState().hardState;
+  }
+
+  set hardState(hs: HardState) {
+    this.ms.setHardState(hs);
+  }
+
+  get snap(): Snapshot {
+    return this.ms.snapshot();
+  }
+
+  firstIndex(): number {
+    return this.ms.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.ms.lastIndex();
+  }
+
+  term(i: number): number {
+    return this.ms.term(i);
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.ms.entries(lo, hi, maxBytes);
+  }
+
+  append(entries: readonly Entry[]): void {
+    this.ms.append(entries);
+  }
+
+  applySnapshot(s: Snapshot): void {
+    this.ms.applySnapshot(s);
+  }
+
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void {
+    this.ms.createSnapshot(i, cs, data);
+  }
+
+  compact(i: number): void {
+    this.ms.compact(i);
+  }
+}
+
+/** What the model-based test needs of a reference. */
+export type LogModel = ModelStorage | RaftMemoryModel;
