@@ -29,6 +29,7 @@ import type { Connection, ConnectionPool, Services } from "./connection-pool.js"
 import {
   AbortError,
   ClientClosedError,
+  DeadlineExceededError,
   fromStatus,
   InvalidAuthTokenError,
   isStatusLike,
@@ -151,6 +152,7 @@ export class Transport {
     let attempt = 0;
     let reauthenticated = false;
     let previous: Connection | undefined;
+    let lastTransient: Error | undefined;
     for (;;) {
       const conn = policy.connection ?? this.pool.pick(previous);
       previous = conn;
@@ -179,7 +181,12 @@ export class Transport {
         const transient = err instanceof UnavailableError || err instanceof TooManyRequestsError;
         const pinnedDown = policy.connection !== undefined && !sent;
         const retry = transient && !pinnedDown && (notSent || refusedUpFront || policy.idempotent);
-        if (!retry) throw err;
+        if (!retry) {
+          // A deadline that cut short a retry: the transient error is the real story.
+          if (err instanceof DeadlineExceededError && lastTransient) throw lastTransient;
+          throw err;
+        }
+        lastTransient = err;
         const delay = backoffDelay(attempt++, this.settings.backoff);
         if (Date.now() + delay >= deadline) throw err;
         await sleep(delay, signal);
