@@ -118,6 +118,17 @@ export class MemberMetrics {
     buckets: exponentialBuckets(0.001, 2, 14),
     registers: [this.registry],
   });
+  /** GET /health answers (etcd counts them under these names). */
+  readonly healthSuccess = new Counter({
+    name: "etcd_server_health_success",
+    help: "The total number of successful health checks",
+    registers: [this.registry],
+  });
+  readonly healthFailures = new Counter({
+    name: "etcd_server_health_failures",
+    help: "The total number of failed health checks",
+    registers: [this.registry],
+  });
   /** go-grpc-prometheus names: what the etcd dashboards use for request rates. */
   readonly grpcStarted = new Counter({
     name: "grpc_server_started_total",
