@@ -6,9 +6,11 @@
  * Consistency. The binding offers no RocksDB Checkpoint and no explicit snapshots, but
  * every RocksDB iterator reads the implicit snapshot taken when it is created, and every
  * write to the database happens synchronously on this thread (Engine.write; the engine's
- * worker thread only fsyncs). So {@link createStateSnapshot} creates one cursor per
+ * worker thread only fsyncs). So {@link createStateSnapshot} creates one iterator per
  * column family in a single synchronous step: all of them see the same cut, at one
  * applied index, however long the stream takes to drain and however many writes follow.
+ * Pages are then read on the libuv thread pool, so streaming does not block the event
+ * loop (a held iterator pins the memtables and SST files of its cut until it is done).
  * (A logical copy rather than hard-linked SST files: O(state) reads, no extra disk until
  * the receiver writes it. The engine's `checkpoint(dir)` uses the same idea for a local
  * copy.) The small families (meta, kvmeta) are read into memory at the cut, so the header
@@ -71,22 +73,30 @@ export function createStateSnapshot(
   engine: Engine,
   opts: StateSnapshotOptions = {},
 ): StateSnapshot {
-  const cursors = new Map<ColumnFamilyName, Cursor>();
+  const iterators = new Map<ColumnFamilyName, AsyncGenerator<KvEntry>>();
   const loaded = new Map<ColumnFamilyName, KvEntry[]>();
+  const cursors: Cursor[] = [];
   try {
-    // The cut: every cursor is created in this one synchronous step.
-    for (const cf of SNAPSHOT_COLUMNS) cursors.set(cf, engine.cursor(cf, { fillCache: false }));
-    for (const cf of IN_MEMORY) {
-      const c = cursors.get(cf)!;
+    // The cut: every native iterator is created in this one synchronous step (an
+    // Engine.iterate call creates its iterator at once; its pages are read later, on the
+    // thread pool, so a large stream does not block the event loop).
+    for (const cf of SNAPSHOT_COLUMNS) {
+      if (IN_MEMORY.has(cf)) cursors.push(engine.cursor(cf, { fillCache: false }));
+      else iterators.set(cf, engine.iterate(cf, { fillCache: false, pageSize: 1024 }));
+    }
+    let k = 0;
+    for (const cf of SNAPSHOT_COLUMNS) {
+      if (!IN_MEMORY.has(cf)) continue;
+      const c = cursors[k++];
       const rows: KvEntry[] = [];
       for (let e = c.next(); e !== undefined; e = c.next()) rows.push(e);
-      c.close();
-      cursors.delete(cf);
       loaded.set(cf, rows);
     }
   } catch (err) {
-    for (const c of cursors.values()) c.close();
+    for (const it of iterators.values()) void it.return(undefined);
     throw new SnapshotIoError("cannot take a state snapshot", { cause: err });
+  } finally {
+    for (const c of cursors) c.close();
   }
   const meta = loaded.get("meta") ?? [];
   const applied = find(meta, APPLIED_KEY);
@@ -113,8 +123,8 @@ export function createStateSnapshot(
   sha256.catch(() => {});
   let started = false;
   const close = () => {
-    for (const c of cursors.values()) c.close();
-    cursors.clear();
+    for (const it of iterators.values()) void it.return(undefined).catch(() => {});
+    iterators.clear();
   };
 
   async function* generate(): AsyncGenerator<Uint8Array> {
@@ -128,10 +138,11 @@ export function createStateSnapshot(
           for (const [k, v] of rows) yield* enc.pair(k, v);
           continue;
         }
-        const c = cursors.get(cf)!;
+        const it = iterators.get(cf)!;
+        iterators.delete(cf);
         try {
-          for (let e = c.next(); e !== undefined; e = c.next()) {
-            const out = enc.pair(e[0], e[1]);
+          for await (const [k, v] of it) {
+            const out = enc.pair(k, v);
             if (out.length > 0) yield* out;
           }
         } catch (err) {
@@ -139,8 +150,6 @@ export function createStateSnapshot(
             cause: err,
           });
         }
-        c.close();
-        cursors.delete(cf);
       }
       const tail = enc.end();
       yield* tail;
