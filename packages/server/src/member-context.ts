@@ -127,9 +127,12 @@ export interface MemberContext {
   /** Aborted when the member starts shutting down (long-lived streams end on it). */
   readonly stopping: AbortSignal;
 
-  /** The MVCC store (reads: `range`, `changes`, `hashKV`, `revision`; never write). */
+  /**
+   * The MVCC store (reads: `range`, `changes`, `hashKV`, `revision`; never write). Read
+   * the property each time: installing a snapshot from the leader replaces the store.
+   */
   readonly store: MvccStore;
-  /** The lease table (reads only; writes go through {@link propose}). */
+  /** The lease table (reads only; writes go through {@link propose}). Read it each time. */
   readonly leases: LeaseStore;
   // --- Added by the CLI/services engineer (see README "Conventions") ---------------------
   /**
@@ -176,6 +179,12 @@ export interface MemberContext {
    * ErrLeaderChanged / ErrStopped / ErrCanceled / ErrRequestTooLarge.
    */
   propose<R extends ProposalRequest>(request: R, signal?: AbortSignal): Promise<ApplyResultOf<R>>;
+
+  /**
+   * Resolves once the history removal of the last applied compaction has finished on this
+   * member (KV.Compact with `physical`).
+   */
+  waitPhysicalCompaction(signal?: AbortSignal): Promise<void>;
 
   /** Fires when the known leader changes (including to "no leader"). */
   readonly onLeaderChange: Event<LeaderChangeEvent>;

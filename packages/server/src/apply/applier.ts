@@ -1,0 +1,251 @@
+/**
+ * The apply path: turns committed raft entries into effects in ONE open MVCC write (the
+ * Ready's write batch, DESIGN rule 3) and into results for the waiting proposers.
+ *
+ * Each entry is applied at most once: entries at or below the (staged) applied index are
+ * skipped (a restart re-delivers committed entries from the durable applied index; a
+ * restored snapshot moves it past entries still in flight). Normal entries carry an
+ * InternalRequest (internalpb); conf-change entries change raft's configuration and the
+ * membership. An expected failure (a txn on a compacted revision, a revoke of an unknown
+ * lease) changes nothing and becomes the waiter's error; anything else is a bug and
+ * propagates (the member stops: applying differently from the other members is worse).
+ */
+import { ErrNotCapable, EtcdError, type etcdserverpb, internalpb, peerpb } from "@chainfire/api";
+import {
+  type ConfChange,
+  ConfChangeError,
+  ConfChangeType,
+  type ConfChangeV2,
+  type ConfState,
+  decodeConfChange,
+  decodeConfChangeV2,
+  type Entry,
+  EntryType,
+} from "@chainfire/raft";
+import { type LeaseStore, type MetaStore, type MvccWrite, revokeLease } from "@chainfire/storage";
+import type { WaitOutcome } from "../wait.js";
+import type { AlarmStore } from "./alarms.js";
+import { toEtcdError } from "./errors.js";
+import { deleteRangeResponse, putResponse, txnResponse } from "./responses.js";
+
+/** What the applier needs from the member. */
+export interface ApplyEnv {
+  readonly meta: MetaStore;
+  readonly leases: LeaseStore;
+  readonly alarms: AlarmStore;
+  /** A full response header at `revision` (cluster id, member id, raft term). */
+  header(revision: bigint): etcdserverpb.ResponseHeader;
+  /** raft's applyConfChange (the RawNode's). */
+  applyConfChange(cc: ConfChange | ConfChangeV2): ConfState;
+  /** Logs an entry that cannot be applied (the same on every member). */
+  warn(obj: object, msg: string): void;
+}
+
+/** One applied request's outcome for the wait registry. */
+export interface AppliedOutcome {
+  id: bigint;
+  outcome: WaitOutcome<unknown>;
+}
+
+/** What applying a run of entries did. */
+export interface ApplyOutput {
+  outcomes: AppliedOutcome[];
+  /** The last entry applied (index/term), or undefined if none was. */
+  last: { index: number; term: number } | undefined;
+  /** Membership or raft configuration changed. */
+  membershipChanged: boolean;
+  /** A compaction was applied (physical compaction should run after the write). */
+  compacted: boolean;
+  /** Number of normal entries carrying a request. */
+  requests: number;
+}
+
+/** Applies committed entries into `w`; see the module comment. */
+export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entry[]): ApplyOutput {
+  const out: ApplyOutput = {
+    outcomes: [],
+    last: undefined,
+    membershipChanged: false,
+    compacted: false,
+    requests: 0,
+  };
+  // Decode first, so the current versions of every key put in this batch can be read
+  // ahead in one native call (an optimization; results are the same).
+  const decoded: Array<internalpb.InternalRequest | null | undefined> = new Array(entries.length);
+  let keys: Uint8Array[] | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (e.type !== EntryType.Normal || e.data.length === 0 || !env.meta.shouldApply(e.index)) {
+      continue;
+    }
+    try {
+      const req = internalpb.InternalRequest.decode(e.data);
+      decoded[i] = req;
+      if (req.request?.$case === "put") (keys ??= []).push(req.request.value.key);
+    } catch (err) {
+      env.warn({ index: e.index, err }, "skipping a log entry that does not decode");
+      decoded[i] = null;
+    }
+  }
+  if (keys !== undefined && keys.length > 1) w.prefetch(keys);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (!env.meta.shouldApply(e.index)) continue;
+    out.last = { index: e.index, term: e.term };
+    if (e.type === EntryType.Normal) {
+      const req = decoded[i];
+      if (!req) continue; // a new leader's no-op, or undecodable
+      out.requests++;
+      applyNormal(env, w, req, out);
+    } else {
+      applyConfChangeEntry(env, w, e, out);
+    }
+  }
+  if (out.last) env.meta.setApplied(w.batch, out.last.index, out.last.term);
+  return out;
+}
+
+function applyNormal(
+  env: ApplyEnv,
+  w: MvccWrite,
+  req: internalpb.InternalRequest,
+  out: ApplyOutput,
+): void {
+  const id = req.header?.id ?? 0n;
+  let outcome: WaitOutcome<unknown>;
+  try {
+    outcome = { ok: true, value: applyRequest(env, w, req, out) };
+  } catch (err) {
+    const etcdErr = toEtcdError(err);
+    if (etcdErr === undefined) throw err;
+    outcome = { ok: false, error: etcdErr };
+  }
+  if (id !== 0n) out.outcomes.push({ id, outcome });
+}
+
+function applyRequest(
+  env: ApplyEnv,
+  w: MvccWrite,
+  req: internalpb.InternalRequest,
+  out: ApplyOutput,
+): unknown {
+  const r = req.request;
+  switch (r?.$case) {
+    case "put": {
+      const res = w.put(r.value);
+      return putResponse(res, env.header(res.header.revision));
+    }
+    case "deleteRange": {
+      const res = w.deleteRange(r.value);
+      return deleteRangeResponse(res, env.header(res.header.revision));
+    }
+    case "txn": {
+      const res = w.txn(r.value);
+      return txnResponse(res, env.header(res.header.revision));
+    }
+    case "compaction": {
+      const res = w.compact(r.value.revision);
+      out.compacted = true;
+      return { header: env.header(res.header.revision) } satisfies etcdserverpb.CompactionResponse;
+    }
+    case "leaseGrant": {
+      const l = env.leases.grant(w.batch, r.value.ID, Number(r.value.TTL));
+      return {
+        header: env.header(w.revision),
+        ID: l.id,
+        TTL: BigInt(l.ttl),
+        error: "",
+      } satisfies etcdserverpb.LeaseGrantResponse;
+    }
+    case "leaseRevoke": {
+      const res = revokeLease(w, env.leases, r.value.ID);
+      return { header: env.header(res.revision) } satisfies etcdserverpb.LeaseRevokeResponse;
+    }
+    case "leaseCheckpoint": {
+      for (const cp of r.value.checkpoints) {
+        env.leases.checkpoint(w.batch, cp.ID, Number(cp.remainingTTL));
+      }
+      return { header: env.header(w.revision) } satisfies etcdserverpb.LeaseCheckpointResponse;
+    }
+    case "alarm": {
+      const alarms = env.alarms.apply(w.batch, r.value);
+      return { header: env.header(w.revision), alarms } satisfies etcdserverpb.AlarmResponse;
+    }
+    case "memberAttrSet": {
+      const m = env.meta.member(r.value.memberId);
+      if (m !== undefined) {
+        env.meta.putMember(w.batch, { ...m, name: r.value.name, clientURLs: r.value.clientUrls });
+        out.membershipChanged = true;
+      }
+      return {};
+    }
+    case undefined:
+      throw new EtcdError(ErrNotCapable);
+    default:
+      // Auth requests: replicated once auth lands; until then refused identically everywhere.
+      throw new EtcdError(ErrNotCapable);
+  }
+}
+
+/** The member a conf change's context describes (peerpb.MemberInfo), if it decodes. */
+export function decodeMemberContext(context: Uint8Array): peerpb.MemberInfo | undefined {
+  if (context.length === 0) return undefined;
+  try {
+    return peerpb.MemberInfo.decode(context);
+  } catch {
+    return undefined;
+  }
+}
+
+function applyConfChangeEntry(env: ApplyEnv, w: MvccWrite, e: Entry, out: ApplyOutput): void {
+  let cc: ConfChange | ConfChangeV2;
+  try {
+    cc = e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
+  } catch (err) {
+    env.warn({ index: e.index, err }, "skipping a conf change entry that does not decode");
+    return;
+  }
+  let cs: ConfState;
+  try {
+    cs = env.applyConfChange(cc);
+  } catch (err) {
+    if (!(err instanceof ConfChangeError)) throw err;
+    env.warn({ index: e.index, err: err.message }, "conf change refused by raft");
+    if ("id" in cc && cc.id !== 0n) {
+      out.outcomes.push({ id: cc.id, outcome: { ok: false, error: new EtcdError(ErrNotCapable) } });
+    }
+    return;
+  }
+  env.meta.setConfState(w.batch, cs);
+  out.membershipChanged = true;
+  if (!("id" in cc)) return; // ConfChangeV2: configuration only
+  const info = decodeMemberContext(cc.context);
+  const meta = env.meta;
+  switch (cc.type) {
+    case ConfChangeType.AddNode:
+    case ConfChangeType.AddLearnerNode: {
+      const prev = meta.member(cc.nodeId);
+      meta.putMember(w.batch, {
+        id: cc.nodeId,
+        name: prev?.name ?? info?.name ?? "",
+        peerURLs: info?.peerUrls ?? prev?.peerURLs ?? [],
+        clientURLs: prev?.clientURLs ?? info?.clientUrls ?? [],
+        isLearner: cc.type === ConfChangeType.AddLearnerNode,
+      });
+      break;
+    }
+    case ConfChangeType.RemoveNode:
+      if (meta.member(cc.nodeId) !== undefined) meta.removeMember(w.batch, cc.nodeId);
+      break;
+    case ConfChangeType.UpdateNode: {
+      const prev = meta.member(cc.nodeId);
+      if (prev !== undefined && info !== undefined) {
+        meta.putMember(w.batch, { ...prev, peerURLs: info.peerUrls });
+      }
+      break;
+    }
+  }
+  if (cc.id !== 0n) {
+    out.outcomes.push({ id: cc.id, outcome: { ok: true, value: meta.members() } });
+  }
+}

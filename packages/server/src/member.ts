@@ -1,0 +1,908 @@
+/**
+ * Member: one running Chainfire member — storage, raft (driven by {@link RaftDriver}), the
+ * peer transport, the client gRPC server — and the {@link MemberContext} its services use.
+ *
+ * ```ts
+ * const member = await Member.start(options, { logger });   // listening, raft running
+ * await member.ready;                                      // published, serving
+ * await member.close();                                    // graceful, idempotent
+ * ```
+ *
+ * See docs/architecture.md ("The member process") for the design; the pieces:
+ * bootstrap.ts (data dir), raft-driver.ts (the Ready loop), raft-driver-proposer.ts
+ * (proposals and waiters), apply/ (entries → state), read-index.ts (linearizable reads),
+ * transport/ (peers), snapshot.ts (installing a leader's snapshot), services/kv.ts.
+ */
+import {
+  ErrBadLeaderTransferee,
+  ErrCanceled,
+  ErrMemberBadURLs,
+  ErrMemberNotFound,
+  ErrMemberNotLearner,
+  ErrNotLeader,
+  ErrPeerURLExist,
+  ErrStopped,
+  ErrTimeout,
+  EtcdError,
+  etcdserverpb,
+  GrpcOverheadBytes,
+  peerpb,
+} from "@chainfire/api";
+import {
+  BugIndicatingError,
+  ConfChangeType,
+  type Message,
+  RawNode,
+  type SoftState,
+  StateType,
+  StepLocalMessageError,
+  StepPeerNotFoundError,
+} from "@chainfire/raft";
+import {
+  createStateSnapshot,
+  type LeaseStore,
+  type MvccStore,
+  type StagedSnapshot,
+  type StateSnapshot,
+  stageStateSnapshot,
+} from "@chainfire/storage";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { applyEntries } from "./apply/applier.js";
+import {
+  type BootstrapResult,
+  bootstrap,
+  closeStorage,
+  dbDirOf,
+  type MemberStorage,
+  openStorage,
+} from "./bootstrap.js";
+import { computeMemberId, formatId } from "./ids.js";
+import { createLogger } from "./log.js";
+import type {
+  AppliedEvent,
+  ApplyResultOf,
+  Event,
+  LeaderChangeEvent,
+  MemberContext,
+  MemberInfo,
+  MemberStatus,
+  ProposalRequest,
+} from "./member-context.js";
+import type { MemberOptions } from "./member-options.js";
+import { MemberMetrics } from "./metrics.js";
+import { type DriverState, RaftDriver } from "./raft-driver.js";
+import { Proposer } from "./raft-driver-proposer.js";
+import { ReadIndexBatcher } from "./read-index.js";
+import { instrumentService } from "./services/interceptors.js";
+import { kvService } from "./services/kv.js";
+import { installSnapshot } from "./snapshot.js";
+import { shutdownServer, Transport } from "./transport/transport.js";
+import { bindAddress } from "./transport/urls.js";
+import { CHAINFIRE_VERSION } from "./version.js";
+
+/** Optional collaborators and tuning of {@link Member.start} (tests set these). */
+export interface MemberDeps {
+  logger?: Logger;
+  metrics?: MemberMetrics;
+  /** raft's random source (election timeouts). Default: seeded from the member id and time. */
+  random?: () => number;
+  /** Entries kept behind a raft snapshot for slow followers. Default 5000 (etcd). */
+  snapshotCatchUpEntries?: number;
+  /** Request timeout. Default 5 s + 2 election timeouts (etcd). */
+  requestTimeoutMs?: number;
+  /** Bound on the graceful parts of close(). Default 5 s. */
+  closeTimeoutMs?: number;
+}
+
+/** etcd's SnapshotCatchUpEntries. */
+export const DEFAULT_CATCH_UP_ENTRIES = 5000;
+
+/** A seeded PRNG (mulberry32) returning floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sameUrls(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.length === y.length && x.every((u, i) => u === y[i]);
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    t.unref();
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** A typed event source. */
+class Emitter<T> {
+  readonly #listeners = new Set<(e: T) => void>();
+  readonly #logger: Logger;
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+  readonly event: Event<T> = (listener) => {
+    this.#listeners.add(listener);
+    return { dispose: () => this.#listeners.delete(listener) };
+  };
+  fire(e: T): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#logger.error({ err }, "bug: an event listener threw");
+      }
+    }
+  }
+}
+
+export class Member implements MemberContext {
+  readonly id: bigint;
+  readonly clusterId: bigint;
+  readonly name: string;
+  readonly options: MemberOptions;
+  readonly logger: Logger;
+  readonly metrics: MemberMetrics;
+  readonly ready: Promise<void>;
+  readonly stopping: AbortSignal;
+  /** Resolves when the member has stopped (closed, or failed fatally). */
+  readonly closed: Promise<void>;
+  /** How the data dir was opened. */
+  readonly bootstrapped: BootstrapResult["how"];
+
+  readonly #stop = new AbortController();
+  readonly #deps: MemberDeps;
+  readonly #dbDir: string;
+  readonly #electionTick: number;
+  readonly #requestTimeoutMs: number;
+  readonly #random: () => number;
+  #storage: MemberStorage;
+  readonly #driver: RaftDriver;
+  readonly #transport: Transport;
+  readonly #readIndex: ReadIndexBatcher;
+  readonly #proposer: Proposer;
+  #clientServer: Server | null = null;
+  #tickTimer: NodeJS.Timeout | null = null;
+  #lead = 0n;
+  #isLeader = false;
+  #term = 0;
+  #leaderElectedAt = 0;
+  #installing: Promise<unknown> | null = null;
+  #compaction: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | null = null;
+  #fatal: unknown;
+  #resolveReady!: () => void;
+  #resolveClosed!: () => void;
+  readonly #leaderChange: Emitter<LeaderChangeEvent>;
+  readonly #applied: Emitter<AppliedEvent>;
+  readonly onLeaderChange: Event<LeaderChangeEvent>;
+  readonly onApplied: Event<AppliedEvent>;
+
+  /**
+   * Opens the data dir (bootstrapping it if empty), starts raft, the peer transport and
+   * the client server. Resolves once listening; {@link ready} resolves once the member has
+   * published itself to the cluster. Rejects (with everything closed) on a bad data dir or
+   * a port that cannot be bound.
+   */
+  static async start(options: MemberOptions, deps: MemberDeps = {}): Promise<Member> {
+    const logger =
+      deps.logger ??
+      createLogger({ level: options.logLevel, format: "json", base: { name: options.name } });
+    const dbDir = dbDirOf(options.dataDir);
+    const storage = await openStorage(dbDir, logger);
+    let boot: BootstrapResult;
+    try {
+      boot = await bootstrap(storage, options, logger);
+    } catch (err) {
+      await closeStorage(storage).catch(() => {});
+      throw err;
+    }
+    const m = new Member(options, deps, logger, storage, boot, dbDir);
+    try {
+      await m.#listen();
+    } catch (err) {
+      await m.close();
+      throw err;
+    }
+    return m;
+  }
+
+  private constructor(
+    options: MemberOptions,
+    deps: MemberDeps,
+    logger: Logger,
+    storage: MemberStorage,
+    boot: BootstrapResult,
+    dbDir: string,
+  ) {
+    this.options = options;
+    this.#deps = deps;
+    this.logger = logger;
+    this.id = boot.memberId;
+    this.clusterId = boot.clusterId;
+    this.name = options.name;
+    this.bootstrapped = boot.how;
+    this.#dbDir = dbDir;
+    this.#storage = storage;
+    this.stopping = this.#stop.signal;
+    this.metrics =
+      deps.metrics ?? new MemberMetrics({ memberId: this.id, version: CHAINFIRE_VERSION });
+    this.#leaderChange = new Emitter(logger);
+    this.#applied = new Emitter(logger);
+    this.onLeaderChange = this.#leaderChange.event;
+    this.onApplied = this.#applied.event;
+    this.ready = new Promise((r) => {
+      this.#resolveReady = r;
+    });
+    this.closed = new Promise((r) => {
+      this.#resolveClosed = r;
+    });
+    const hb = options.heartbeatIntervalMs;
+    this.#electionTick = Math.max(2, Math.round(options.electionTimeoutMs / hb));
+    this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
+    this.#random =
+      deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
+
+    this.#proposer = new Proposer(
+      {
+        driver: () => this.#driver,
+        canPropose: () => this.#driver.accepting && this.#lead !== 0n,
+        leaderElectedAt: () => this.#leaderElectedAt,
+        onFailed: () => this.metrics.proposalsFailed.inc(),
+      },
+      {
+        memberId: this.id,
+        requestTimeoutMs: this.#requestTimeoutMs,
+        electionTimeoutMs: options.electionTimeoutMs,
+        maxRequestBytes: options.maxRequestBytes,
+      },
+    );
+    this.#readIndex = new ReadIndexBatcher(
+      {
+        readIndex: (ctx) => this.#driver.readIndex(ctx),
+        appliedIndex: () => this.#storage.meta.appliedIndex,
+        leader: () => this.#lead,
+      },
+      {
+        timeoutMs: this.#requestTimeoutMs,
+        retryMs: Math.max(2 * hb, Math.min(500, options.electionTimeoutMs)),
+      },
+    );
+    this.#transport = new Transport({
+      logger: logger.child({ component: "transport" }),
+      identity: () => ({
+        clusterId: this.clusterId,
+        memberId: this.id,
+        name: this.name,
+        peerUrls: options.initialAdvertisePeerUrls,
+        clientUrls: options.advertiseClientUrls,
+        version: CHAINFIRE_VERSION,
+      }),
+      members: () => this.#storage.meta.members().map((m) => Transport.memberInfo(m)),
+      reportUnreachable: (id) => this.#driver.reportUnreachable(id),
+      reportSnapshot: (id, s) => this.#driver.reportSnapshot(id, s),
+      observeRoundTrip: (id, s) => this.metrics.peerRoundTrip.observe({ To: formatId(id) }, s),
+      step: (m) => this.#step(m),
+      createSnapshot: () => createStateSnapshot(this.#storage.engine),
+      stageSnapshot: (data) => this.#stageSnapshot(data),
+      installSnapshot: (staged, msg) => this.#installSnapshot(staged, msg),
+    });
+    this.#driver = new RaftDriver(this.#driverState(storage), {
+      snapshotCount: Math.max(1, options.snapshotCount),
+      catchUpEntries: deps.snapshotCatchUpEntries ?? DEFAULT_CATCH_UP_ENTRIES,
+      logger: logger.child({ component: "raft" }),
+      metrics: {
+        walFsyncSeconds: (s) => this.metrics.walFsync.observe(s),
+        backendCommitSeconds: (s) => this.metrics.backendCommit.observe(s),
+        committedIndex: (i) => this.metrics.proposalsCommitted.set(i),
+        appliedIndex: (i) => this.metrics.proposalsApplied.set(i),
+      },
+      hooks: {
+        send: (msgs) => this.#transport.send(msgs),
+        apply: (w, entries) =>
+          applyEntries(
+            {
+              meta: this.#storage.meta,
+              leases: this.#storage.leases,
+              alarms: this.#storage.alarms,
+              header: (rev) => this.header(rev),
+              applyConfChange: (cc) => this.#driver.node.applyConfChange(cc),
+              warn: (o, msg) => this.logger.warn(o, msg),
+            },
+            w,
+            entries,
+          ),
+        onSoftState: (ss) => this.#onSoftState(ss),
+        onApplied: (out, applied) => {
+          if (out) {
+            this.#proposer.onApplied(out.outcomes);
+            if (out.membershipChanged) this.#updatePeers();
+            if (out.compacted) this.#startCompaction();
+          }
+          this.#readIndex.onApplied(applied);
+          this.#applied.fire({ index: BigInt(applied), revision: this.#storage.store.revision });
+        },
+        onReadStates: (rs) => this.#readIndex.onReadStates(rs),
+        afterReady: () => {
+          this.#term = this.#driver.node.basicStatus().hardState.term;
+          this.#proposer.flush();
+          this.metrics.proposalsPending.set(this.#proposer.pending);
+        },
+        onFatal: (err) => this.#onFatal(err),
+      },
+    });
+    this.#term = storage.log.hardState.term;
+    this.metrics.hasLeader.set(0);
+    this.metrics.isLeader.set(0);
+  }
+
+  #newRawNode(s: MemberStorage): RawNode {
+    const raftLog = this.logger.child({ component: "raft-core" });
+    return new RawNode({
+      id: this.id,
+      electionTick: this.#electionTick,
+      heartbeatTick: 1,
+      storage: s.log,
+      applied: s.meta.appliedIndex,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 256,
+      maxUncommittedEntriesSize: 1 << 30,
+      checkQuorum: true,
+      preVote: true,
+      random: this.#random,
+      logger: {
+        debug: (msg) => raftLog.debug(msg),
+        info: (msg) => raftLog.info(msg),
+        warn: (msg) => raftLog.warn(msg),
+      },
+    });
+  }
+
+  #driverState(s: MemberStorage): DriverState {
+    return { ...s, node: this.#newRawNode(s) };
+  }
+
+  async #listen(): Promise<void> {
+    const o = this.options;
+    this.#updatePeers();
+    await this.#transport.listen(o.listenPeerUrls);
+    const server = new Server({
+      "grpc.max_receive_message_length": o.maxRequestBytes + GrpcOverheadBytes,
+      "grpc.max_send_message_length": 2 ** 31 - 1,
+      "grpc.keepalive_time_ms": 2 * 60 * 60 * 1000,
+      "grpc.keepalive_timeout_ms": 20_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+    });
+    this.#registerServices(server);
+    this.#clientServer = server;
+    for (const url of o.listenClientUrls) {
+      await new Promise<void>((resolve, reject) => {
+        server.bindAsync(bindAddress(url), ServerCredentials.createInsecure(), (err) =>
+          err
+            ? reject(
+                new Error(`cannot listen for clients on ${url}: ${err.message}`, { cause: err }),
+              )
+            : resolve(),
+        );
+      });
+    }
+    this.#startTicking();
+    this.#driver.schedule();
+    this.logger.info(
+      {
+        memberId: formatId(this.id),
+        clusterId: formatId(this.clusterId),
+        clientUrls: o.listenClientUrls,
+        peerUrls: o.listenPeerUrls,
+        electionTick: this.#electionTick,
+        heartbeatMs: o.heartbeatIntervalMs,
+      },
+      "member started",
+    );
+    void this.#publish();
+  }
+
+  #registerServices(server: Server): void {
+    // Until services/index.ts (registerClientServices) lands: KV only, instrumented.
+    server.addService(
+      etcdserverpb.KVService,
+      instrumentService(
+        etcdserverpb.KVService,
+        kvService(this) as unknown as Record<string, unknown>,
+        { logger: this.logger, metrics: this.metrics },
+      ) as never,
+    );
+  }
+
+  #startTicking(): void {
+    if (this.#tickTimer) return;
+    this.#tickTimer = setInterval(() => this.#driver.tick(), this.options.heartbeatIntervalMs);
+    this.#tickTimer.unref();
+  }
+
+  #stopTicking(): void {
+    if (this.#tickTimer) clearInterval(this.#tickTimer);
+    this.#tickTimer = null;
+  }
+
+  /** Publishes name and client URLs through the log (etcd's publish), then resolves ready. */
+  async #publish(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      const me = this.#storage.meta.member(this.id);
+      if (
+        me &&
+        me.name === this.name &&
+        sameUrls(me.clientURLs, this.options.advertiseClientUrls)
+      ) {
+        this.logger.info(
+          { memberId: formatId(this.id) },
+          "published to the cluster; ready to serve",
+        );
+        this.#resolveReady();
+        return;
+      }
+      if (me === undefined || this.#lead === 0n) {
+        await delay(this.options.heartbeatIntervalMs, signal);
+        continue;
+      }
+      try {
+        await this.propose(
+          {
+            $case: "memberAttrSet",
+            value: {
+              memberId: this.id,
+              name: this.name,
+              clientUrls: this.options.advertiseClientUrls,
+            },
+          },
+          signal,
+        );
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.debug(
+          { err: (err as Error).message },
+          "publishing member attributes failed; retrying",
+        );
+        await delay(this.options.electionTimeoutMs, signal);
+      }
+    }
+  }
+
+  // ---- raft callbacks ----
+
+  #step(m: Message): void {
+    if (this.#installing || this.#closing) return;
+    try {
+      this.#driver.step(m);
+    } catch (err) {
+      if (err instanceof StepLocalMessageError || err instanceof StepPeerNotFoundError) return;
+      if (err instanceof BugIndicatingError) throw err;
+      this.logger.warn({ err, from: formatId(m.from) }, "dropping a raft message raft refused");
+    }
+  }
+
+  #onSoftState(ss: SoftState): void {
+    this.#isLeader = ss.raftState === StateType.Leader;
+    this.metrics.isLeader.set(this.#isLeader ? 1 : 0);
+    if (ss.lead !== this.#lead) this.#setLeader(ss.lead);
+  }
+
+  #setLeader(lead: bigint): void {
+    const previous = this.#lead;
+    this.#lead = lead;
+    if (lead !== 0n) {
+      this.#leaderElectedAt = performance.now();
+      this.metrics.leaderChanges.inc();
+    }
+    this.metrics.hasLeader.set(lead !== 0n ? 1 : 0);
+    this.#term = this.#driver.node.basicStatus().hardState.term;
+    this.logger.info(
+      {
+        leader: formatId(lead),
+        previous: formatId(previous),
+        term: this.#term,
+        isLeader: this.#isLeader,
+      },
+      lead === 0n ? "lost the leader" : "leader changed",
+    );
+    this.#readIndex.onLeaderChange(lead);
+    this.#leaderChange.fire({
+      leader: lead,
+      previous,
+      term: BigInt(this.#term),
+      isLeader: this.#isLeader,
+    });
+  }
+
+  #updatePeers(): void {
+    const peers = this.#storage.meta
+      .members()
+      .filter((m) => m.id !== this.id)
+      .map((m) => ({ id: m.id, peerUrls: m.peerURLs }));
+    this.#transport.setPeers(peers);
+    this.metrics.isLearner.set(this.isLearner() ? 1 : 0);
+  }
+
+  #startCompaction(): void {
+    const store = this.#storage.store;
+    const prev = this.#compaction;
+    this.#compaction = prev
+      .then(() => store.runCompaction({ signal: this.#stop.signal }))
+      .catch((err: unknown) => {
+        this.logger.error({ err }, "physical compaction failed");
+      });
+  }
+
+  #onFatal(err: unknown): void {
+    this.#fatal = err;
+    this.logger.fatal({ err }, "the raft loop failed; stopping the member");
+    void this.close();
+  }
+
+  // ---- snapshots from the leader ----
+
+  #stageSnapshot(data: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
+    return stageStateSnapshot(data, this.#dbDir, {
+      memberId: this.id,
+      hardState: this.#storage.log.hardState,
+    });
+  }
+
+  async #installSnapshot(staged: StagedSnapshot, msg: Message): Promise<bigint> {
+    while (this.#installing) await this.#installing.catch(() => {});
+    if (this.#closing) {
+      await staged.discard();
+      throw new EtcdError(ErrStopped);
+    }
+    const p = installSnapshot(staged, msg, {
+      storage: () => this.#storage,
+      dbDir: this.#dbDir,
+      logger: this.logger,
+      driver: this.#driver,
+      pauseTicks: () => this.#stopTicking(),
+      resumeTicks: () => this.#startTicking(),
+      newDriverState: (s) => this.#driverState(s),
+      swapped: (s) => {
+        this.#storage = s;
+        this.#proposer.failAll(new EtcdError(ErrTimeout));
+        this.#updatePeers();
+        if (this.#lead !== 0n) this.#setLeader(0n);
+        this.#term = s.log.hardState.term;
+        this.#readIndex.onApplied(s.meta.appliedIndex);
+        this.#readIndex.onRaftReset();
+        this.#applied.fire({ index: BigInt(s.meta.appliedIndex), revision: s.store.revision });
+      },
+      clusterId: this.clusterId,
+    });
+    this.#installing = p;
+    try {
+      return await p;
+    } catch (err) {
+      if (!(err instanceof EtcdError)) this.#onFatal(err);
+      throw err;
+    } finally {
+      this.#installing = null;
+    }
+  }
+
+  // ---- MemberContext ----
+
+  get store(): MvccStore {
+    return this.#storage.store;
+  }
+
+  get leases(): LeaseStore {
+    return this.#storage.leases;
+  }
+
+  header(revision?: bigint): etcdserverpb.ResponseHeader {
+    return {
+      clusterId: this.clusterId,
+      memberId: this.id,
+      revision: revision ?? this.#storage.store.revision,
+      raftTerm: BigInt(this.#term),
+    };
+  }
+
+  status(): MemberStatus {
+    const s = this.#storage;
+    let size = 0;
+    try {
+      size = s.engine.approximateSize();
+    } catch {
+      // the directory is being swapped by a snapshot install
+    }
+    return {
+      leader: this.#lead,
+      raftIndex: BigInt(s.log.lastIndex()),
+      raftTerm: BigInt(this.#term),
+      raftAppliedIndex: BigInt(s.meta.appliedIndex),
+      dbSize: BigInt(size),
+      dbSizeInUse: BigInt(size),
+      isLearner: this.isLearner(),
+      errors: s.alarms.list().map((a) => `memberID:${a.memberID} alarm:${a.alarm}`),
+    };
+  }
+
+  members(): MemberInfo[] {
+    return this.#storage.meta.members().map((m) => ({
+      id: m.id,
+      name: m.name,
+      peerUrls: m.peerURLs,
+      clientUrls: m.clientURLs,
+      isLearner: m.isLearner,
+    }));
+  }
+
+  leader(): bigint {
+    return this.#lead;
+  }
+
+  isLeader(): boolean {
+    return this.#isLeader;
+  }
+
+  hasLeader(): boolean {
+    return this.#lead !== 0n;
+  }
+
+  isLearner(): boolean {
+    return this.#storage.meta.confState.learners.includes(this.id);
+  }
+
+  alarms(): etcdserverpb.AlarmMember[] {
+    return this.#storage.alarms.list();
+  }
+
+  term(): bigint {
+    return BigInt(this.#term);
+  }
+
+  appliedIndex(): bigint {
+    return BigInt(this.#storage.meta.appliedIndex);
+  }
+
+  readBarrier(signal?: AbortSignal): Promise<void> {
+    return this.#readIndex.wait(signal);
+  }
+
+  propose<R extends ProposalRequest>(request: R, signal?: AbortSignal): Promise<ApplyResultOf<R>> {
+    let req: ProposalRequest = request;
+    if (req.$case === "leaseGrant" && req.value.ID === 0n) {
+      // The proposer picks the id, so every member applies the same one (etcd does this too).
+      req = {
+        $case: "leaseGrant",
+        value: { ...req.value, ID: this.#proposer.nextId() & ((1n << 63n) - 1n) },
+      };
+    }
+    return this.#proposer.propose(req, signal) as Promise<ApplyResultOf<R>>;
+  }
+
+  waitPhysicalCompaction(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new EtcdError(ErrCanceled));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(new EtcdError(ErrCanceled));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      void this.#compaction.then(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  snapshot(): StateSnapshot {
+    return createStateSnapshot(this.#storage.engine);
+  }
+
+  async moveLeader(transferee: bigint, signal?: AbortSignal): Promise<void> {
+    if (!this.#isLeader) throw new EtcdError(ErrNotLeader);
+    const cs = this.#storage.meta.confState;
+    if (!cs.voters.includes(transferee)) throw new EtcdError(ErrBadLeaderTransferee);
+    if (transferee === this.id) return;
+    this.#driver.transferLeadership(transferee);
+    await this.#waitLeader((l) => l === transferee, this.#requestTimeoutMs, signal);
+  }
+
+  /** Resolves once the leader satisfies `pred`; rejects ErrTimeout / ErrCanceled / ErrStopped. */
+  #waitLeader(
+    pred: (leader: bigint) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (pred(this.#lead)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (err: Error | null) => {
+        clearTimeout(timer);
+        sub.dispose();
+        signal?.removeEventListener("abort", onAbort);
+        this.#stop.signal.removeEventListener("abort", onStop);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => finish(new EtcdError(ErrTimeout)), timeoutMs);
+      timer.unref();
+      const onAbort = () => finish(new EtcdError(ErrCanceled));
+      const onStop = () => finish(new EtcdError(ErrStopped));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#stop.signal.addEventListener("abort", onStop, { once: true });
+      const sub = this.onLeaderChange((e) => {
+        if (pred(e.leader)) finish(null);
+      });
+    });
+  }
+
+  async addMember(
+    peerUrls: string[],
+    isLearner: boolean,
+    signal?: AbortSignal,
+  ): Promise<MemberInfo> {
+    if (peerUrls.length === 0) throw new EtcdError(ErrMemberBadURLs);
+    for (const u of peerUrls) {
+      try {
+        const url = new URL(u);
+        if ((url.protocol !== "http:" && url.protocol !== "https:") || url.port === "")
+          throw new Error();
+      } catch {
+        throw new EtcdError(ErrMemberBadURLs);
+      }
+    }
+    for (const m of this.#storage.meta.members()) {
+      if (m.peerURLs.some((u) => peerUrls.includes(u))) throw new EtcdError(ErrPeerURLExist);
+    }
+    // etcd: a member added at runtime has an id from its URLs, the token and the time.
+    const id = computeMemberId(
+      peerUrls,
+      `${this.options.initialClusterToken}${Math.floor(Date.now() / 1000)}`,
+    );
+    const context = peerpb.MemberInfo.encode({
+      id,
+      name: "",
+      peerUrls,
+      clientUrls: [],
+      isLearner,
+    }).finish();
+    await this.#proposer.proposeConfChange(
+      {
+        type: isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode,
+        nodeId: id,
+        context,
+      },
+      signal,
+    );
+    return { id, name: "", peerUrls, clientUrls: [], isLearner };
+  }
+
+  async removeMember(id: bigint, signal?: AbortSignal): Promise<void> {
+    if (this.#storage.meta.member(id) === undefined) throw new EtcdError(ErrMemberNotFound);
+    await this.#proposer.proposeConfChange(
+      { type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) },
+      signal,
+    );
+  }
+
+  async updateMember(id: bigint, peerUrls: string[], signal?: AbortSignal): Promise<void> {
+    const m = this.#storage.meta.member(id);
+    if (m === undefined) throw new EtcdError(ErrMemberNotFound);
+    for (const o of this.#storage.meta.members()) {
+      if (o.id !== id && o.peerURLs.some((u) => peerUrls.includes(u)))
+        throw new EtcdError(ErrPeerURLExist);
+    }
+    const context = peerpb.MemberInfo.encode({
+      id,
+      name: m.name,
+      peerUrls,
+      clientUrls: m.clientURLs,
+      isLearner: m.isLearner,
+    }).finish();
+    await this.#proposer.proposeConfChange(
+      { type: ConfChangeType.UpdateNode, nodeId: id, context },
+      signal,
+    );
+  }
+
+  async promoteMember(id: bigint, signal?: AbortSignal): Promise<void> {
+    const m = this.#storage.meta.member(id);
+    if (m === undefined) throw new EtcdError(ErrMemberNotFound);
+    if (!m.isLearner) throw new EtcdError(ErrMemberNotLearner);
+    const context = peerpb.MemberInfo.encode({
+      id,
+      name: m.name,
+      peerUrls: m.peerURLs,
+      clientUrls: m.clientURLs,
+      isLearner: false,
+    }).finish();
+    await this.#proposer.proposeConfChange(
+      { type: ConfChangeType.AddNode, nodeId: id, context },
+      signal,
+    );
+  }
+
+  // ---- shutdown ----
+
+  /**
+   * Stops the member: stops accepting client calls, hands leadership to the most caught-up
+   * follower (if leader), lets in-flight proposals finish (bounded), then stops raft, the
+   * transport and the database. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = this.#doClose().finally(() => this.#resolveClosed());
+    }
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    const bound = this.#deps.closeTimeoutMs ?? 5_000;
+    const deadline = performance.now() + bound;
+    const left = () => Math.max(0, deadline - performance.now());
+    const graceful = this.#fatal === undefined && this.#driver.accepting;
+    // 1. No new client calls (in-flight ones continue).
+    const server = this.#clientServer;
+    const serverDone = server ? shutdownServer(server, bound) : Promise.resolve();
+    if (graceful) {
+      // 2. Hand leadership over.
+      if (this.#isLeader)
+        await this.#transferLeadership(Math.min(left(), 3 * this.options.electionTimeoutMs));
+      // 3. Let in-flight proposals finish.
+      const until = performance.now() + Math.min(left(), 2_000);
+      while (this.#proposer.pending > 0 && performance.now() < until) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    this.#stop.abort();
+    this.#proposer.close();
+    this.#readIndex.close();
+    this.#stopTicking();
+    while (this.#installing) await this.#installing.catch(() => {});
+    await this.#driver.stop();
+    await this.#transport.close();
+    server?.forceShutdown();
+    await serverDone;
+    await this.#compaction;
+    await closeStorage(this.#storage).catch((err: unknown) => {
+      this.logger.error({ err }, "closing the database failed");
+    });
+    this.logger.info({ memberId: formatId(this.id) }, "member stopped");
+  }
+
+  async #transferLeadership(timeoutMs: number): Promise<void> {
+    const st = this.#driver.node.status();
+    let best: bigint | undefined;
+    let bestMatch = -1;
+    for (const [id, pr] of st.progress) {
+      if (id === this.id || pr.isLearner || !st.config.voters.includes(id)) continue;
+      if (!this.#transport.isConnected(id)) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === undefined) return;
+    this.logger.info({ transferee: formatId(best) }, "transferring leadership before stopping");
+    this.#driver.transferLeadership(best);
+    const target = best;
+    await this.#waitLeader((l) => l === target, timeoutMs).catch(() => {
+      this.logger.warn(
+        { transferee: formatId(target) },
+        "leadership transfer did not finish in time",
+      );
+    });
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Proposals: from a client request to a raft entry and back to the client.
+ *
+ * A request gets a cluster-unique id (request-id.ts), is encoded as an InternalRequest and
+ * proposed through the RawNode (a follower's raft forwards it to the leader); the caller
+ * waits in the {@link WaitRegistry} until the apply path of THIS member triggers the id
+ * (DESIGN rule 4). Conf changes work the same way with the id in the ConfChange.
+ *
+ * When no leader is known, or raft drops the proposal (a leadership transfer in progress),
+ * the proposal is held and re-proposed after the next Ready that can take it — as etcd's
+ * raft node blocks proposals while there is no leader — until the request timeout. A
+ * request that is not applied in time fails with "etcdserver: request timed out" (or
+ * "... possibly due to previous leader failure" when a new leader was elected meanwhile);
+ * its entry may still be applied later, as in etcd.
+ */
+import {
+  ErrCanceled,
+  ErrRequestTooLarge,
+  ErrStopped,
+  ErrTimeout,
+  ErrTimeoutDueToLeaderFail,
+  EtcdError,
+  internalpb,
+} from "@chainfire/api";
+import { type ConfChange, ProposalDroppedError } from "@chainfire/raft";
+import type { AppliedOutcome } from "./apply/applier.js";
+import type { RaftDriver } from "./raft-driver.js";
+import { RequestIdGenerator } from "./request-id.js";
+import { WaitRegistry } from "./wait.js";
+
+/** What the proposer needs from the member. */
+export interface ProposerHost {
+  /** The current driver. */
+  driver(): RaftDriver;
+  /** Whether a proposal can go to raft now (driver accepting, leader known). */
+  canPropose(): boolean;
+  /** When (performance.now()) the current leader was elected, 0 if none. */
+  leaderElectedAt(): number;
+  /** Proposal counters (etcd_server_proposals_*). */
+  onFailed?(): void;
+}
+
+export interface ProposerOptions {
+  memberId: bigint;
+  requestTimeoutMs: number;
+  electionTimeoutMs: number;
+  maxRequestBytes: number;
+}
+
+type Held =
+  | { kind: "normal"; id: bigint; data: Uint8Array }
+  | { kind: "conf"; id: bigint; cc: ConfChange };
+
+export class Proposer {
+  readonly wait = new WaitRegistry<unknown>();
+  readonly #ids: RequestIdGenerator;
+  readonly #host: ProposerHost;
+  readonly #opts: ProposerOptions;
+  #held: Held[] = [];
+  #closed: Error | null = null;
+
+  constructor(host: ProposerHost, opts: ProposerOptions) {
+    this.#host = host;
+    this.#opts = opts;
+    this.#ids = new RequestIdGenerator(opts.memberId);
+  }
+
+  /** A fresh cluster-unique id (also used for lease ids). */
+  nextId(): bigint {
+    return this.#ids.next();
+  }
+
+  /** Number of proposals waiting for their apply. */
+  get pending(): number {
+    return this.wait.size;
+  }
+
+  /** Proposes one request; resolves with its apply result. See the module comment. */
+  propose(request: internalpb.InternalRequest["request"], signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const id = this.#ids.next();
+    const data = internalpb.InternalRequest.encode({
+      header: { id, username: "", authRevision: 0n },
+      request,
+    }).finish();
+    if (data.length > this.#opts.maxRequestBytes) {
+      return Promise.reject(new EtcdError(ErrRequestTooLarge));
+    }
+    return this.#track({ kind: "normal", id, data }, signal);
+  }
+
+  /** Proposes a conf change (its `id` is set here); resolves with the apply result. */
+  proposeConfChange(cc: Omit<ConfChange, "id">, signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const id = this.#ids.next();
+    return this.#track({ kind: "conf", id, cc: { ...cc, id } }, signal);
+  }
+
+  #track(item: Held, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) return Promise.reject(new EtcdError(ErrCanceled));
+    const started = performance.now();
+    const p = this.wait.register(item.id);
+    const timer = setTimeout(() => {
+      if (this.wait.fail(item.id, this.#timeoutError(started))) this.#host.onFailed?.();
+    }, this.#opts.requestTimeoutMs);
+    timer.unref();
+    const onAbort = () => {
+      if (this.wait.fail(item.id, new EtcdError(ErrCanceled))) this.#host.onFailed?.();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#submit(item);
+    return p.finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    });
+  }
+
+  #timeoutError(started: number): EtcdError {
+    const elected = this.#host.leaderElectedAt();
+    const window = 2 * this.#opts.electionTimeoutMs;
+    if (elected > 0 && started > elected - window && started < elected) {
+      return new EtcdError(ErrTimeoutDueToLeaderFail);
+    }
+    return new EtcdError(ErrTimeout);
+  }
+
+  #submit(item: Held): void {
+    if (!this.#host.canPropose()) {
+      this.#held.push(item);
+      return;
+    }
+    const driver = this.#host.driver();
+    try {
+      if (item.kind === "normal") driver.propose(item.data);
+      else {
+        driver.node.proposeConfChange(item.cc);
+        driver.schedule();
+      }
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      this.#held.push(item);
+    }
+  }
+
+  /** Re-proposes held proposals if raft can take them now (after each Ready). */
+  flush(): void {
+    if (this.#held.length === 0 || !this.#host.canPropose()) return;
+    const items = this.#held;
+    this.#held = [];
+    for (const item of items) {
+      if (this.wait.has(item.id)) this.#submit(item);
+    }
+  }
+
+  /** Hands applied outcomes to their waiters (those proposed by this member). */
+  onApplied(outcomes: readonly AppliedOutcome[]): void {
+    for (const o of outcomes) this.wait.trigger(o.id, o.outcome);
+  }
+
+  /** Fails every waiting proposal with `err` (they may still be applied). */
+  failAll(err: Error): void {
+    this.#held = [];
+    this.wait.failAll(err);
+  }
+
+  /** Fails everything with ErrStopped; later proposals fail at once. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = new EtcdError(ErrStopped);
+    this.failAll(this.#closed);
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * RaftDriver: the Ready loop, the one place that does I/O (docs/architecture.md, "The
+ * Ready loop"). Inputs (proposals, peer messages, ticks, read requests) only touch the
+ * RawNode and schedule one `processReady` for the end of the event-loop turn; one Ready is
+ * in flight at a time, and while it awaits its fsync new inputs accumulate, so the next
+ * Ready carries all of them (group commit, DESIGN rule 5). For each Ready:
+ *
+ * 1. `rd.messages` go to the transport at once (thesis §10.2.1).
+ * 2. ONE RocksDB write batch gets the raft log changes (entries, HardState), the effects
+ *    of `rd.committedEntries` (MVCC, leases, membership) and the applied index; it is
+ *    written synced when `rd.mustSync`. Apply results are computed before the write and
+ *    released only after it (DESIGN rules 3 and 4).
+ * 3. `rd.messagesAfterPersist` go to the transport (DESIGN rule 1).
+ * 4. Waiters are answered, read states released (hooks).
+ * 5. `advance(rd)`; then, every `snapshotCount` applied entries, a raft snapshot is taken
+ *    and the log compacted (keeping `catchUpEntries` for slow followers), once the
+ *    applied state is synced.
+ *
+ * The driver can be paused (the member swaps its storage for an installed snapshot) and
+ * stopped. A failed write is fatal: the member must stop (hooks.onFatal).
+ */
+import type {
+  Entry,
+  Message,
+  RawNode,
+  ReadState,
+  Ready,
+  SnapshotStatus,
+  SoftState,
+} from "@chainfire/raft";
+import type {
+  Engine,
+  LeaseStore,
+  MetaStore,
+  MvccStore,
+  MvccWrite,
+  RaftLogStore,
+  WriteBatch,
+} from "@chainfire/storage";
+import type { AlarmStore } from "./apply/alarms.js";
+import type { ApplyOutput } from "./apply/applier.js";
+
+/** The storage and raft node the driver works on (replaced as a whole by a snapshot install). */
+export interface DriverState {
+  readonly engine: Engine;
+  readonly log: RaftLogStore;
+  readonly meta: MetaStore;
+  readonly leases: LeaseStore;
+  readonly store: MvccStore;
+  readonly alarms: AlarmStore;
+  readonly node: RawNode;
+}
+
+/** What the driver calls back into. */
+export interface DriverHooks {
+  /** Hands messages to the transport. */
+  send(msgs: Message[]): void;
+  /** Applies committed entries into the open write. */
+  apply(w: MvccWrite, entries: readonly Entry[]): ApplyOutput;
+  /** The leader or role changed (called before the Ready's write). */
+  onSoftState(ss: SoftState): void;
+  /** A Ready's write is done: release results (`out` undefined when nothing was applied). */
+  onApplied(out: ApplyOutput | undefined, appliedIndex: number): void;
+  onReadStates(rs: readonly ReadState[]): void;
+  /** After each Ready (e.g. to re-propose held proposals). */
+  afterReady(): void;
+  /** The loop failed (an I/O error, a bug): the member must stop. */
+  onFatal(err: unknown): void;
+}
+
+/** Timings and counters the driver reports (Prometheus, etcd's names; see metrics.ts). */
+export interface DriverMetrics {
+  walFsyncSeconds(s: number): void;
+  backendCommitSeconds(s: number): void;
+  /** Entries committed / applied so far (the indexes). */
+  committedIndex(i: number): void;
+  appliedIndex(i: number): void;
+  /** Number of entries written per Ready (batching factor). */
+  readyEntries?(n: number): void;
+}
+
+export interface RaftDriverOptions {
+  /** Applied entries between raft snapshots. */
+  snapshotCount: number;
+  /** Entries kept behind a snapshot for slow followers (etcd: 5000). */
+  catchUpEntries: number;
+  hooks: DriverHooks;
+  metrics?: DriverMetrics;
+  logger?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export class RaftDriver {
+  #state: DriverState;
+  readonly #opts: RaftDriverOptions;
+  #scheduled = false;
+  #running: Promise<void> | null = null;
+  #paused = false;
+  #stopped = false;
+  #snapIndex: number;
+  /** Readies processed and entries they wrote (for tests and the log). */
+  readonly stats = { readies: 0, entries: 0, committed: 0, syncs: 0 };
+
+  constructor(state: DriverState, opts: RaftDriverOptions) {
+    this.#state = state;
+    this.#opts = opts;
+    this.#snapIndex = state.log.snapshot().metadata.index;
+  }
+
+  get state(): DriverState {
+    return this.#state;
+  }
+
+  get node(): RawNode {
+    return this.#state.node;
+  }
+
+  /** Whether inputs are accepted (not paused or stopped). */
+  get accepting(): boolean {
+    return !this.#paused && !this.#stopped;
+  }
+
+  // ---- inputs: touch the RawNode, schedule ----
+
+  /** Proposes `data`; throws raft's ProposalDroppedError when it cannot be accepted. */
+  propose(data: Uint8Array): void {
+    this.#state.node.propose(data);
+    this.schedule();
+  }
+
+  step(m: Message): void {
+    if (!this.accepting) return;
+    this.#state.node.step(m);
+    this.schedule();
+  }
+
+  tick(): void {
+    if (!this.accepting) return;
+    this.#state.node.tick();
+    this.schedule();
+  }
+
+  readIndex(ctx: Uint8Array): void {
+    if (!this.accepting) return;
+    this.#state.node.readIndex(ctx);
+    this.schedule();
+  }
+
+  reportUnreachable(id: bigint): void {
+    if (!this.accepting) return;
+    this.#state.node.reportUnreachable(id);
+    this.schedule();
+  }
+
+  reportSnapshot(id: bigint, status: SnapshotStatus): void {
+    if (!this.accepting) return;
+    this.#state.node.reportSnapshot(id, status);
+    this.schedule();
+  }
+
+  transferLeadership(to: bigint): void {
+    if (!this.accepting) return;
+    this.#state.node.transferLeadership(to);
+    this.schedule();
+  }
+
+  campaign(): void {
+    if (!this.accepting) return;
+    this.#state.node.campaign();
+    this.schedule();
+  }
+
+  /** Schedules one run of the loop at the end of this event-loop turn. */
+  schedule(): void {
+    if (this.#scheduled || this.#running || !this.accepting) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#kick();
+    });
+  }
+
+  // ---- control ----
+
+  /** Waits for the Ready in flight, then processes nothing until {@link resume}. */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#running;
+  }
+
+  /** Replaces the storage and node (while paused) and resumes the loop. */
+  resume(state?: DriverState): void {
+    if (state) {
+      this.#state = state;
+      this.#snapIndex = state.log.snapshot().metadata.index;
+    }
+    this.#paused = false;
+    this.schedule();
+  }
+
+  /** Stops the loop after the Ready in flight. Idempotent. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#running;
+  }
+
+  // ---- the loop ----
+
+  #kick(): void {
+    if (this.#running || !this.accepting) return;
+    this.#running = this.#loop().finally(() => {
+      this.#running = null;
+    });
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      while (this.accepting && this.#state.node.hasReady()) {
+        await this.#processReady(this.#state);
+        this.#opts.hooks.afterReady();
+        // Let the I/O callbacks of this turn (new proposals, peer messages) run first, so
+        // the next Ready carries all of them.
+        if (this.accepting && this.#state.node.hasReady()) {
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      }
+    } catch (err) {
+      this.#stopped = true;
+      this.#opts.hooks.onFatal(err);
+    }
+  }
+
+  async #processReady(st: DriverState): Promise<void> {
+    const { node, engine, log, meta, leases, store } = st;
+    const hooks = this.#opts.hooks;
+    const rd: Ready = node.ready();
+    this.stats.readies++;
+    if (rd.softState) hooks.onSoftState(rd.softState);
+
+    // 1. Messages that may leave before this Ready is durable.
+    if (rd.messages.length > 0) hooks.send(rd.messages);
+
+    // 2. One write batch: raft log + apply effects + applied index.
+    if (rd.snapshot) {
+      // Snapshots are installed by the member outside the loop (storage swap); raft never
+      // hands one out here because the installed state is already at the snapshot.
+      throw new Error(`unexpected snapshot in Ready at index ${rd.snapshot.metadata.index}`);
+    }
+    const ce = rd.committedEntries;
+    const needWrite = rd.entries.length > 0 || rd.hardState !== undefined || ce.length > 0;
+    let out: ApplyOutput | undefined;
+    if (needWrite) {
+      let w: MvccWrite | undefined;
+      let batch: WriteBatch;
+      if (ce.length > 0) {
+        w = store.beginWrite();
+        batch = w.batch;
+      } else {
+        batch = engine.batch();
+      }
+      try {
+        log.save(batch, { entries: rd.entries, hardState: rd.hardState });
+        if (w) out = hooks.apply(w, ce);
+      } catch (err) {
+        w?.abort();
+        log.abort(batch);
+        meta.abort(batch);
+        leases.abort(batch);
+        if (!w) batch.close();
+        throw err;
+      }
+      const sync = rd.mustSync;
+      const t0 = performance.now();
+      if (w) await w.commit({ sync });
+      else await engine.write(batch, { sync });
+      const dt = (performance.now() - t0) / 1000;
+      log.commit(batch);
+      meta.commit(batch);
+      leases.commit(batch);
+      if (!w) batch.close(); // the MVCC store reuses its own batch
+      const m = this.#opts.metrics;
+      if (m) {
+        if (sync) m.walFsyncSeconds(dt);
+        m.backendCommitSeconds(dt);
+        if (rd.hardState) m.committedIndex(rd.hardState.commit);
+        if (rd.entries.length > 0) m.readyEntries?.(rd.entries.length);
+      }
+      if (sync) this.stats.syncs++;
+      this.stats.entries += rd.entries.length;
+      this.stats.committed += ce.length;
+    }
+
+    // 3. Messages that promise what is now durable.
+    if (rd.messagesAfterPersist.length > 0) hooks.send(rd.messagesAfterPersist);
+
+    // 4. Results, reads.
+    if (ce.length > 0) {
+      hooks.onApplied(out, meta.appliedIndex);
+      this.#opts.metrics?.appliedIndex(meta.appliedIndex);
+    }
+    if (rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
+
+    // 5.
+    node.advance(rd);
+    if (meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount) {
+      await this.#snapshot(st);
+    }
+  }
+
+  /** Raft snapshot + log compaction, once the applied state is synced. */
+  async #snapshot(st: DriverState): Promise<void> {
+    const { engine, log, meta } = st;
+    await engine.syncWal();
+    const applied = meta.appliedIndex;
+    if (applied <= this.#snapIndex) return;
+    log.createSnapshot(applied, meta.confState);
+    this.#snapIndex = applied;
+    const compactTo = applied - this.#opts.catchUpEntries;
+    if (compactTo > log.firstIndex() - 1) log.compact(compactTo);
+    this.#opts.logger?.info(
+      { snapshotIndex: applied, firstIndex: log.firstIndex() },
+      "raft snapshot taken, log compacted",
+    );
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Installing a state snapshot received from the leader (the follower side of InstallSnapshot,
+ * thesis §5, chapter 5 of the Raft paper).
+ *
+ * The transport has already staged and verified the state next to the database
+ * (storage's stageStateSnapshot: `<db>.restored`, with the raft log reset to start at the
+ * snapshot's applied index). Installing it swaps the whole database, so:
+ *
+ * 1. The Ready loop is paused (the Ready in flight finishes) and ticks stop; nothing reads
+ *    or writes the old stores from here on (peer messages are dropped meanwhile).
+ * 2. The HardState is captured: the staged one may be older (the stage started earlier),
+ *    and a term or vote must never go backwards (DESIGN rule 1).
+ * 3. The database is closed, the staged copy installed (atomic renames; a crash at any
+ *    point is finished or rolled back by recoverDbDir at the next open), and reopened.
+ * 4. A newer captured HardState is written back (synced), a new RawNode is created on the
+ *    new log (applied = the snapshot's applied index), the loop resumes with it.
+ * 5. The MsgSnap is stepped: raft sees its index at or below the commit index and answers
+ *    the leader with an append response at our new index, so replication continues from
+ *    there.
+ *
+ * A snapshot not newer than what is applied already is discarded (and the message stepped).
+ */
+import { ErrClusterIdMismatch, EtcdError } from "@chainfire/api";
+import type { Message } from "@chainfire/raft";
+import type { StagedSnapshot } from "@chainfire/storage";
+import type { Logger } from "pino";
+import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
+import { formatId } from "./ids.js";
+import type { DriverState, RaftDriver } from "./raft-driver.js";
+
+/** What an install needs from the member. */
+export interface SnapshotInstallHost {
+  storage(): MemberStorage;
+  readonly dbDir: string;
+  readonly logger: Logger;
+  readonly driver: RaftDriver;
+  readonly clusterId: bigint;
+  pauseTicks(): void;
+  resumeTicks(): void;
+  /** A driver state (with a new RawNode) on `s`. */
+  newDriverState(s: MemberStorage): DriverState;
+  /** The member now uses `s` (update references, fail waiters, notify readers). */
+  swapped(s: MemberStorage): void;
+}
+
+/** Installs `staged` and steps `msg`; resolves with the applied index. See the module comment. */
+export async function installSnapshot(
+  staged: StagedSnapshot,
+  msg: Message,
+  host: SnapshotInstallHost,
+): Promise<bigint> {
+  const old = host.storage();
+  const h = staged.header;
+  if (h.appliedIndex <= old.meta.appliedIndex) {
+    await staged.discard();
+    host.logger.info(
+      { snapshotIndex: h.appliedIndex, appliedIndex: old.meta.appliedIndex },
+      "ignoring a snapshot not newer than the applied state",
+    );
+    host.driver.step(msg);
+    return BigInt(old.meta.appliedIndex);
+  }
+  const started = performance.now();
+  host.pauseTicks();
+  await host.driver.pause();
+  let resumed = false;
+  try {
+    const hs = old.log.hardState;
+    await closeStorage(old);
+    await staged.install();
+    const s = await openStorage(host.dbDir, host.logger);
+    if (s.meta.clusterId !== host.clusterId) {
+      host.logger.error(
+        { local: formatId(host.clusterId), snapshot: formatId(s.meta.clusterId) },
+        "installed a snapshot of another cluster",
+      );
+      throw new EtcdError(ErrClusterIdMismatch);
+    }
+    const rhs = s.log.hardState;
+    if (hs.term > rhs.term || (hs.term === rhs.term && hs.vote !== 0n && rhs.vote !== hs.vote)) {
+      const b = s.engine.batch();
+      try {
+        s.log.save(b, { hardState: { term: hs.term, vote: hs.vote, commit: rhs.commit } });
+        await s.engine.write(b, { sync: true });
+        s.log.commit(b);
+      } finally {
+        b.close();
+      }
+    }
+    const state = host.newDriverState(s);
+    host.swapped(s);
+    host.driver.resume(state);
+    resumed = true;
+    host.resumeTicks();
+    host.driver.step(msg);
+    host.logger.info(
+      {
+        appliedIndex: h.appliedIndex,
+        revision: h.revision.toString(),
+        pairs: staged.pairCount,
+        ms: Math.round(performance.now() - started),
+      },
+      "installed a state snapshot from the leader",
+    );
+    return BigInt(h.appliedIndex);
+  } finally {
+    if (!resumed) host.resumeTicks();
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * One member's link to one peer: a gRPC client (one HTTP/2 connection) carrying
+ *
+ * - a Hello handshake after every (re)connect, refusing a peer of another cluster or with
+ *   another id ("etcdserver: cluster ID mismatch", logged as an error);
+ * - one long-lived Raft stream: everything the driver hands over in one call becomes one
+ *   RaftBatch write (split only past {@link MAX_BATCH_BYTES});
+ * - Snapshot streams, one per transfer.
+ *
+ * Flow control like etcd's streamWriter: messages wait in a bounded queue while the
+ * stream connects or while HTTP/2 pushes back; past {@link MAX_QUEUED_MESSAGES} new
+ * messages are dropped and the peer is reported unreachable (raft slows down and
+ * retries). A failed stream is reported unreachable, its queue dropped, and the link
+ * reconnects with exponential backoff and jitter.
+ */
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { peerpb, type raftpb } from "@chainfire/api";
+import type { StateSnapshot } from "@chainfire/storage";
+import {
+  type ChannelOptions,
+  type ClientWritableStream,
+  credentials,
+  Metadata,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { Backoff } from "./backoff.js";
+import { grpcTarget } from "./urls.js";
+
+/** Queue bound per peer (etcd's streamBufSize is 4096). */
+export const MAX_QUEUED_MESSAGES = 4096;
+/** A RaftBatch is split past this many bytes of entry data. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** Version of the peer protocol this member speaks. */
+export const PROTOCOL_VERSION = 1;
+
+const HELLO_TIMEOUT_MS = 3_000;
+
+/** gRPC channel options for peer links. */
+export const PEER_CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  "grpc.max_send_message_length": 64 * 1024 * 1024,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 2_000,
+};
+
+/** Who this member is, as it introduces itself to peers. */
+export interface LocalIdentity {
+  clusterId: bigint;
+  memberId: bigint;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  version: string;
+}
+
+/** What a link needs from the transport. */
+export interface PeerLinkHost {
+  identity(): LocalIdentity;
+  reportUnreachable(id: bigint): void;
+  /** A Hello round trip, in seconds (etcd_network_peer_round_trip_time_seconds). */
+  observeRoundTrip?(peerId: bigint, seconds: number): void;
+  readonly logger: Logger;
+}
+
+type State = "idle" | "connecting" | "open" | "closed";
+
+export class PeerConnection {
+  readonly peerId: bigint;
+  #urls: string[];
+  readonly #host: PeerLinkHost;
+  #client: peerpb.PeerClient | null = null;
+  #stream: ClientWritableStream<peerpb.RaftBatch> | null = null;
+  #state: State = "idle";
+  #queue: raftpb.Message[] = [];
+  #blocked = false;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #backoff = new Backoff();
+  #failures = 0;
+  #dropped = 0;
+  #urlIndex = 0;
+
+  constructor(peerId: bigint, urls: string[], host: PeerLinkHost) {
+    this.peerId = peerId;
+    this.#urls = urls;
+    this.#host = host;
+  }
+
+  /** Whether the Raft stream is up. */
+  get connected(): boolean {
+    return this.#state === "open";
+  }
+
+  /** Changes the peer's URLs; reconnects if they changed. */
+  updateUrls(urls: string[]): void {
+    if (urls.join(",") === this.#urls.join(",")) return;
+    this.#urls = urls;
+    this.#resetClient();
+    if (this.#state !== "closed") this.#fail(new Error("peer URLs changed"), true);
+  }
+
+  /** Queues `msgs` (all to this peer) and writes them as one batch as soon as possible. */
+  send(msgs: raftpb.Message[]): void {
+    if (this.#state === "closed") return;
+    if (this.#state === "idle" && this.#timer !== null) {
+      // Down and waiting to reconnect: raft learns it and retries later.
+      this.#host.reportUnreachable(this.peerId);
+      return;
+    }
+    if (this.#queue.length + msgs.length > MAX_QUEUED_MESSAGES) {
+      this.#dropped += msgs.length;
+      if (this.#dropped === msgs.length || this.#dropped % 1000 < msgs.length) {
+        this.#host.logger.warn(
+          { peer: this.peerId.toString(16), dropped: this.#dropped },
+          "dropping raft messages: the peer's queue is full",
+        );
+      }
+      this.#host.reportUnreachable(this.peerId);
+      return;
+    }
+    for (const m of msgs) this.#queue.push(m);
+    if (this.#state === "open") this.#flush();
+    else if (this.#state === "idle") this.#connect();
+  }
+
+  /**
+   * Streams a state snapshot and its MsgSnap to the peer; resolves once the peer has
+   * verified and stored it (and will step the message), rejects otherwise.
+   */
+  async sendSnapshot(msg: raftpb.Message, snap: StateSnapshot): Promise<void> {
+    if (this.#state === "closed") throw new Error("peer link closed");
+    const client = this.#ensureClient();
+    const id = this.#host.identity();
+    const base = { clusterId: id.clusterId, from: id.memberId, to: this.peerId };
+    let call: ClientWritableStream<peerpb.SnapshotChunk> | undefined;
+    const acked = new Promise<peerpb.SnapshotAck>((resolve, reject) => {
+      call = client.snapshot((err: ServiceError | null, ack?: peerpb.SnapshotAck) =>
+        err ? reject(err) : resolve(ack!),
+      );
+    });
+    const c = call!;
+    c.on("error", () => {});
+    try {
+      const write = async (chunk: peerpb.SnapshotChunk) => {
+        if (!c.write(chunk)) await once(c, "drain");
+      };
+      await write(
+        peerpb.SnapshotChunk.fromPartial({ ...base, message: msg, totalSize: 0n, offset: 0n }),
+      );
+      const hash = createHash("sha256");
+      let offset = 0;
+      for await (const data of snap.stream) {
+        hash.update(data);
+        await write(
+          peerpb.SnapshotChunk.fromPartial({
+            ...base,
+            data: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+            offset: BigInt(offset),
+          }),
+        );
+        offset += data.byteLength;
+      }
+      c.write(
+        peerpb.SnapshotChunk.fromPartial({
+          ...base,
+          offset: BigInt(offset),
+          last: true,
+          sha256: hash.digest(),
+        }),
+      );
+      c.end();
+    } catch (err) {
+      c.cancel();
+      snap.close();
+      await acked.catch(() => {});
+      throw err;
+    }
+    await acked;
+  }
+
+  /** Ends the stream and the client. Idempotent. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#queue = [];
+    const s = this.#stream;
+    this.#stream = null;
+    if (s) s.end();
+    this.#resetClient();
+  }
+
+  #ensureClient(): peerpb.PeerClient {
+    if (this.#client === null) {
+      const url = this.#urls[this.#urlIndex % Math.max(1, this.#urls.length)];
+      this.#client = new peerpb.PeerClient(
+        grpcTarget(url),
+        credentials.createInsecure(),
+        PEER_CHANNEL_OPTIONS,
+      );
+    }
+    return this.#client;
+  }
+
+  #resetClient(): void {
+    const c = this.#client;
+    this.#client = null;
+    c?.close();
+  }
+
+  #connect(): void {
+    this.#timer = null;
+    if (this.#state === "closed" || this.#urls.length === 0) return;
+    this.#state = "connecting";
+    const client = this.#ensureClient();
+    const id = this.#host.identity();
+    const req = peerpb.HelloRequest.fromPartial({
+      clusterId: id.clusterId,
+      memberId: id.memberId,
+      name: id.name,
+      peerUrls: id.peerUrls,
+      clientUrls: id.clientUrls,
+      version: id.version,
+      protocolVersion: PROTOCOL_VERSION,
+    });
+    const started = performance.now();
+    client.hello(
+      req,
+      new Metadata(),
+      { deadline: Date.now() + HELLO_TIMEOUT_MS },
+      (err: ServiceError | null, resp?: peerpb.HelloResponse) => {
+        if (this.#state !== "connecting" || this.#client !== client) return;
+        if (err || !resp) return this.#fail(err ?? new Error("empty hello response"));
+        if (resp.clusterId !== id.clusterId) {
+          this.#host.logger.error(
+            {
+              peer: this.peerId.toString(16),
+              localClusterId: id.clusterId.toString(16),
+              remoteClusterId: resp.clusterId.toString(16),
+            },
+            "etcdserver: cluster ID mismatch: the peer belongs to another cluster; not connecting",
+          );
+          return this.#fail(new Error("cluster ID mismatch"));
+        }
+        if (resp.memberId !== this.peerId) {
+          this.#host.logger.error(
+            { peer: this.peerId.toString(16), answered: resp.memberId.toString(16) },
+            "the peer's URL is served by another member; not connecting",
+          );
+          return this.#fail(new Error("member id mismatch"));
+        }
+        this.#host.observeRoundTrip?.(this.peerId, (performance.now() - started) / 1000);
+        this.#openStream(client);
+      },
+    );
+  }
+
+  #openStream(client: peerpb.PeerClient): void {
+    const stream = client.raft((err: ServiceError | null) => {
+      if (this.#stream !== stream) return;
+      this.#fail(err ?? new Error("raft stream ended by the peer"));
+    });
+    stream.on("error", () => {});
+    this.#stream = stream;
+    this.#state = "open";
+    this.#blocked = false;
+    if (this.#failures > 0) {
+      this.#host.logger.info({ peer: this.peerId.toString(16) }, "peer link restored");
+    }
+    this.#failures = 0;
+    this.#backoff.reset();
+    this.#flush();
+  }
+
+  #flush(): void {
+    const stream = this.#stream;
+    if (stream === null) return;
+    const id = this.#host.identity();
+    while (this.#queue.length > 0 && !this.#blocked) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.#queue.length && (n === 0 || bytes < MAX_BATCH_BYTES)) {
+        for (const e of this.#queue[n].entries) bytes += e.data.length + 24;
+        n++;
+      }
+      const messages = n === this.#queue.length ? this.#queue : this.#queue.slice(0, n);
+      this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n);
+      const ok = stream.write({
+        clusterId: id.clusterId,
+        from: id.memberId,
+        to: this.peerId,
+        messages,
+      });
+      if (!ok) {
+        this.#blocked = true;
+        stream.once("drain", () => {
+          if (this.#stream !== stream) return;
+          this.#blocked = false;
+          this.#flush();
+        });
+      }
+    }
+  }
+
+  #fail(err: unknown, quiet = false): void {
+    if (this.#state === "closed") return;
+    const wasOpen = this.#state === "open";
+    const s = this.#stream;
+    this.#stream = null;
+    if (s) s.end();
+    this.#state = "idle";
+    this.#blocked = false;
+    this.#queue = [];
+    this.#failures++;
+    if (!quiet && (wasOpen || this.#failures === 1)) {
+      const e = err as Partial<ServiceError>;
+      this.#host.logger.warn(
+        { peer: this.peerId.toString(16), err: e.details ?? e.message ?? String(err) },
+        wasOpen ? "lost the raft stream to a peer" : "cannot reach a peer",
+      );
+    }
+    if (this.#urls.length > 1) {
+      this.#urlIndex++;
+      this.#resetClient();
+    }
+    this.#host.reportUnreachable(this.peerId);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#connect(), this.#backoff.next());
+    this.#timer.unref();
+  }
+}

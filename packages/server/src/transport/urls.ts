@@ -1,0 +1,11 @@
+/** Turns an etcd-style URL ("http://127.0.0.1:2380") into a gRPC target ("127.0.0.1:2380"). */
+export function grpcTarget(url: string): string {
+  const u = new URL(url);
+  const port = u.port !== "" ? u.port : u.protocol === "https:" ? "443" : "80";
+  return `${u.hostname}:${port}`;
+}
+
+/** The host:port a server should bind for a listen URL; IPv6 hosts keep their brackets. */
+export function bindAddress(url: string): string {
+  return grpcTarget(url);
+}
