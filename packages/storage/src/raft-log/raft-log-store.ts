@@ -1,21 +1,24 @@
 /**
- * RaftLogStore: the raft core's {@link Storage} on RocksDB's `raft` column family.
+ * RaftLogStore: the raft core's {@link Storage} on RocksDB's `raft` column family
+ * (layout: ./codec.ts).
  *
  * Reads are synchronous (the core never awaits): the HardState, the log boundary, the
  * snapshot record and the term of every index (as runs, see {@link TermIndex}) live in
  * memory; the recent tail of the log is cached ({@link EntryCache}, bounded in bytes);
- * older ranges are read synchronously from RocksDB.
+ * older ranges are read synchronously from RocksDB (./log-reader.ts). Opening reads a few
+ * records, one reverse seek and a bounded tail, never the whole log.
  *
  * Writes go into the caller's {@link WriteBatch} (the Ready loop's one batch per Ready,
  * DESIGN.md rule 5), and become visible to readers only when the caller reports the batch
  * written:
  *
  * ```ts
- * const b = engine.batch();
- * log.save(b, { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
- * // ... the MVCC effects of rd.committedEntries and meta.setApplied(b, ...) ...
- * await engine.write(b, { sync: rd.mustSync });
- * log.commit(b); // now entries()/term()/lastIndex() include what was saved
+ * const w = mvcc.beginWrite();                 // its batch carries everything
+ * log.save(w.batch, { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+ * // ... the effects of rd.committedEntries, meta.setApplied(w.batch, ...) ...
+ * await w.commit({ sync: rd.mustSync });
+ * log.commit(w.batch); meta.commit(w.batch); leases.commit(w.batch);
+ * // (if the batch is never written: log.abort(batch), and the same for the others)
  * ```
  *
  * Invariant: the durable log is the boundary entry (index, term) followed by the
@@ -35,16 +38,10 @@ import {
   UnavailableError,
 } from "@chainfire/raft";
 import type { Engine, WriteBatch } from "../engine.js";
-import { CorruptRecordError, writeU64 } from "./binary.js";
+import { writeU64 } from "./binary.js";
 import {
   BOUNDARY_KEY,
   cloneConfState,
-  decodeBoundary,
-  decodeEntryKey,
-  decodeEntryValue,
-  decodeHardState,
-  decodeSnapshotRecord,
-  decodeTermRuns,
   ENTRY_HEADER_SIZE,
   ENTRY_KEY_SIZE,
   encodeBoundary,
@@ -53,14 +50,14 @@ import {
   encodeTermRuns,
   entryKey,
   entryKeyInto,
-  entryValueTerm,
   HARD_STATE_KEY,
   type LogBoundary,
   SNAPSHOT_KEY,
   TERM_RUNS_KEY,
 } from "./codec.js";
-import { EntryCache, entryCost } from "./entry-cache.js";
-import { RaftLogBugError, RaftLogCorruptError, RaftLogIoError } from "./errors.js";
+import { EntryCache } from "./entry-cache.js";
+import { RaftLogBugError, RaftLogCorruptError } from "./errors.js";
+import { loadLog, readEntries, verifyLog } from "./log-reader.js";
 import { TermIndex } from "./term-index.js";
 
 /** Options of {@link RaftLogStore.open}. */
@@ -150,36 +147,22 @@ export class RaftLogStore implements Storage {
   }
 
   private load(opts: RaftLogStoreOptions): void {
-    try {
-      const hs = this.engine.getSync("raft", HARD_STATE_KEY);
-      if (hs) this.hs = decodeHardState(hs);
-      const b = this.engine.getSync("raft", BOUNDARY_KEY);
-      if (b) this.boundary = decodeBoundary(b);
-      const sn = this.engine.getSync("raft", SNAPSHOT_KEY);
-      if (sn) this.snap = decodeSnapshotRecord(sn);
-      this.last = this.findLastIndex();
-      const runs = this.engine.getSync("raft", TERM_RUNS_KEY);
-      if (runs) this.loadTermRuns(decodeTermRuns(runs));
-      else this.scanTerms(); // a log written before term runs were persisted
-      this.prefillCache(Math.min(this.cache.capBytes, opts.prefillBytes ?? DEFAULT_PREFILL));
-      if (opts.verify) this.verify();
-      // Entries at or below the boundary may survive a crash between a compaction's
-      // boundary write and its range delete.
-      if (this.boundary.index > 0) this.deleteEntriesThrough(-1, this.boundary.index);
-    } catch (err) {
-      if (err instanceof RaftLogCorruptError) throw err;
-      if (err instanceof CorruptRecordError) {
-        throw new RaftLogCorruptError(`raft log record does not decode: ${err.message}`, {
-          cause: err,
-        });
-      }
-      throw new RaftLogIoError("cannot load the raft log", { cause: err });
-    }
+    const prefill = Math.min(this.cache.capBytes, opts.prefillBytes ?? DEFAULT_PREFILL);
+    const l = loadLog(this.engine, prefill, opts.verify ?? false);
+    if (l.hardState) this.hs = l.hardState;
+    if (l.snapshot) this.snap = l.snapshot;
+    this.boundary = l.boundary;
+    this.last = l.last;
+    this.terms = l.terms;
+    this.cache.append(l.tail);
     if (this.hs.commit > this.last) {
       throw new RaftLogCorruptError(
         `HardState commit ${this.hs.commit} is past the last log index ${this.last}`,
       );
     }
+    // Entries at or below the boundary may survive a crash between a compaction's
+    // boundary write and its range delete.
+    if (this.boundary.index > 0) this.deleteEntriesThrough(-1, this.boundary.index);
     this.stagedTerms = this.terms.clone();
     this.staged = {
       boundary: this.boundary.index,
@@ -188,118 +171,13 @@ export class RaftLogStore implements Storage {
     };
   }
 
-  /** The index of the last stored entry after the boundary (the boundary if none). */
-  private findLastIndex(): number {
-    const c = this.engine.cursor("raft", {
-      gte: entryKey(this.boundary.index + 1),
-      lt: ENTRY_END,
-      reverse: true,
-      limit: 1,
-      values: false,
-    });
-    try {
-      const kv = c.next();
-      return kv ? decodeEntryKey(kv[0]) : this.boundary.index;
-    } finally {
-      c.close();
-    }
-  }
-
-  private loadTermRuns(runs: [number, number][]): void {
-    let t: TermIndex;
-    try {
-      t = TermIndex.fromRuns(runs);
-    } catch (err) {
-      throw new RaftLogCorruptError("raft log term runs are not increasing", { cause: err });
-    }
-    if (runs.length === 0 || runs[0][0] > this.boundary.index) {
-      throw new RaftLogCorruptError(
-        `raft log term runs start after the boundary ${this.boundary.index}`,
-      );
-    }
-    // The record may hold runs the log no longer has: below a compaction it raced with,
-    // or past entries lost in a crash together with the batch that would have fixed it.
-    t.compactTo(this.boundary.index);
-    t.truncateFrom(this.last + 1);
-    if (t.term(this.boundary.index) !== this.boundary.term) {
-      throw new RaftLogCorruptError(
-        `term runs give ${t.term(this.boundary.index)} for the boundary ${this.boundary.index}, ` +
-          `which has term ${this.boundary.term}`,
-      );
-    }
-    this.terms = t;
-  }
-
-  /** Rebuilds the term runs by reading every entry (only for logs without a runs record). */
-  private scanTerms(): void {
-    this.terms.reset(this.boundary.index, this.boundary.term);
-    let expect = this.boundary.index + 1;
-    const from = entryKey(expect);
-    for (const [k, v] of this.engine.iterateSync("raft", { gte: from, lt: ENTRY_END })) {
-      const index = decodeEntryKey(k);
-      if (index !== expect) throw gapError(index, expect, this.boundary.index);
-      this.terms.set(index, entryValueTerm(v));
-      expect++;
-    }
-  }
-
-  /** Caches the newest entries, up to `bytes` of data (read backwards from the end). */
-  private prefillCache(bytes: number): void {
-    if (this.last <= this.boundary.index || bytes <= 0) return;
-    const tail: Entry[] = [];
-    let used = 0;
-    let expect = this.last;
-    const c = this.engine.cursor("raft", {
-      gte: entryKey(this.boundary.index + 1),
-      lte: entryKey(this.last),
-      reverse: true,
-      fillCache: false,
-    });
-    try {
-      for (let kv = c.next(); kv !== undefined; kv = c.next()) {
-        const index = decodeEntryKey(kv[0]);
-        if (index !== expect) throw gapError(index, expect, this.boundary.index);
-        const e = decodeEntryValue(index, kv[1]);
-        if (e.term !== this.terms.term(index)) {
-          throw new RaftLogCorruptError(
-            `raft entry ${index} has term ${e.term}, the term runs say ${this.terms.term(index)}`,
-          );
-        }
-        used += entryCost(e);
-        if (used > bytes) break;
-        tail.push(e);
-        expect--;
-      }
-    } finally {
-      c.close();
-    }
-    tail.reverse();
-    this.cache.append(tail);
-  }
-
   /**
    * Reads the whole log and checks that it is contiguous from the boundary to the last
    * index and that every entry's term matches the term runs. O(log size); for tests,
    * diagnostics and `open({ verify: true })`. Throws {@link RaftLogCorruptError}.
    */
   verify(): void {
-    let expect = this.boundary.index + 1;
-    const from = entryKey(expect);
-    for (const [k, v] of this.engine.iterateSync("raft", { gte: from, lt: ENTRY_END })) {
-      const index = decodeEntryKey(k);
-      if (index !== expect) throw gapError(index, expect, this.boundary.index);
-      const term = entryValueTerm(v);
-      if (index > this.last || term !== this.terms.term(index)) {
-        throw new RaftLogCorruptError(
-          `raft entry ${index} (term ${term}) disagrees with the log's last index ${this.last} ` +
-            `or term runs`,
-        );
-      }
-      expect++;
-    }
-    if (expect !== this.last + 1) {
-      throw new RaftLogCorruptError(`raft log ends at ${expect - 1}, expected ${this.last}`);
-    }
+    verifyLog(this.engine, this.boundary.index, this.last, this.terms);
   }
 
   // ---- Storage (read side, synchronous) ----
@@ -320,7 +198,7 @@ export class RaftLogStore implements Storage {
     let next = lo;
     const cacheStart = this.cache.count > 0 ? this.cache.start : this.last + 1;
     if (next < cacheStart) {
-      used = this.readRange(next, Math.min(hi, cacheStart), maxBytes, out);
+      used = readEntries(this.engine, next, Math.min(hi, cacheStart), maxBytes, out);
       if (used < 0) return out;
       next = Math.min(hi, cacheStart);
     }
@@ -618,40 +496,6 @@ export class RaftLogStore implements Storage {
 
   // ---- internals ----
 
-  /** Reads [lo, hi) from RocksDB into out; returns data bytes used, or -1 if maxBytes hit. */
-  private readRange(lo: number, hi: number, maxBytes: number, out: Entry[]): number {
-    let used = 0;
-    let expect = lo;
-    const cursor = this.engine.cursor("raft", {
-      gte: entryKey(lo),
-      lt: entryKey(hi),
-      limit: hi - lo,
-      pageSize: Math.min(hi - lo, 256),
-    });
-    try {
-      for (let kv = cursor.next(); kv !== undefined; kv = cursor.next()) {
-        const index = decodeEntryKey(kv[0]);
-        if (index !== expect) {
-          throw new RaftLogCorruptError(`raft log read ${index}, expected ${expect}`);
-        }
-        const e = decodeEntryValue(index, kv[1]);
-        if (out.length > 0 && used + e.data.length > maxBytes) return -1;
-        out.push(e);
-        used += e.data.length;
-        expect++;
-      }
-    } catch (err) {
-      if (err instanceof RaftLogCorruptError) throw err;
-      throw new RaftLogIoError(`cannot read raft log entries [${lo}, ${hi})`, { cause: err });
-    } finally {
-      cursor.close();
-    }
-    if (expect !== hi) {
-      throw new RaftLogCorruptError(`raft log entries [${expect}, ${hi}) missing on disk`);
-    }
-    return used;
-  }
-
   /** Range-deletes entry keys in (from, to]: garbage below the boundary. */
   private deleteEntriesThrough(from: number, to: number): void {
     if (to <= from) return;
@@ -661,15 +505,6 @@ export class RaftLogStore implements Storage {
   private assertOpen(): void {
     if (this.closed) throw new RaftLogBugError("raft log store is closed");
   }
-}
-
-/** One past the largest entry key. */
-const ENTRY_END = Buffer.from([0x02]);
-
-function gapError(index: number, expected: number, boundary: number): RaftLogCorruptError {
-  return new RaftLogCorruptError(
-    `raft log has a gap: found entry ${index} where ${expected} belongs (boundary ${boundary})`,
-  );
 }
 
 function checkContiguous(ents: readonly Entry[]): void {
