@@ -17,7 +17,7 @@ import { CALM, SimNetwork } from "./network.js";
 import { Prng } from "./prng.js";
 import { ReadChecker } from "./read-checker.js";
 import { SafetyChecker, SafetyViolation } from "./safety-checker.js";
-import { type NodeConfig, type NodeHost, SimNode } from "./sim-node.js";
+import { type DriverBug, type NodeConfig, type NodeHost, SimNode } from "./sim-node.js";
 import { describeCs, TICK } from "./sim-util.js";
 import { Trace } from "./trace.js";
 
@@ -45,6 +45,8 @@ export interface SimOptions {
   /** Keep every trace line (else only the last `traceTail`). */
   keepFullTrace?: boolean;
   traceTail?: number;
+  /** Break the driver on purpose (tests of the checkers). */
+  driverBug?: DriverBug;
 }
 
 export interface SimStats {
@@ -83,6 +85,8 @@ export interface SimKnobs {
   failpointRate: number;
   /** Mean virtual time between fault/workload actions. */
   chaosInterval: number;
+  /** How many Readys a node may take before the first is persisted (ready.ts pipelining). */
+  maxPipeline: number;
 }
 
 export type SimEvent =
@@ -110,6 +114,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
   readonly traceLog: Trace;
   readonly nodes = new Map<NodeId, SimNode>();
   readonly knobs: SimKnobs;
+  readonly driverBug: DriverBug | undefined;
   readonly stats: SimStats = {
     events: 0,
     maxCommitted: 0,
@@ -133,6 +138,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
 
   constructor(readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
+    this.driverBug = opts.driverBug;
     this.network = new SimNetwork(this.rng);
     this.traceLog = new Trace(opts.traceTail ?? 300, opts.keepFullTrace ?? false);
     const r = this.rng;
@@ -150,6 +156,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
       persistDelayMax: r.pick([2, 10, 40]),
       failpointRate: r.pick([0, 0.002, 0.01]),
       chaosInterval: r.pick([3, 6, 12]),
+      maxPipeline: r.pick([1, 1, 2, 4]),
     };
     const voters: NodeId[] = [];
     for (let i = 1; i <= opts.voters; i++) voters.push(BigInt(i));
@@ -165,7 +172,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
     for (const id of [...voters, ...learners]) this.addNode(id, cs);
     const k = this.knobs;
     this.trace(
-      `seed=${opts.seed} voters=${voters.join(",")} learners=${learners.join(",")} prevote=${k.node.preVote} checkquorum=${k.node.checkQuorum} hb=${k.node.heartbeatTick} maxmsg=${k.node.maxSizePerMsg} inflight=${k.node.maxInflightMsgs} persistNow=${k.persistNow} fsyncMax=${k.persistDelayMax} failpoints=${k.failpointRate}`,
+      `seed=${opts.seed} voters=${voters.join(",")} learners=${learners.join(",")} prevote=${k.node.preVote} checkquorum=${k.node.checkQuorum} hb=${k.node.heartbeatTick} maxmsg=${k.node.maxSizePerMsg} inflight=${k.node.maxInflightMsgs} persistNow=${k.persistNow} fsyncMax=${k.persistDelayMax} pipeline=${k.maxPipeline} failpoints=${k.failpointRate}`,
     );
   }
 
@@ -306,7 +313,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
         const delay = this.rng.chance(this.knobs.persistNow)
           ? 0
           : this.rng.int(1, this.knobs.persistDelayMax);
-        if (!n.maybeReady(this, delay) || n.pending !== undefined) break;
+        if (!n.maybeReady(this, delay, this.knobs.maxPipeline)) break;
       }
     }
     this.maybeShutdownRemoved();
@@ -365,11 +372,14 @@ export class ClusterSim implements NodeHost, ChaosHost {
   }
 
   schedulePersist(n: SimNode, delay: number): void {
-    if (delay === 0) {
+    if (delay === 0 && n.pending.length === 1) {
       n.persist(this);
       return;
     }
-    this.queue.push(this.now + delay, { k: "persist", id: n.id, inc: this.incarnation.get(n.id)! });
+    // Persists complete in the order the Readys were taken.
+    const at = Math.max(this.now + delay, n.lastPersistAt);
+    n.lastPersistAt = at;
+    this.queue.push(at, { k: "persist", id: n.id, inc: this.incarnation.get(n.id)! });
   }
 
   failpoint(n: SimNode, name: "after-persist" | "after-send"): boolean {

@@ -87,12 +87,17 @@ export class LogModel implements LogView {
 }
 
 /**
- * A log as it will be once a Ready is persisted: the durable log, possibly replaced by a
- * snapshot, with the Ready's entries appended (truncating any conflicting suffix).
+ * A log as it will be once a Ready is persisted: the log before it (durable, or with
+ * earlier pipelined Readys), possibly replaced by a snapshot, with the Ready's entries
+ * appended (truncating any conflicting suffix).
  */
 export class LogOverlay implements LogView {
   constructor(
-    readonly durable: LogModel,
+    /**
+     * The log this Ready applies to: the durable log, or the overlay of an earlier Ready
+     * (rebased onto the durable log once that Ready is persisted).
+     */
+    public durable: LogView,
     readonly snapshot: LogPoint | undefined,
     readonly first: number,
     readonly terms: readonly number[],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeMessage, MessageType } from "../index.js";
+import { describeMessage, MessageType, StateType } from "../index.js";
 import { parseCommand } from "../rafttest/datadriven.js";
 import { handle } from "../rafttest/handlers.js";
 import { InteractionEnv } from "../rafttest/interaction-env.js";
@@ -40,8 +40,8 @@ describe("regressions", () => {
     expect(env.node(4).storage.conf.learners).toEqual([4n]);
   });
 
-  // BUGS-FOUND.md #2 (sim seed 1037, 5 voters).
-  it.fails("a snapshot restored while committed conf changes are being applied does not break their apply", () => {
+  // BUGS-FOUND.md #2 (sim seed 1037, 5 voters). Fixed in e1d811d.
+  it("a snapshot restored while committed conf changes are being applied does not break their apply", () => {
     const env = new InteractionEnv();
     const out = script(env, [
       ["log-level none"],
@@ -112,5 +112,40 @@ describe("regressions", () => {
     // Today the Ready still carries "2->1 MsgAppResp Term:1 Log:0/4": once this Ready is
     // durable node 2's entry 4 is 2/4, yet leader 1 of term 1 reads it as an ack of its 1/4.
     expect(stale.map((m) => describeMessage(m))).toEqual([]);
+  });
+
+  // BUGS-FOUND.md #4 (sim seed 5508, 3 voters, at 3000 steps).
+  it.fails("a leader that removes itself leaves a cluster that can elect a new leader", () => {
+    const env = new InteractionEnv();
+    script(env, [
+      ["log-level none"],
+      ["add-nodes 2 voters=(1,2) index=2"],
+      ["campaign 1"],
+      ["stabilize"],
+      // Leader 1 removes itself; node 2 persists the entry.
+      ["propose-conf-change 1 v1=true", "r1"],
+      ["process-ready 1"],
+      ["deliver-msgs 2"],
+      ["process-ready 2"],
+      // Leader 1 appends one more entry, which node 2 never gets.
+      ["propose 1 extra"],
+      ["process-ready 1"],
+      ["deliver-msgs drop=(2)"],
+      // Node 2's ack commits the removal; leader 1 applies it and steps down at once. The
+      // append that would tell node 2 the new commit index is lost.
+      ["deliver-msgs 1"],
+      ["process-ready 1"],
+      ["deliver-msgs drop=(2)"],
+    ]);
+    // Node 2 still has configuration (1 2) and needs node 1's vote, which node 1 refuses
+    // (its log is longer); node 1 is not in its own configuration and never campaigns, and
+    // nobody will ever tell node 2 that the removal committed. No leader, forever.
+    for (let round = 0; round < 5; round++) {
+      script(env, [["tick-election 1"], ["tick-election 2"], ["stabilize"]]);
+    }
+    const leaders = env.nodes.filter(
+      (n) => n.raw?.status().softState.raftState === StateType.Leader,
+    );
+    expect(leaders.map((n) => n.id)).toEqual([2n]);
   });
 });

@@ -87,7 +87,11 @@ const LOCAL_TYPES = new Set<MessageType>([
 interface NodeTrack {
   durable: LogModelT;
   /** The Ready taken but not yet persisted, as an overlay on `durable`. */
-  pending?: { overlay: LogOverlay; hardState?: HardState };
+  /**
+   * Readys taken but not yet persisted, oldest first (a driver may pipeline them); each
+   * overlay sits on the one before it, the first on `durable`.
+   */
+  pending: { overlay: LogOverlay; hardState?: HardState }[];
   /** Persisted hard state. */
   hs: HardState;
   /** Volatile term and commit observed since the last (re)start. */
@@ -99,6 +103,15 @@ interface NodeTrack {
 }
 
 const key = (index: number, term: number): string => `${index}/${term}`;
+
+/** The hard state of `n` once every Ready taken so far is durable. */
+function hardStateView(n: NodeTrack): HardState {
+  for (let i = n.pending.length - 1; i >= 0; i--) {
+    const hs = n.pending[i].hardState;
+    if (hs !== undefined) return hs;
+  }
+  return n.hs;
+}
 
 export class SafetyChecker {
   private readonly nodes = new Map<NodeId, NodeTrack>();
@@ -125,6 +138,7 @@ export class SafetyChecker {
     this.recordCommitted(base.index, base.chain, `node ${id} base`);
     this.nodes.set(id, {
       durable: new LogModel(base),
+      pending: [],
       hs: { ...hs },
       liveTerm: hs.term,
       liveCommit: hs.commit,
@@ -167,8 +181,10 @@ export class SafetyChecker {
   /** A Ready was taken from node `id` (which is at `term` right after taking it). */
   onReady(id: NodeId, rd: ReadyView, term: number): void {
     const n = this.track(id);
-    if (n.pending !== undefined)
-      throw new Error(`checker: node ${id} took a Ready before persisting the last`);
+    // The log and hard state as they will be once every earlier Ready is durable.
+    const prior = n.pending.length > 0 ? n.pending[n.pending.length - 1] : undefined;
+    const before: LogView = prior?.overlay ?? n.durable;
+    const hsBefore: HardState = hardStateView(n);
     for (const m of rd.messages) this.checkSendable(id, m, true);
     for (const m of rd.messagesAfterPersist) this.checkSendable(id, m, false);
 
@@ -183,16 +199,16 @@ export class SafetyChecker {
           `node ${id} got a snapshot at ${index}/${st} that no node ever had`,
         );
       }
-      if (index <= n.hs.commit) {
+      if (index <= hsBefore.commit) {
         this.fail(
           "Well-Formed Ready",
-          `node ${id} installs snapshot ${index} at or below its commit ${n.hs.commit}`,
+          `node ${id} installs snapshot ${index} at or below its commit ${hsBefore.commit}`,
         );
       }
       snapPoint = { index, term: st, chain };
       this.recordCommitted(index, chain, `snapshot on node ${id}`);
     }
-    const base: LogView = snapPoint ? new LogOverlay(n.durable, snapPoint, 0, [], []) : n.durable;
+    const base: LogView = snapPoint ? new LogOverlay(before, snapPoint, 0, [], []) : before;
     const terms: number[] = [];
     const chains: number[] = [];
     let first = 0;
@@ -227,7 +243,7 @@ export class SafetyChecker {
         chains.push(prev);
         // The commit index the node knew before this Ready (the previous Ready's, durable
         // now); this Ready may raise it, but only over the entries it appends.
-        if (e.index <= n.hs.commit) {
+        if (e.index <= hsBefore.commit) {
           const old = base.chain(e.index);
           if (old !== undefined && old !== prev) {
             this.fail(
@@ -238,7 +254,7 @@ export class SafetyChecker {
         }
       }
     }
-    const overlay = new LogOverlay(n.durable, snapPoint, first, terms, chains);
+    const overlay = new LogOverlay(before, snapPoint, first, terms, chains);
 
     // Leader Append-Only: while a node is (or was) leader of its current term it never
     // removes or changes an entry of its log.
@@ -258,17 +274,17 @@ export class SafetyChecker {
 
     const hs = rd.hardState;
     if (hs !== undefined) {
-      if (hs.term < n.hs.term)
-        this.fail("Monotonic Term", `node ${id} hard state term ${n.hs.term} -> ${hs.term}`);
-      if (hs.commit < n.hs.commit)
+      if (hs.term < hsBefore.term)
+        this.fail("Monotonic Term", `node ${id} hard state term ${hsBefore.term} -> ${hs.term}`);
+      if (hs.commit < hsBefore.commit)
         this.fail(
           "Monotonic Commit",
-          `node ${id} hard state commit ${n.hs.commit} -> ${hs.commit}`,
+          `node ${id} hard state commit ${hsBefore.commit} -> ${hs.commit}`,
         );
-      if (hs.term === n.hs.term && n.hs.vote !== None && hs.vote !== n.hs.vote) {
+      if (hs.term === hsBefore.term && hsBefore.vote !== None && hs.vote !== hsBefore.vote) {
         this.fail(
           "One Vote Per Term",
-          `node ${id} changes its vote in term ${hs.term}: ${n.hs.vote} -> ${hs.vote}`,
+          `node ${id} changes its vote in term ${hs.term}: ${hsBefore.vote} -> ${hs.vote}`,
         );
       }
       if (hs.commit > overlay.lastIndex()) {
@@ -278,7 +294,7 @@ export class SafetyChecker {
         );
       }
     }
-    const commitAfter = hs?.commit ?? n.hs.commit;
+    const commitAfter = hs?.commit ?? hsBefore.commit;
     for (let k = 0; k < rd.committedEntries.length; k++) {
       const e = rd.committedEntries[k];
       if (e.index > commitAfter)
@@ -290,7 +306,7 @@ export class SafetyChecker {
         this.fail("Well-Formed Ready", `node ${id} committed entries not contiguous at ${e.index}`);
       }
     }
-    n.pending = { overlay, hardState: hs ? { ...hs } : undefined };
+    n.pending.push({ overlay, hardState: hs ? { ...hs } : undefined });
 
     // Leader Completeness, checked on the first Ready of each leader, when its whole log
     // (durable plus this Ready) is visible.
@@ -300,13 +316,14 @@ export class SafetyChecker {
     }
   }
 
-  /** The Ready last taken from `id` is now durable. */
+  /** The oldest Ready taken from `id` and not yet persisted is now durable. */
   onPersist(id: NodeId): void {
     const n = this.track(id);
-    const p = n.pending;
+    const p = n.pending.shift();
     if (p === undefined) throw new Error(`checker: node ${id} persisted without a Ready`);
-    n.pending = undefined;
     n.durable.commitOverlay(p.overlay);
+    // The next Ready's overlay sat on this one, which the durable log now equals.
+    if (n.pending.length > 0) n.pending[0].overlay.durable = n.durable;
     if (p.hardState !== undefined) {
       n.hs = p.hardState;
       const c = n.hs.commit;
@@ -391,7 +408,7 @@ export class SafetyChecker {
   /** Node `id` crashed: its volatile state is gone. */
   onCrash(id: NodeId): void {
     const n = this.track(id);
-    n.pending = undefined;
+    n.pending = [];
     n.liveTerm = n.hs.term;
     n.liveCommit = n.hs.commit;
   }

@@ -22,16 +22,29 @@ export interface NodeHost {
   readonly rng: Prng;
   readonly checker: SafetyChecker;
   readonly reads: ReadChecker;
+  readonly stats: { readsServed: number; writesAcked: number };
   trace(line: string): void;
   /** Hands a message node `via` sends to the network. */
   send(m: Message, via: NodeId): void;
-  /** Persists the node's pending Ready after `delay` (0: now, inline). */
+  /**
+   * Persists the node's oldest pending Ready after `delay` (0: now, inline). Calls come in
+   * the order the Readys were taken and must be honoured in that order.
+   */
   schedulePersist(n: SimNode, delay: number): void;
+  /** A deliberately broken driver, to show that the checkers catch it (tests only). */
+  readonly driverBug?: DriverBug;
   /** Whether the named failpoint fires now; if so the host has crashed the node. */
   failpoint(n: SimNode, name: "after-persist" | "after-send"): boolean;
   /** A conf change was applied at `index` on `n`, changing its configuration `prev` to `cs`. */
   onConfApplied(n: SimNode, index: number, prev: ConfState, cs: ConfState): void;
 }
+
+/**
+ * Ways to break the driver's duties on purpose (sim.test.ts checks that each is caught):
+ * `send-before-persist` sends messagesAfterPersist with `messages`, before the Ready is
+ * durable; `lose-vote-on-crash` makes a crash forget the durable vote.
+ */
+export type DriverBug = "send-before-persist" | "lose-vote-on-crash";
 
 /** Knobs the simulation fixes per seed and uses for every (re)start. */
 export type NodeConfig = Omit<Config, "id" | "storage" | "applied" | "random" | "logger">;
@@ -48,7 +61,10 @@ export class SimNode {
   raw: RawNode | undefined;
   app: KvApp;
   /** A Ready taken and not yet persisted. */
-  pending: Ready | undefined;
+  /** Readys taken and not yet persisted, oldest first (pipelined up to `maxPipeline`). */
+  readonly pending: Ready[] = [];
+  /** The virtual time of the last scheduled persist (persists happen in order). */
+  lastPersistAt = 0;
   /** Removed from the cluster and shut down for good. */
   stopped = false;
   /** Write ids proposed here whose client waits for the apply. */
@@ -93,23 +109,34 @@ export class SimNode {
   /** Loses everything volatile: raft's memory, the unpersisted Ready, waiting clients. */
   crash(h: NodeHost): void {
     this.raw = undefined;
-    this.pending = undefined;
+    this.pending.length = 0;
     this.waiting.clear();
     for (const ctx of this.openReads) h.reads.abandon(ctx);
     this.openReads.clear();
     this.answered.length = 0;
     h.checker.onCrash(this.id);
+    if (h.driverBug === "lose-vote-on-crash") {
+      const hs = this.storage.initialState().hardState;
+      this.storage.setHardState({ ...hs, vote: 0n });
+    }
   }
 
-  /** Takes a Ready if there is one and none is pending; sends what may go before fsync. */
-  maybeReady(h: NodeHost, persistDelay: number): boolean {
+  /**
+   * Takes a Ready if there is one and fewer than `maxPipeline` are pending; sends what may
+   * go before fsync and schedules the persist.
+   */
+  maybeReady(h: NodeHost, persistDelay: number, maxPipeline: number): boolean {
     const raw = this.raw;
-    if (raw === undefined || this.pending !== undefined || !raw.hasReady()) return false;
+    if (raw === undefined || this.pending.length >= maxPipeline || !raw.hasReady()) return false;
     const rd = raw.ready();
     h.checker.onReady(this.id, rd, raw.status().hardState.term);
     h.trace(`n${this.id} ready ${summarizeReady(rd)}`);
-    this.pending = rd;
-    for (const m of rd.messages) {
+    this.pending.push(rd);
+    const early =
+      h.driverBug === "send-before-persist"
+        ? [...rd.messages, ...rd.messagesAfterPersist]
+        : rd.messages;
+    for (const m of early) {
       h.checker.onSend(m);
       h.send(m, this.id);
     }
@@ -117,9 +144,9 @@ export class SimNode {
     return true;
   }
 
-  /** Persists the pending Ready, then sends, applies and advances (ready.ts steps 2–5). */
+  /** Persists the oldest pending Ready, then sends, applies and advances (ready.ts 2–5). */
   persist(h: NodeHost): void {
-    const rd = this.pending;
+    const rd = this.pending[0];
     const raw = this.raw;
     if (rd === undefined || raw === undefined) return;
     if (rd.snapshot !== undefined) this.storage.applySnapshot(rd.snapshot);
@@ -127,7 +154,7 @@ export class SimNode {
     if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
     h.checker.onPersist(this.id);
     if (h.failpoint(this, "after-persist")) return;
-    for (const m of rd.messagesAfterPersist) {
+    for (const m of h.driverBug === "send-before-persist" ? [] : rd.messagesAfterPersist) {
       h.checker.onSend(m);
       h.send(m, this.id);
     }
@@ -146,7 +173,7 @@ export class SimNode {
       this.answered.push({ ctx: DECODER.decode(rs.requestCtx), index: rs.index });
     }
     this.serveReads(h);
-    this.pending = undefined;
+    this.pending.shift();
     raw.advance(rd);
   }
 
@@ -156,6 +183,7 @@ export class SimNode {
       const writeId = this.app.applyNormal(e);
       if (writeId !== undefined && this.waiting.delete(writeId)) {
         h.reads.onWriteAcked(e.index);
+        h.stats.writesAcked++;
         h.trace(`n${this.id} ack ${writeId}@${e.index}`);
       }
       return;
@@ -176,6 +204,7 @@ export class SimNode {
       if (r.index <= this.app.applied) {
         if (this.openReads.has(r.ctx)) {
           h.reads.onReadServed(r.ctx, r.index, this.app.applied);
+          h.stats.readsServed++;
           h.trace(`n${this.id} read ${r.ctx} served at ${r.index} (applied ${this.app.applied})`);
         }
         this.answered.splice(i, 1);
