@@ -234,8 +234,10 @@ describe("RaftLogStore", () => {
     ["a tiny cache, raft's MemoryStorage", 700, "raft"],
     ["a large cache, raft's MemoryStorage", 64 << 20, "raft"],
   ] as const) {
-    it(`behaves like the reference over random operations (${label})`, async () => {
-      for (let seed = 1; seed <= 4; seed++) {
+    it(`behaves like the reference over random operations (${label})`, {
+      timeout: 90_000,
+    }, async () => {
+      for (let seed = 1; seed <= 3; seed++) {
         await runModel(
           seed,
           cacheBytes,
