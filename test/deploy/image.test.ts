@@ -147,7 +147,7 @@ describe("deploy/docker-entrypoint.sh", () => {
       "CHAINFIRE_INITIAL_CLUSTER_STATE=existing\nCHAINFIRE_INITIAL_CLUSTER=a=http://a:2380,b=http://b:2380\n",
     );
     const result = entrypoint({
-      CHAINFIRE_JOIN_ENV_FILE: file,
+      JOIN_ENV_FILE: file,
       CHAINFIRE_INITIAL_CLUSTER_STATE: "new",
       CHAINFIRE_INITIAL_CLUSTER: "a=http://a:2380",
     });
@@ -160,7 +160,7 @@ describe("deploy/docker-entrypoint.sh", () => {
     const file = join(dir, "empty.env");
     writeFileSync(file, "");
     const result = entrypoint({
-      CHAINFIRE_JOIN_ENV_FILE: file,
+      JOIN_ENV_FILE: file,
       CHAINFIRE_INITIAL_CLUSTER_STATE: "new",
     });
     expect(result.stdout).toContain("CHAINFIRE_INITIAL_CLUSTER_STATE=new\n");

@@ -159,3 +159,42 @@ describe("promtool", () => {
     expect(run("promtool", ["check", "rules", file]).code).not.toBe(0);
   });
 });
+
+describe("docs/operations.md", () => {
+  const guide = readFileSync(join(REPO, "docs/operations.md"), "utf8");
+
+  /** Repository paths the guide names in backticks, braces expanded, node0N as node01. */
+  function namedPaths(text: string): string[] {
+    const out = new Set<string>();
+    for (const [, raw] of text.matchAll(/`((?:nix|deploy|test\/deploy|docs)\/[^`\s]*)`/g)) {
+      const path = raw.replace(/node0N/g, "node01").replace(/[:#].*$/, "");
+      const brace = /\{([^}]*)\}/.exec(path);
+      const expanded = brace
+        ? brace[1].split(",").map((alt) => path.replace(brace[0], alt))
+        : [path];
+      for (const p of expanded) out.add(p.replace(/\/$/, ""));
+    }
+    return [...out];
+  }
+
+  it("every file it names exists", () => {
+    const paths = namedPaths(guide);
+    expect(paths.length).toBeGreaterThan(20);
+    const missing = paths.filter((p) => run("test", ["-e", p]).code !== 0);
+    expect(missing).toEqual([]);
+  });
+
+  it("the path check is live", () => {
+    expect(namedPaths("see `deploy/{a,b}.yaml` and `nix/hosts/node0N/x.nix`")).toEqual([
+      "deploy/a.yaml",
+      "deploy/b.yaml",
+      "nix/hosts/node01/x.nix",
+    ]);
+  });
+
+  it("marks how far each procedure was tried", () => {
+    for (const tag of ["[tried]", "[checked]", "[contract]", "[hardware]"]) {
+      expect(guide).toContain(`**${tag}**`);
+    }
+  });
+});
