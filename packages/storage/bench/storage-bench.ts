@@ -18,6 +18,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Engine } from "../src/engine.js";
 import { MvccStore } from "../src/mvcc/store.js";
 
@@ -38,8 +39,14 @@ const TARGETS = {
 
 const root = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), "cf-bench-"));
 let dbSeq = 0;
+const engineOptions = {
+  ...(process.env.BENCH_CACHE_MB ? { cacheBytes: Number(process.env.BENCH_CACHE_MB) << 20 } : {}),
+  ...(process.env.BENCH_MEMTABLE_MB
+    ? { memtableBytes: Number(process.env.BENCH_MEMTABLE_MB) << 20 }
+    : {}),
+};
 async function freshEngine(): Promise<Engine> {
-  return Engine.open(path.join(root, `db${dbSeq++}`));
+  return Engine.open(path.join(root, `db${dbSeq++}`), engineOptions);
 }
 
 function key(i: number, width = 16): Buffer {
@@ -316,11 +323,34 @@ async function main(): Promise<void> {
   );
   console.log("");
   if (LOAD_KEYS > 0) {
-    // A fresh process, so memory left over from the runs above does not count.
-    console.log(`loading ${fmt(LOAD_KEYS)} keys through MvccStore (fresh process) ...`);
-    const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    // A fresh process, so memory left over from the runs above does not count, running
+    // plain JavaScript (this file bundled by esbuild) as the server does: the TypeScript
+    // loader alone would add ~35 MiB of RSS.
+    console.log(`loading ${fmt(LOAD_KEYS)} keys through MvccStore (fresh plain-node process) ...`);
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const out = path.join(here, ".out", "storage-bench.mjs");
+    const { buildSync } = await import("esbuild");
+    buildSync({
+      entryPoints: [fileURLToPath(import.meta.url)],
+      outfile: out,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      external: ["@nxtedition/rocksdb", "esbuild"],
+      logLevel: "warning",
+    });
+    // glibc malloc settings recommended for a member (see engine.ts): without them glibc
+    // keeps RocksDB's freed memtable memory and RSS stays at its high-water mark.
+    const mallocEnv = { MALLOC_MMAP_THRESHOLD_: "131072", MALLOC_ARENA_MAX: "2" };
+    console.log(
+      `  (child env: ${Object.entries(mallocEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")})`,
+    );
+    const r = spawnSync(process.execPath, ["--expose-gc", out], {
       stdio: "inherit",
-      env: { ...process.env, BENCH_PHASE: "load", BENCH_DIR: root },
+      env: { ...mallocEnv, ...process.env, BENCH_PHASE: "load", BENCH_DIR: root },
     });
     if (r.status !== 0) throw new Error(`load phase failed (${r.status ?? r.signal})`);
   }

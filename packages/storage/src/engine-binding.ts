@@ -67,8 +67,11 @@ export interface NativeIteratorOptions {
   lte?: Uint8Array;
   fillCache?: boolean;
   highWaterMarkBytes?: number;
-  /** Must be "buffer" (the binding's default encoding is invalid for iterators). */
-  keyEncoding?: "buffer";
+  /**
+   * "buffer", or "utf8" for strings (lossy for binary keys; fine for counting). The
+   * binding's default encoding is invalid for iterators.
+   */
+  keyEncoding?: "buffer" | "utf8";
   valueEncoding?: "buffer";
 }
 

@@ -128,6 +128,10 @@ describe("Engine", () => {
       m++;
     }
     expect(m).toBe(5000);
+    expect(engine.countSync("revs")).toBe(5000);
+    expect(engine.countSync("revs", { gte: b("000100"), lt: b("000200") })).toBe(100);
+    expect(engine.countSync("revs", { gt: b("004998") })).toBe(1);
+    expect(engine.countSync("kv")).toBe(0);
   });
 
   it("seeks a cursor forward and backward", async () => {

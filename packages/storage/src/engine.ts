@@ -30,6 +30,9 @@
  *   deeper levels ZSTD.
  * - `optimize: "point-lookup"` (hash index in data blocks, ribbon filter, memtable bloom) on
  *   the column families served by point reads (`kv`, `meta`, `lease`, `kvmeta`).
+ * - Memory: with glibc, RocksDB's freed memtable and block memory is often kept by malloc;
+ *   run the member with `MALLOC_MMAP_THRESHOLD_=131072` (large blocks come from mmap and
+ *   go back to the OS when freed) and `MALLOC_ARENA_MAX=2`. The storage benchmark does.
  * - WAL enabled (RocksDB default); WAL compression off by default because the write runs on
  *   the event-loop thread and ZSTD costs CPU there.
  * - `createIfMissing`; missing column families are created; info log off unless asked.
@@ -93,12 +96,12 @@ const FAMILY_TUNING: Record<
 
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
-  /** Total block-cache bytes, split over the column families. Default 64 MiB. */
+  /** Total block-cache bytes, split over the column families. Default 48 MiB. */
   cacheBytes?: number;
   /**
    * Memtable budget per large column family (raft, kv, history, revs); small families get
    * 1/8 of it. RocksDB keeps up to 1.5x the budget per family before it stalls writes.
-   * Default 32 MiB.
+   * Default 16 MiB.
    */
   memtableBytes?: number;
   /** ZSTD-compress the WAL. Default false (costs event-loop CPU). */
@@ -370,8 +373,8 @@ export class Engine {
    * Throws (with `cause`) if RocksDB cannot open it, e.g. when another process holds it.
    */
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
-    const cacheBytes = opts.cacheBytes ?? 64 * 1024 * 1024;
-    const memtableBytes = opts.memtableBytes ?? 32 * 1024 * 1024;
+    const cacheBytes = opts.cacheBytes ?? 48 * 1024 * 1024;
+    const memtableBytes = opts.memtableBytes ?? 16 * 1024 * 1024;
     const columns: Record<string, NativeColumnOptions> = {
       default: { cacheSize: 1 << 20, compaction: "level", memtableMemoryBudget: 4 << 20 },
     };
@@ -524,6 +527,30 @@ export class Engine {
     const c = new Cursor(this, it, page, Math.max(1, first));
     this.#cursors.add(c);
     return c;
+  }
+
+  /**
+   * The number of keys of `cf` in the bounds of `opts`, synchronously. Cheaper than
+   * iterating (keys come back as short-lived strings, values are not read, pages are
+   * large) but still O(keys in range): RocksDB keeps no counts.
+   */
+  countSync(
+    cf: ColumnFamilyName,
+    opts: Pick<IterateOptions, "gt" | "gte" | "lt" | "lte"> = {},
+  ): number {
+    const o = this.#iterOptions(cf, { ...opts, values: false, fillCache: false });
+    o.keyEncoding = "utf8";
+    const it = binding.iterator_init(this.#live(), o);
+    let n = 0;
+    try {
+      for (;;) {
+        const res = binding.iterator_nextv_sync(it, 8192);
+        n += res.rows.length / 2;
+        if (res.finished) return n;
+      }
+    } finally {
+      binding.iterator_close(it);
+    }
   }
 
   /**

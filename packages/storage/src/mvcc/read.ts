@@ -110,14 +110,7 @@ function scanCurrent(
 }
 
 function countKeys(view: KvView, start: Uint8Array, end: Uint8Array | undefined): number {
-  const c = view.cursor("kv", start, end, true);
-  let n = 0;
-  try {
-    while (c.next() !== undefined) n++;
-  } finally {
-    c.close();
-  }
-  return n;
+  return view.count("kv", start, end);
 }
 
 function hasPrefix(b: Uint8Array, prefix: Uint8Array): boolean {

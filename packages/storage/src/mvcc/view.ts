@@ -36,6 +36,20 @@ export interface KvView {
     lt: Uint8Array | undefined,
     keysOnly?: boolean,
   ): ViewCursor;
+  /** Number of keys of `cf` in [gte, lt). */
+  count(cf: MvccFamily, gte: Uint8Array | undefined, lt: Uint8Array | undefined): number;
+}
+
+/** Count by iterating a cursor (for views without a cheaper way). */
+function countByCursor(view: KvView, cf: MvccFamily, gte?: Uint8Array, lt?: Uint8Array): number {
+  const c = view.cursor(cf, gte, lt, true);
+  let n = 0;
+  try {
+    while (c.next() !== undefined) n++;
+  } finally {
+    c.close();
+  }
+  return n;
 }
 
 /** Latin-1 string of bytes: compares like the bytes, usable as a Map key. */
@@ -85,6 +99,9 @@ export class CommittedView implements KvView {
       ...(keysOnly ? { values: false } : {}),
     });
     return new EngineViewCursor(c, gte);
+  }
+  count(cf: MvccFamily, gte: Uint8Array | undefined, lt: Uint8Array | undefined): number {
+    return this.engine.countSync(cf, { ...(gte ? { gte } : {}), ...(lt ? { lt } : {}) });
   }
 }
 
@@ -286,6 +303,12 @@ export class PendingView implements KvView {
     const base = this.#base.cursor(cf, gte, lt, keysOnly && (!o || o.map.size === 0));
     if (!o || o.map.size === 0) return base;
     return new MergedCursor(base, o.sorted(), gte, lt);
+  }
+
+  count(cf: MvccFamily, gte: Uint8Array | undefined, lt: Uint8Array | undefined): number {
+    const o = this.#overlay(cf);
+    if (!o || o.map.size === 0) return this.#base.count(cf, gte, lt);
+    return countByCursor(this, cf, gte, lt);
   }
 
   /** Stage `key = value` (null: delete) in `cf`; `s` is byteString(key) if known. */
