@@ -146,16 +146,19 @@ in
           pkgs.gnugrep
           pkgs.gnused
         ];
+        # No quorum yet (or a peer rebooting): try again rather than guess, inside the
+        # unit, so chainfire.service (ordered after it) simply waits for the decision.
+        script = ''
+          until ${getExe pkgs.bash} ${./chainfire-join.sh}; do
+            echo "chainfire-join: retrying in 10s" >&2
+            sleep 10
+          done
+        '';
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          ExecStart = "${getExe pkgs.bash} ${./chainfire-join.sh}";
-          # No quorum yet (or a peer rebooting): try again rather than guess.
-          Restart = "on-failure";
-          RestartSec = "10s";
+          TimeoutStartSec = "infinity";
         };
-        # Keep retrying however long the cluster needs.
-        startLimitIntervalSec = 0;
       };
 
       systemd.services.chainfire = {

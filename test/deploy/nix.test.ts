@@ -21,6 +21,7 @@ const DATA_DIR = "/var/lib/chainfire";
 const SSH_KEY_ASSERTION = /SSH public key/;
 
 interface Unit {
+  script: string;
   after: string[];
   before: string[];
   requires: string[];
@@ -222,6 +223,8 @@ describe("the three hosts (evalModules with the real nixpkgs lib)", () => {
       );
       expect(h.formatDisks?.before).toContain("local-fs-pre.target");
       expect(h.join?.before).toContain("chainfire.service");
+      expect(h.join?.script).toMatch(/until \S+\/bin\/bash \S+-chainfire-join\.sh; do/);
+      expect(h.join?.serviceConfig).toMatchObject({ Type: "oneshot", TimeoutStartSec: "infinity" });
       expect(h.join?.unitConfig.RequiresMountsFor).toEqual([DATA_DIR]);
       expect(h.chainfire?.requires).toContain("chainfire-join.service");
       expect(h.chainfire?.after).toContain("chainfire-join.service");

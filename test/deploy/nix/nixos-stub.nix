@@ -25,6 +25,7 @@ let
       after = list types.str;
       before = list types.str;
       path = list types.package;
+      script = mkOption { type = types.lines; default = ""; };
       environment = mkOption {
         type = types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ]));
         default = { };
