@@ -113,7 +113,8 @@ drive();
 const t1 = performance.now();
 if (leaderDone === 0) leaderDone = t1;
 for (const n of nodes.values()) {
-  if (n.appliedNormal !== TOTAL) throw new Error(`node ${n.id} applied ${n.appliedNormal} of ${TOTAL}`);
+  if (n.appliedNormal !== TOTAL)
+    throw new Error(`node ${n.id} applied ${n.appliedNormal} of ${TOTAL}`);
 }
 const perSec = (ms) => Math.round(TOTAL / (ms / 1000));
 const fmt = (x) => x.toLocaleString("en-US");
