@@ -120,7 +120,6 @@ export class Client {
 
   private readonly transport: Transport;
   private readonly watches: WatchManager;
-  private readonly sessions = new Set<Session>();
   private closed = false;
 
   constructor(options: ClientOptions) {
@@ -312,10 +311,7 @@ export class Client {
    * and elections are built.
    */
   async session(options: SessionOptions = {}): Promise<Session> {
-    const session = await Session.create(this, options);
-    this.sessions.add(session);
-    session.onClosed(() => this.sessions.delete(session));
-    return session;
+    return Session.create(this, options);
   }
 
   /**
@@ -377,9 +373,8 @@ export class Client {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.sessions].map((s) => s.close({ timeoutMs: 1_000 })));
     this.watches.close();
-    this.lease.close();
+    await this.lease.close();
     this.transport.close();
   }
 }

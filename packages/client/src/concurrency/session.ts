@@ -40,7 +40,7 @@ export class Session {
 
   /** Grants the lease and starts keeping it alive. */
   static async create(client: ConcurrencyHost, options: SessionOptions = {}): Promise<Session> {
-    const lease = await client.lease.grant(options.ttl ?? 60, options);
+    const lease = await client.lease.grant(options.ttl ?? 60, { ...options, revokeOnClose: true });
     return new Session(client, lease);
   }
 
@@ -54,9 +54,9 @@ export class Session {
     return this.lease.isLost;
   }
 
-  /** Whether the session is over (closed or expired). */
+  /** Whether the session is over (closed, expired, or its client closed). */
   get isClosed(): boolean {
-    return this.closed;
+    return this.closed || this.lease.isDone;
   }
 
   /** Resolves when the lease is lost (never if the session is closed normally). */

@@ -18,6 +18,11 @@ export interface GrantOptions extends CallOptions {
   id?: bigint;
   /** Renew the lease automatically until it is revoked or released (default true). */
   keepAlive?: boolean;
+  /**
+   * Revoke the lease when the client is closed (best effort; default false, so that
+   * a lease outlives a restart of its holder for its TTL). Sessions set it.
+   */
+  revokeOnClose?: boolean;
 }
 
 /** The lease calls of a client (`client.lease`). */
@@ -51,7 +56,9 @@ export class LeaseApi implements LeaseHost {
       options,
     );
     if (this.transport.pool.isClosed) throw new ClientClosedError();
-    return new Lease(r.ID, r.TTL, sentAt, this, options.keepAlive ?? true);
+    const lease = new Lease(r.ID, r.TTL, sentAt, this, options.keepAlive ?? true);
+    lease.revokeOnClose = options.revokeOnClose ?? false;
+    return lease;
   }
 
   /** Revokes a lease: it ends now and its keys are deleted. */
@@ -137,8 +144,10 @@ export class LeaseApi implements LeaseHost {
     this.keepAlives.remove(lease);
   }
 
-  /** Stops every keep-alive (leases are not revoked). */
-  close(): void {
+  /** Stops every keep-alive; leases granted with `revokeOnClose` are revoked first. */
+  async close(): Promise<void> {
+    const revoking = [...this.leases].filter((l) => l.revokeOnClose && !l.isDone);
+    await Promise.allSettled(revoking.map((l) => l.revoke({ timeoutMs: 1_000 })));
     this.keepAlives.close();
     this.leases.clear();
   }

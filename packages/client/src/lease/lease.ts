@@ -54,6 +54,8 @@ export class Lease {
    * the send time of the last successful renewal (or of the grant) plus the TTL.
    */
   expiresAt: number;
+  /** Revoke when the client closes (see `GrantOptions.revokeOnClose`). */
+  revokeOnClose = false;
 
   private readonly keepAliveEmitter = new Emitter<KeepAliveEvent>();
   private readonly lostEmitter = new Emitter<LeaseLostError>();

@@ -311,7 +311,9 @@ export class WatchManager {
 function cancelError(r: etcdserverpb.WatchResponse): Error {
   if (r.compactRevision > 0n) return new WatchCompactedError(r.compactRevision);
   if (r.cancelReason) {
-    const typed = fromStatus({ code: status.UNKNOWN, details: r.cancelReason });
+    // etcd 3.4 sends Go's rendering of a status: "rpc error: code = X desc = <text>".
+    const text = /^rpc error: code = \w+ desc = (.*)$/s.exec(r.cancelReason)?.[1] ?? r.cancelReason;
+    const typed = fromStatus({ code: status.UNKNOWN, details: text });
     if (typed.spec) return typed;
     return new WatchCanceledError(r.cancelReason);
   }
