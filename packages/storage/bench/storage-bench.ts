@@ -327,8 +327,9 @@ async function main(): Promise<void> {
     // plain JavaScript (this file bundled by esbuild) as the server does: the TypeScript
     // loader alone would add ~35 MiB of RSS.
     console.log(`loading ${fmt(LOAD_KEYS)} keys through MvccStore (fresh plain-node process) ...`);
+    // Under node_modules: resolves the native binding, and no linter looks there.
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const out = path.join(here, ".out", "storage-bench.mjs");
+    const out = path.join(here, "..", "node_modules", ".cache", "storage-bench", "bench.mjs");
     const { buildSync } = await import("esbuild");
     buildSync({
       entryPoints: [fileURLToPath(import.meta.url)],

@@ -232,6 +232,8 @@ export class PendingView implements KvView {
   };
   #staged: StagedOp[] = [];
   #undo: UndoRecord[] = [];
+  /** Writes go straight to the batch, without staging or undo (see MvccWrite). */
+  direct = false;
   /** Committed `kv` records read ahead by {@link prefetch} (null: absent). */
   readonly #prefetched = new Map<string, Buffer | null>();
 
@@ -314,6 +316,12 @@ export class PendingView implements KvView {
   /** Stage `key = value` (null: delete) in `cf`; `s` is byteString(key) if known. */
   put(cf: MvccFamily, key: Uint8Array, value: Buffer | null, s?: string): void {
     const o = this.#overlay(cf);
+    if (this.direct) {
+      if (o) o.set(s ?? byteString(key), key, value);
+      if (value === null) this.#batch.del(cf, key);
+      else this.#batch.put(cf, key, value);
+      return;
+    }
     if (o) {
       const str = s ?? byteString(key);
       const e = o.map.get(str);

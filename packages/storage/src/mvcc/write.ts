@@ -143,7 +143,8 @@ export class MvccWrite {
   /** etcd Put: one revision. Throws StorageError (nothing changed) on bad input. */
   put(req: PutRequest): PutResult {
     checkPutRequest(req);
-    return this.#run((ctx) => {
+    // A put fails only before its first write, so it needs no undo log.
+    return this.#run(true, (ctx) => {
       const lease = req.lease ?? 0n;
       if (lease !== 0n && !this.#host.leaseExists(lease)) {
         throw new StorageError("ErrLeaseNotFound");
@@ -155,13 +156,13 @@ export class MvccWrite {
   /** etcd DeleteRange: one revision if anything was deleted, none otherwise. */
   deleteRange(req: DeleteRangeRequest): DeleteRangeResult {
     checkDeleteRequest(req);
-    return this.#run((ctx) => this.#execDelete(ctx, req));
+    return this.#run(true, (ctx) => this.#execDelete(ctx, req));
   }
 
   /** etcd Txn: compares, then the success or failure ops, all in one revision. */
   txn(req: TxnRequest): TxnResult {
     checkTxnRequest(req);
-    return this.#run((ctx) => {
+    return this.#run(false, (ctx) => {
       const view = this.#view;
       const path: boolean[] = [];
       compareToPath(view, req, path);
@@ -199,7 +200,7 @@ export class MvccWrite {
    */
   deleteKeys(keys: readonly Uint8Array[]): DeleteRangeResult {
     const sorted = [...keys].sort(compareBytes);
-    return this.#run((ctx) => {
+    return this.#run(true, (ctx) => {
       let deleted = 0;
       let last: Uint8Array | undefined;
       for (const key of sorted) {
@@ -283,18 +284,29 @@ export class MvccWrite {
     if (this.#done) throw new StorageBugError("MVCC write already finished");
   }
 
-  #run<T>(fn: (ctx: TxnCtx) => T): T {
+  /**
+   * Run one transaction. `direct`: the operation cannot fail after its first write, so
+   * writes go straight to the batch (no staging, no undo log).
+   */
+  #run<T>(direct: boolean, fn: (ctx: TxnCtx) => T): T {
     this.#live();
-    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: [] };
+    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
+    const mark = this.#events.length;
+    const view = this.#view;
+    view.direct = direct;
     let result: T;
     try {
       result = fn(ctx);
     } catch (e) {
-      this.#view.rollbackStaged();
+      if (!direct) view.rollbackStaged();
+      else if (ctx.sub > 0)
+        throw new StorageBugError("a direct write failed after writing", { cause: e });
+      this.#events.length = mark;
       throw e;
+    } finally {
+      view.direct = false;
     }
-    this.#view.commitStaged();
-    for (const e of ctx.events) this.#events.push(e);
+    if (!direct) view.commitStaged();
     if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
     return result;
   }
