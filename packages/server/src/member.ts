@@ -24,14 +24,14 @@ import {
   ErrStopped,
   ErrTimeout,
   EtcdError,
-  etcdserverpb,
-  GrpcOverheadBytes,
+  type etcdserverpb,
   peerpb,
 } from "@chainfire/api";
 import {
   BugIndicatingError,
   ConfChangeType,
   type Message,
+  ProposalDroppedError,
   RawNode,
   type SoftState,
   StateType,
@@ -74,8 +74,7 @@ import { MemberMetrics } from "./metrics.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
-import { instrumentService } from "./services/interceptors.js";
-import { kvService } from "./services/kv.js";
+import { clientServerOptions, registerClientServices } from "./services/index.js";
 import { installSnapshot } from "./snapshot.js";
 import { shutdownServer, Transport } from "./transport/transport.js";
 import { bindAddress } from "./transport/urls.js";
@@ -177,12 +176,14 @@ export class Member implements MemberContext {
   readonly #readIndex: ReadIndexBatcher;
   readonly #proposer: Proposer;
   #clientServer: Server | null = null;
+  #services: { dispose(): void } | null = null;
   #tickTimer: NodeJS.Timeout | null = null;
   #lead = 0n;
   #isLeader = false;
   #term = 0;
   #leaderElectedAt = 0;
   #installing: Promise<unknown> | null = null;
+  #snapshotsInstalled = 0;
   #compaction: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   #fatal: unknown;
@@ -382,14 +383,13 @@ export class Member implements MemberContext {
     this.#updatePeers();
     await this.#transport.listen(o.listenPeerUrls);
     const server = new Server({
-      "grpc.max_receive_message_length": o.maxRequestBytes + GrpcOverheadBytes,
-      "grpc.max_send_message_length": 2 ** 31 - 1,
+      ...clientServerOptions(o),
       "grpc.keepalive_time_ms": 2 * 60 * 60 * 1000,
       "grpc.keepalive_timeout_ms": 20_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     });
-    this.#registerServices(server);
+    this.#services = registerClientServices(server, this);
     this.#clientServer = server;
     for (const url of o.listenClientUrls) {
       await new Promise<void>((resolve, reject) => {
@@ -416,18 +416,6 @@ export class Member implements MemberContext {
       "member started",
     );
     void this.#publish();
-  }
-
-  #registerServices(server: Server): void {
-    // Until services/index.ts (registerClientServices) lands: KV only, instrumented.
-    server.addService(
-      etcdserverpb.KVService,
-      instrumentService(
-        etcdserverpb.KVService,
-        kvService(this) as unknown as Record<string, unknown>,
-        { logger: this.logger, metrics: this.metrics },
-      ) as never,
-    );
   }
 
   #startTicking(): void {
@@ -488,12 +476,18 @@ export class Member implements MemberContext {
   // ---- raft callbacks ----
 
   #step(m: Message): void {
-    if (this.#installing || this.#closing) return;
+    if (this.#installing || this.#stop.signal.aborted) return;
     try {
       this.#driver.step(m);
     } catch (err) {
       if (err instanceof StepLocalMessageError || err instanceof StepPeerNotFoundError) return;
-      if (err instanceof BugIndicatingError) throw err;
+      // A proposal forwarded to us while we cannot take it (e.g. transferring leadership):
+      // the proposing member times out or retries, as with etcd.
+      if (err instanceof ProposalDroppedError) return;
+      if (err instanceof BugIndicatingError) {
+        this.#onFatal(err);
+        return;
+      }
       this.logger.warn({ err, from: formatId(m.from) }, "dropping a raft message raft refused");
     }
   }
@@ -593,13 +587,30 @@ export class Member implements MemberContext {
     });
     this.#installing = p;
     try {
-      return await p;
+      const index = await p;
+      this.#snapshotsInstalled++;
+      return index;
     } catch (err) {
       if (!(err instanceof EtcdError)) this.#onFatal(err);
       throw err;
     } finally {
       this.#installing = null;
     }
+  }
+
+  /** State snapshots received from a leader and installed (or found stale) since start. */
+  get snapshotsInstalled(): number {
+    return this.#snapshotsInstalled;
+  }
+
+  /** The first index still in this member's raft log (after compaction). */
+  get firstLogIndex(): number {
+    return this.#storage.log.firstIndex();
+  }
+
+  /** The driver's counters (Readies, entries written, synced writes): batching factor. */
+  get driverStats(): Readonly<RaftDriver["stats"]> {
+    return { ...this.#driver.stats };
   }
 
   // ---- MemberContext ----
@@ -875,6 +886,7 @@ export class Member implements MemberContext {
     await this.#transport.close();
     server?.forceShutdown();
     await serverDone;
+    this.#services?.dispose();
     await this.#compaction;
     await closeStorage(this.#storage).catch((err: unknown) => {
       this.logger.error({ err }, "closing the database failed");

@@ -34,6 +34,7 @@ import {
   type ServiceRegistry,
   type ServiceShape,
 } from "./interceptors.js";
+import { kvService } from "./kv.js";
 import { maintenanceService } from "./maintenance.js";
 import { unimplementedService } from "./unimplemented.js";
 
@@ -79,11 +80,6 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
   add(etcdserverpb.AuthService, unimplementedService(etcdserverpb.AuthService));
   // The health service bypasses the learner gate: probes must work on learners too.
   return registerHealthService(instrumentedRegistry(server, { ...opts, gate: undefined }), ctx);
-}
-
-/** The KV service. Until services/kv.ts lands, a placeholder. */
-function kvService(_ctx: MemberContext): object {
-  return unimplementedService(etcdserverpb.KVService);
 }
 
 /** etcd's rule (v3rpc interceptor.go): a learner serves Status and serializable Range only. */

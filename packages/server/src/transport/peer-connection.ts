@@ -103,6 +103,24 @@ export class PeerConnection {
     if (this.#state !== "closed") this.#fail(new Error("peer URLs changed"), true);
   }
 
+  /** Connects now if the link is idle (not waiting out a backoff). */
+  start(): void {
+    if (this.#state === "idle" && this.#timer === null) this.#connect();
+  }
+
+  /**
+   * The peer just contacted us (it restarted, or the network healed): if the link is down
+   * and waiting out its backoff, reconnect now.
+   */
+  wake(): void {
+    if (this.#state !== "idle" || this.#timer === null) return;
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#backoff.reset();
+    this.#resetClient(); // a fresh channel: grpc-js's own reconnect backoff would delay us
+    this.#connect();
+  }
+
   /** Queues `msgs` (all to this peer) and writes them as one batch as soon as possible. */
   send(msgs: raftpb.Message[]): void {
     if (this.#state === "closed") return;

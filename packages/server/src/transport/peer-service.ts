@@ -25,6 +25,8 @@ import { type LocalIdentity, PROTOCOL_VERSION } from "./peer-connection.js";
 export interface PeerServiceHost {
   identity(): LocalIdentity;
   members(): peerpb.MemberInfo[];
+  /** A peer introduced itself (Hello): a link waiting to reconnect to it may go now. */
+  onPeerHello(id: bigint): void;
   /** Feeds a message from a peer to raft (malformed or unexpected ones are dropped there). */
   step(m: Message): void;
   /** Writes a received state snapshot next to the database and verifies it (no effect yet). */
@@ -62,6 +64,7 @@ export function createPeerService(host: PeerServiceHost): peerpb.PeerServer {
       if (req.clusterId !== 0n && req.clusterId !== id.clusterId) {
         return callback(refuseCluster(log, id.clusterId, req.clusterId, req.memberId));
       }
+      if (req.memberId !== 0n) host.onPeerHello(req.memberId);
       callback(
         null,
         peerpb.HelloResponse.fromPartial({

@@ -15,7 +15,7 @@ import { createPeerService, type PeerServiceHost } from "./peer-service.js";
 import { bindAddress } from "./urls.js";
 
 /** What the transport needs from the member. */
-export interface TransportHost extends PeerLinkHost, PeerServiceHost {
+export interface TransportHost extends PeerLinkHost, Omit<PeerServiceHost, "onPeerHello"> {
   /** A consistent state snapshot of this member, to send with a MsgSnap. */
   createSnapshot(): StateSnapshot;
   reportSnapshot(id: bigint, status: SnapshotStatus): void;
@@ -43,7 +43,19 @@ export class Transport {
   /** Starts serving the peer protocol on `urls`; rejects if a port cannot be bound. */
   async listen(urls: readonly string[]): Promise<void> {
     const server = new Server(PEER_SERVER_OPTIONS);
-    server.addService(peer.PeerService, createPeerService(this.#host));
+    server.addService(
+      peer.PeerService,
+      createPeerService({
+        ...this.#host,
+        identity: () => this.#host.identity(),
+        members: () => this.#host.members(),
+        step: (m) => this.#host.step(m),
+        stageSnapshot: (d) => this.#host.stageSnapshot(d),
+        installSnapshot: (s, m) => this.#host.installSnapshot(s, m),
+        logger: this.#host.logger,
+        onPeerHello: (id) => this.#links.get(id)?.wake(),
+      }),
+    );
     this.#server = server;
     for (const url of urls) {
       await new Promise<void>((resolve, reject) => {
@@ -54,6 +66,8 @@ export class Transport {
         );
       });
     }
+    // Say hello to everyone now: peers waiting out a reconnect backoff to us come back at once.
+    for (const l of this.#links.values()) l.start();
   }
 
   /** Sets the peers to talk to (every member but this one). */
@@ -69,7 +83,11 @@ export class Transport {
     for (const [id, urls] of want) {
       const link = this.#links.get(id);
       if (link) link.updateUrls(urls);
-      else this.#links.set(id, new PeerConnection(id, urls, this.#host));
+      else {
+        const l = new PeerConnection(id, urls, this.#host);
+        this.#links.set(id, l);
+        if (this.#server !== null) l.start();
+      }
     }
   }
 
