@@ -143,6 +143,17 @@ describe("SafetyChecker", () => {
     ).toBe("Leader Completeness");
   });
 
+  it("Leader Completeness: an entry committed in an earlier term is found later", () => {
+    const c = cluster();
+    lead(c, 1n, 1, [ent(3, 1, "a")]);
+    follow(c, 2n, 1, 1n, [ent(3, 1, "a")], 2);
+    // Node 3 leads term 2 without entry 3; nothing is known committed at 3 yet.
+    lead(c, 3n, 2, [ent(3, 2, "")]);
+    // Then leader 1's commit of index 3 (term 1) becomes durable: node 3 should have had it.
+    c.onReady(1n, ready({ hardState: hs(1, 1n, 3) }), 1);
+    expect(violation(() => c.onPersist(1n))).toBe("Leader Completeness");
+  });
+
   it("State Machine Safety: two nodes apply different entries at one index", () => {
     const c = cluster();
     lead(c, 1n, 1, [ent(3, 1, "a")]);

@@ -331,6 +331,7 @@ export class SafetyChecker {
       if (chain !== undefined) {
         this.recordCommitted(c, chain, `commit of node ${id}`);
         this.addMilestone(n.hs.term, c);
+        this.checkLaterLeadersHave(n.hs.term, c, chain);
       }
     }
   }
@@ -438,6 +439,25 @@ export class SafetyChecker {
         "Leader Completeness",
         `leader ${id} of term ${term} lacks committed entry ${need} (its log ends at ${log.lastIndex()})`,
       );
+    }
+  }
+
+  /**
+   * Leader Completeness, the other way round: when index `index` becomes known committed
+   * (by a node at `term`), every node that is leading a later term must already have it.
+   */
+  private checkLaterLeadersHave(term: number, index: number, chain: number): void {
+    for (const [id, t] of this.nodes) {
+      if (t.liveTerm <= term || this.leaderOf.get(t.liveTerm) !== id) continue;
+      const log: LogView =
+        t.pending.length > 0 ? t.pending[t.pending.length - 1].overlay : t.durable;
+      if (index < log.firstPoint().index) continue;
+      if (log.chain(index) !== chain) {
+        this.fail(
+          "Leader Completeness",
+          `leader ${id} of term ${t.liveTerm} lacks entry ${index}, committed by term ${term} (its log ends at ${log.lastIndex()})`,
+        );
+      }
     }
   }
 
