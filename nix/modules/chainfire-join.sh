@@ -41,6 +41,34 @@ ctl() {
     --command-timeout="$timeout" "$@"
 }
 
+# retry WHAT COMMAND...: a membership change the cluster may refuse for a while (no leader
+# yet after a member died; "unhealthy cluster" until every member has been connected a few
+# seconds). Beyond JOIN_ATTEMPTS tries, the unit's own loop takes over.
+retry() {
+  local what=$1 attempt=1
+  shift
+  until "$@"; do
+    if [ "$attempt" -ge "${JOIN_ATTEMPTS:-15}" ]; then
+      log "$what failed $attempt times; giving up for now"
+      return 1
+    fi
+    attempt=$((attempt + 1))
+    sleep 2
+  done
+}
+
+# A timed-out removal may still have happened: "member not found" counts as done.
+remove_member() {
+  local out
+  if out=$(ctl member remove "$1" 2>&1); then
+    printf '%s\n' "$out" >&2
+    return 0
+  fi
+  printf '%s\n' "$out" >&2
+  case $out in *"member not found"*) return 0 ;; esac
+  return 1
+}
+
 decide() { # state [initial-cluster]
   mkdir -p "$(dirname "$JOIN_ENV_FILE")"
   {
@@ -94,24 +122,17 @@ if [ -n "$line" ]; then
   fi
   log "member $id ($peer_url) ran before and this data dir is empty: replacing it"
   : >"$pending"
-  ctl member remove "$id" >&2
+  retry "member remove" remove_member "$id" || exit 1
 else
   log "$peer_url is not a member: adding it"
   : >"$pending"
 fi
 
-# A cluster refuses a voting member until its members have been connected for a while
-# ("etcdserver: unhealthy cluster" right after a restart or a removal): retry a little,
-# then leave further retries to systemd.
-attempt=1
-until added=$(ctl member add "$CHAINFIRE_NAME" --peer-urls="$CHAINFIRE_INITIAL_ADVERTISE_PEER_URLS"); do
-  if [ "$attempt" -ge "${JOIN_ADD_ATTEMPTS:-10}" ]; then
-    log "member add failed $attempt times; giving up for now"
-    exit 1
-  fi
-  attempt=$((attempt + 1))
-  sleep 2
-done
+added=
+add_member() {
+  added=$(ctl member add "$CHAINFIRE_NAME" --peer-urls="$CHAINFIRE_INITIAL_ADVERTISE_PEER_URLS")
+}
+retry "member add" add_member || exit 1
 initial_cluster=$(printf '%s\n' "$added" | sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p')
 if [ -z "$initial_cluster" ]; then
   log "member add printed no ETCD_INITIAL_CLUSTER: $added"

@@ -133,7 +133,7 @@ describe("chainfire-join.sh against etcd 3.4", () => {
         CHAINFIRE_INITIAL_ADVERTISE_PEER_URLS: member.peerUrl,
         JOIN_ENDPOINTS: (endpoints ?? others).join(","),
         JOIN_ENV_FILE: envFile,
-        JOIN_COMMAND_TIMEOUT: "3s",
+        JOIN_COMMAND_TIMEOUT: "5s",
       },
       timeoutMs: 30_000,
     });
@@ -196,6 +196,7 @@ describe("chainfire-join.sh against etcd 3.4", () => {
     const oldId = before.find((m) => m[3] === old.peerUrl)?.[0];
     expect(oldId).toBeDefined();
     await c.kill(REPLACED);
+    await c.waitForLeader();
 
     const dir = dataDir("replaced");
     const decision = decideJoin(c, REPLACED, dir);
@@ -278,7 +279,7 @@ describe("chainfire-join.sh against etcd 3.4", () => {
         );
         return add.code === 0 ? true : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 1000, what: "etcd to accept member n4" },
+      { timeoutMs: 30_000, intervalMs: 1000, what: "etcd to accept member n4" },
     );
     const dir = dataDir("unstarted");
     const envFile = join(work, "unstarted.env");
@@ -295,5 +296,5 @@ describe("chainfire-join.sh against etcd 3.4", () => {
     expect(result.stderr).toContain("has never started");
     expect(result.code).toBe(0);
     expect(readFileSync(envFile, "utf8")).toBe("CHAINFIRE_INITIAL_CLUSTER_STATE=new\n");
-  }, 40_000);
+  }, 60_000);
 });
