@@ -1,4 +1,5 @@
 import {
+  ErrClusterIdMismatch,
   ErrCompacted,
   ErrDuplicateKey,
   ErrEmptyKey,
@@ -10,7 +11,9 @@ import {
   ErrValueProvided,
   type EtcdErrorSpec,
   etcdserverpb,
+  peerpb,
 } from "@chainfire/api";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kv, pollUntil, TestCluster } from "./__tests__/cluster.js";
 
@@ -136,6 +139,39 @@ describe("Member: a three-member in-process cluster", () => {
     const after = await k.range({ key: b("x") });
     expect(after.header!.revision).toBe(before);
     await k.put({ key: b("x"), value: b("fine") });
+  });
+
+  it("refuses peers of another cluster with etcd's cluster ID mismatch", async () => {
+    const peer = new peerpb.PeerClient(
+      c.slots[0].peerUrl.replace("http://", ""),
+      credentials.createInsecure(),
+    );
+    try {
+      const hello = (clusterId: bigint) =>
+        new Promise<peerpb.HelloResponse>((resolve, reject) =>
+          peer.hello(
+            peerpb.HelloRequest.fromPartial({ clusterId, memberId: 99n, name: "intruder" }),
+            new Metadata(),
+            { deadline: Date.now() + 5_000 },
+            (e, r) => (e ? reject(e) : resolve(r!)),
+          ),
+        );
+      await expectEtcdError(hello(42n), ErrClusterIdMismatch);
+      // The right cluster id (or 0, a joining member) gets the membership.
+      const ok = await hello(0n);
+      expect(ok.clusterId).toBe(c.member(0).clusterId);
+      expect(ok.members.map((m) => m.name).sort()).toEqual(["n1", "n2", "n3"]);
+      // A raft stream from another cluster is refused too.
+      const refused = await new Promise<unknown>((resolve) => {
+        const call = peer.raft((e) => resolve(e));
+        call.write(peerpb.RaftBatch.fromPartial({ clusterId: 42n, from: 99n, to: c.member(0).id }));
+      });
+      expect((refused as { details: string }).details).toBe(ErrClusterIdMismatch.message);
+    } finally {
+      peer.close();
+    }
+    // and the cluster still works
+    await kv(c.client(0)).put({ key: b("still"), value: b("ok") });
   });
 
   it("group-commits: many concurrent proposals share Readies", async () => {

@@ -1,7 +1,8 @@
 /**
  * Batched linearizable reads (thesis §6.4, as docs/architecture.md describes): reads that
- * arrive while no ReadIndex round is in flight start one; reads arriving during a round
- * wait for the next. One leadership confirmation (one heartbeat round on the leader)
+ * arrive while no ReadIndex round is in flight start one (at the end of the event-loop
+ * turn, so all reads of that turn share it); reads arriving during a round wait for the
+ * next. One leadership confirmation (one heartbeat round on the leader)
  * serves every read of a round. When the round's ReadState comes back, its reads wait
  * until this member has applied up to the read index, then go.
  *
@@ -64,6 +65,7 @@ export class ReadIndexBatcher {
   /** Rounds answered, waiting for the apply to reach their index (ascending). */
   #applyWaits: Array<{ index: number; readers: Reader[] }> = [];
   #seq = 0n;
+  #roundScheduled = false;
   #closed: Error | null = null;
   /** Rounds sent (for tests and metrics: reads / rounds is the batching factor). */
   rounds = 0;
@@ -96,7 +98,7 @@ export class ReadIndexBatcher {
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiting.push(reader);
-      if (this.#round === null) this.#startRound();
+      this.#scheduleRound();
     });
   }
 
@@ -161,6 +163,16 @@ export class ReadIndexBatcher {
     this.#waiting = [];
     this.#applyWaits = [];
     for (const x of all) x.reject(err);
+  }
+
+  /** Starts a round at the end of this event-loop turn, so every read of the turn shares it. */
+  #scheduleRound(): void {
+    if (this.#round !== null || this.#roundScheduled) return;
+    this.#roundScheduled = true;
+    setImmediate(() => {
+      this.#roundScheduled = false;
+      if (this.#round === null) this.#startRound();
+    });
   }
 
   #startRound(): void {
