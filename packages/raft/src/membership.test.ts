@@ -127,7 +127,7 @@ describe("simple membership changes", () => {
     n.raft.becomeCandidate();
     n.raft.becomeLeader();
     n.raft.trk.progress.delete(1n);
-    expect(() => n.rn.propose(b("x"))).toThrow(/not a member/);
+    expect(() => n.rn.propose(b("x"))).toThrow(/not a voter/);
   });
 
   it("only one conf change may be pending: a second becomes an empty entry", () => {

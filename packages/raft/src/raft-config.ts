@@ -29,10 +29,10 @@ export function applyConfChange(r: Raft, cc: ConfChangeV2): ConfState {
 }
 
 /**
- * Installs a configuration. A leader that is no longer a voter steps down (the rest of
- * the cluster elects a new leader); a leader that is still one recomputes its commit
- * index (the quorum changed) and brings new members up to date; a leadership transfer to
- * a node that is no longer a voter is abandoned.
+ * Installs a configuration. A leader that is no longer a voter hands leadership over to a
+ * voter of the new configuration (see {@link Raft.maybeHandOffLeadership}); a leader that
+ * is still one recomputes its commit index (the quorum changed) and brings new members up
+ * to date; a leadership transfer to a node that is no longer a voter is abandoned.
  */
 export function switchToConfig(r: Raft, res: ChangeResult): ConfState {
   r.trk.setConfig(res.config, res.progress);
@@ -41,9 +41,13 @@ export function switchToConfig(r: Raft, res: ChangeResult): ConfState {
   const pr = r.trk.progress.get(r.id);
   r.isLearner = pr?.isLearner === true;
   if ((pr === undefined || r.isLearner) && r.state === StateType.Leader) {
-    // Removed or demoted: stop leading so the remaining voters elect a leader among
-    // themselves (etcd's StepDownOnRemoval, which Chainfire always enables).
-    r.becomeFollower(r.term, None);
+    // Removed or demoted (thesis §4.2.2): keep replicating without counting ourselves,
+    // so the others learn that the change committed, and hand leadership over to the
+    // most up-to-date voter of the new configuration. Stepping down at once could leave
+    // the cluster without a leader: the others may still need our vote in the old
+    // configuration, which we would refuse if our log is longer than theirs.
+    r.abortLeaderTransfer();
+    r.maybeHandOffLeadership();
     return cs;
   }
   if (r.state !== StateType.Leader || cs.voters.length === 0) return cs;

@@ -28,6 +28,12 @@ export class RaftLog {
   private applyingEntsPaused = false;
   /** Optional debug sink, set by the owner when a logger is configured. */
   logger: ((msg: string) => void) | undefined;
+  /**
+   * Called before existing entries from `index` on are replaced (a conflicting append, or
+   * `restore`, which replaces everything: index 0). The owner uses it to retract
+   * acknowledgements it queued but has not handed out yet.
+   */
+  onTruncate: ((index: number) => void) | undefined;
 
   constructor(storage: Storage, maxApplyingEntsSize = NO_LIMIT) {
     this.storage = storage;
@@ -144,6 +150,7 @@ export class RaftLog {
         `after(${after}) is out of range [committed(${this.committed})]`,
       );
     }
+    if (after < this.lastIndex()) this.onTruncate?.(after + 1);
     this.unstable.truncateAndAppend(ents, from);
     return this.lastIndex();
   }
@@ -340,6 +347,7 @@ export class RaftLog {
 
   /** Replaces the log with a snapshot received from the leader. */
   restore(s: Snapshot): void {
+    this.onTruncate?.(0);
     this.committed = s.metadata.index;
     this.unstable.restore(s);
   }

@@ -122,6 +122,29 @@ export class Raft {
     this.roles = roles;
     this.stepFn = roles.follower;
     if (c.logger) this.raftLog.logger = (s) => c.logger?.debug(`${this.id.toString(16)} ${s}`);
+    this.raftLog.onTruncate = (index) => this.retractAcks(index);
+  }
+
+  /**
+   * Entries from `index` on are being replaced before the queued messages were handed out:
+   * drop queued append acknowledgements that cover them. They were promised for entries
+   * that will now never be persisted (DESIGN.md durability rule 1); a leader of an older
+   * term could otherwise count them toward a commit. Acks already handed out in a Ready
+   * are fine: that Ready persists the entries before they are sent.
+   */
+  private retractAcks(index: number): void {
+    const q = this.msgsAfterPersist;
+    let n = 0;
+    for (const m of q) {
+      if (m.type === MessageType.MsgAppResp && !m.reject && m.index >= index) {
+        this.logger?.debug(
+          `${this.id.toString(16)} retracting MsgAppResp for index ${m.index} to ${m.to.toString(16)}: entries from ${index} were replaced`,
+        );
+        continue;
+      }
+      q[n++] = m;
+    }
+    q.length = n;
   }
 
   /** The volatile state the application may observe. */
@@ -202,6 +225,9 @@ export class Raft {
       if (this.checkQuorum) this.step(localMessage(MessageType.MsgCheckQuorum, this.id));
       if (this.state === StateType.Leader && this.leadTransferee !== None) {
         this.abortLeaderTransfer();
+        // A removed leader whose hand-off did not complete gives up leading (it must not
+        // keep suppressing elections while refusing proposals).
+        if (this.isRemovedLeader()) this.becomeFollower(this.term, None);
       }
     }
     if (this.state !== StateType.Leader) return;
@@ -422,6 +448,38 @@ export class Raft {
   /** Hands a message to the current role's handler (after the checks in step.ts). */
   stepRole(m: Message): void {
     this.stepFn(this, m);
+  }
+
+  /** Whether this node leads but is no longer a voter (removed, or demoted to learner). */
+  isRemovedLeader(): boolean {
+    if (this.state !== StateType.Leader) return false;
+    const pr = this.trk.progress.get(this.id);
+    return pr === undefined || pr.isLearner;
+  }
+
+  /**
+   * A leader that is no longer a voter transfers leadership (thesis §3.10) to the voter
+   * with the highest match index: it is caught up if needed, then told to campaign at
+   * once. Until then this node keeps leading without counting itself and refuses
+   * proposals; if the hand-off does not complete within an election timeout, it steps
+   * down (tickHeartbeat).
+   */
+  maybeHandOffLeadership(): void {
+    if (!this.isRemovedLeader() || this.leadTransferee !== None) return;
+    let best: NodeId = None;
+    let bestMatch = -1;
+    for (const id of this.trk.voterNodes()) {
+      const pr = this.trk.progress.get(id)!;
+      if (id !== this.id && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best === None) return;
+    this.logger?.info(
+      `${this.id.toString(16)} is no longer a voter; handing leadership to ${best.toString(16)}`,
+    );
+    this.step(localMessage(MessageType.MsgTransferLeader, best));
   }
 
   /** Stops an ongoing leadership transfer. */

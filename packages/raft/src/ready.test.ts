@@ -199,3 +199,52 @@ describe("Ready bookkeeping", () => {
     expect(n.rn.ready().softState).toBeUndefined();
   });
 });
+
+describe("acknowledgements of replaced entries", () => {
+  it("a queued ack is retracted when its entries are replaced before being handed out", () => {
+    const n = newNode(2n, ids(3));
+    const e = (term: number, index: number) => ({ term, index, type: 0, data: b("x") });
+    n.rn.step(
+      msg({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 1, entries: [e(1, 1), e(1, 2)] }),
+    );
+    // Before a Ready is taken, a new leader of term 2 replaces index 2.
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 3n,
+        to: 2n,
+        term: 2,
+        logTerm: 1,
+        index: 1,
+        entries: [e(2, 2)],
+      }),
+    );
+    const rd = n.rn.ready();
+    expect(rd.entries.map((x) => `${x.term}/${x.index}`)).toEqual(["1/1", "2/2"]);
+    expect(rd.messagesAfterPersist.map((m) => [m.to, m.term, m.index])).toEqual([[3n, 2, 2]]);
+  });
+
+  it("an ack already handed out in a Ready stays (that Ready persists its entries)", () => {
+    const n = newNode(2n, ids(3));
+    const e = (term: number, index: number) => ({ term, index, type: 0, data: b("x") });
+    n.rn.step(
+      msg({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 1, entries: [e(1, 1), e(1, 2)] }),
+    );
+    const rd1 = n.rn.ready();
+    expect(rd1.messagesAfterPersist.map((m) => m.index)).toEqual([2]);
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 3n,
+        to: 2n,
+        term: 2,
+        logTerm: 1,
+        index: 1,
+        entries: [e(2, 2)],
+      }),
+    );
+    expect(rd1.messagesAfterPersist.map((m) => m.index)).toEqual([2]);
+    const rd2 = n.rn.ready();
+    expect(rd2.entries.map((x) => `${x.term}/${x.index}`)).toEqual(["2/2"]);
+  });
+});

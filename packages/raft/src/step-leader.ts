@@ -17,6 +17,7 @@ import {
   EntryType,
   type Message,
   MessageType,
+  type NodeId,
   None,
 } from "./types.js";
 import { EMPTY_BYTES } from "./util.js";
@@ -100,9 +101,9 @@ export function stepLeader(r: Raft, m: Message): void {
  */
 function handlePropose(r: Raft, m: Message): void {
   if (m.entries.length === 0) throw new BugIndicatingError(`${r.id} stepped empty MsgProp`);
-  if (!r.trk.progress.has(r.id)) {
-    // Removed from the configuration but still leader until it steps down.
-    throw new ProposalDroppedError("leader is not a member");
+  if (r.isRemovedLeader()) {
+    // Removed or demoted; still leader until it has handed over.
+    throw new ProposalDroppedError("leader is not a voter");
   }
   if (r.leadTransferee !== None) {
     r.logger?.debug(
@@ -224,7 +225,7 @@ function handleAppendResponse(r: Raft, m: Message): void {
     r.logger?.info(
       `${r.id.toString(16)} sent MsgTimeoutNow to ${m.from.toString(16)} after received MsgAppResp`,
     );
-    sendTimeoutNow(r, m.from);
+    handOver(r, m.from);
   }
 }
 
@@ -266,8 +267,20 @@ function handleTransferLeader(r: Raft, m: Message): void {
   r.electionElapsed = 0;
   r.leadTransferee = transferee;
   if (pr.match === r.raftLog.lastIndex()) {
-    sendTimeoutNow(r, transferee);
+    handOver(r, transferee);
   } else {
     sendAppend(r, transferee);
   }
+}
+
+/**
+ * Tells a caught-up transferee to campaign now. A leader that is no longer a voter then
+ * steps down: the transferee's log is as complete as ours, so it can win with or without
+ * our vote even if this MsgTimeoutNow is lost and it campaigns only on its own timeout;
+ * staying leader would leave us leading a term nobody else follows (the new leader does
+ * not talk to non-members).
+ */
+function handOver(r: Raft, to: NodeId): void {
+  sendTimeoutNow(r, to);
+  if (r.isRemovedLeader()) r.becomeFollower(r.term, None);
 }

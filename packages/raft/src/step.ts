@@ -68,6 +68,10 @@ export function stepRaft(r: Raft, m: Message): void {
     return;
   }
 
+  if (m.reject && (t === MessageType.MsgVoteResp || t === MessageType.MsgPreVoteResp)) {
+    maybeLearnCommit(r, m);
+  }
+
   switch (t) {
     case MessageType.MsgHup:
       hup(r, r.preVote ? "pre-election" : "election");
@@ -111,6 +115,38 @@ function handleVoteRequest(r: Raft, m: Message): void {
     );
     resp.term = r.term;
     resp.reject = true;
+    attachCommit(r, resp);
     r.send(resp);
+  }
+}
+
+/**
+ * Adds our commit index and the term of the entry there to a vote rejection, so that a
+ * candidate holding that entry learns it is committed (see {@link maybeLearnCommit}).
+ */
+function attachCommit(r: Raft, resp: Message): void {
+  const c = r.raftLog.committed;
+  const t = r.raftLog.termOrNeg(c);
+  if (c > 0 && t > 0) {
+    resp.index = c;
+    resp.logTerm = t;
+    resp.commit = c;
+  }
+}
+
+/**
+ * Learns the commit index from a vote rejection: if our log holds the rejecter's committed
+ * entry (same index and term), everything up to it is committed here too (Log Matching
+ * Property, thesis §3.5). Not in etcd: it lets nodes that never heard from the leader that
+ * a membership change committed (for example when the leader removed itself and stepped
+ * down) apply it, instead of waiting forever for the vote of a node that is no longer a
+ * voter and refuses because its log is longer.
+ */
+function maybeLearnCommit(r: Raft, m: Message): void {
+  if (m.commit > r.raftLog.committed && m.logTerm > 0 && r.raftLog.matchTerm(m.commit, m.logTerm)) {
+    r.logger?.info(
+      `${r.id.toString(16)} learned commit index ${m.commit} from ${m.from.toString(16)}'s vote rejection`,
+    );
+    r.raftLog.commitTo(m.commit);
   }
 }
