@@ -3,6 +3,7 @@ import {
   ConfChangeTransition,
   ConfChangeType,
   type ConfChangeV2,
+  type ConfState,
   type NodeId,
   ProposalDroppedError,
 } from "../index.js";
@@ -163,8 +164,12 @@ function confChange(sim: ChaosHost): void {
   const l = sim.leader();
   if (l === undefined) return;
   const cs = l.app.confState;
-  if (cs.votersOutgoing.length > 0) return; // joint: wait for the automatic leave
   const r = sim.rng;
+  if (cs.votersOutgoing.length > 0) {
+    // Joint: an automatic leave is the leader's job; an explicit one is the operator's.
+    if (!cs.autoLeave) proposeVia(sim, l, cs, v2(ConfChangeTransition.Auto, []), "leave joint");
+    return;
+  }
   const voters = cs.voters;
   const learners = cs.learners;
   const options: string[] = [];
@@ -209,21 +214,42 @@ function confChange(sim: ChaosHost): void {
     case "replace-joint": {
       const add = r.pick(learners);
       const rm = pickVoter();
-      cc = v2(r.chance(0.5) ? ConfChangeTransition.Auto : ConfChangeTransition.JointImplicit, [
-        [ConfChangeType.AddNode, add],
-        [ConfChangeType.RemoveNode, rm],
-      ]);
+      cc = v2(
+        r.pick([
+          ConfChangeTransition.Auto,
+          ConfChangeTransition.JointImplicit,
+          ConfChangeTransition.JointExplicit,
+        ]),
+        [
+          [ConfChangeType.AddNode, add],
+          [ConfChangeType.RemoveNode, rm],
+        ],
+      );
       desc = `joint: promote ${add}, remove ${rm}`;
       break;
     }
     default: {
       const id = pickVoter();
-      cc = v2(ConfChangeTransition.JointImplicit, [[ConfChangeType.AddLearnerNode, id]]);
+      cc = v2(
+        r.chance(0.7) ? ConfChangeTransition.JointImplicit : ConfChangeTransition.JointExplicit,
+        [[ConfChangeType.AddLearnerNode, id]],
+      );
       desc = `joint: demote ${id}`;
       break;
     }
   }
-  // Usually on the leader; sometimes through a follower, which forwards it.
+  proposeVia(sim, l, cs, cc, desc);
+}
+
+/** Proposes `cc`, usually on the leader, sometimes through a member that forwards it. */
+function proposeVia(
+  sim: ChaosHost,
+  l: SimNode,
+  cs: ConfState,
+  cc: ConfChange | ConfChangeV2,
+  desc: string,
+): void {
+  const r = sim.rng;
   const live = [...sim.nodes.values()].filter(
     (n) => n.raw !== undefined && members(cs).includes(n.id),
   );
