@@ -43,6 +43,7 @@ describe("keys, ranges and ids", () => {
     expect(parseId("694d77aa9e2b5a3d")).toBe(0x694d77aa9e2b5a3dn);
     expect(parseId("0x10")).toBe(16n);
     expect(parseId("ffffffffffffffff")).toBe(-1n);
+    expect(parseId("ffffffffffffffff", false)).toBe(0xffffffffffffffffn);
     expect(() => parseId("xyz")).toThrow(RangeError);
     expect(() => parseId("1ffffffffffffffff")).toThrow(RangeError);
   });

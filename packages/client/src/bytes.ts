@@ -94,12 +94,13 @@ export function hexId(id: bigint): string {
 }
 
 /**
- * Parses a lease or member id written in hex, as etcdctl prints and reads them
- * (an optional `0x` prefix is accepted). Ids are 64-bit: values above 2^63-1 wrap to
- * negative, as in etcd's int64 fields.
+ * Parses a lease or member id written in hex, as etcdctl prints and reads them (an
+ * optional `0x` prefix is accepted). Lease ids are etcd int64s (`signed`, the
+ * default: values above 2^63-1 wrap to negative); member ids are uint64s.
  */
-export function parseId(text: string): bigint {
+export function parseId(text: string, signed = true): bigint {
   const t = text.trim().replace(/^0x/i, "");
   if (!/^[0-9a-f]{1,16}$/i.test(t)) throw new RangeError(`not a hex id: ${JSON.stringify(text)}`);
-  return BigInt.asIntN(64, BigInt(`0x${t}`));
+  const n = BigInt(`0x${t}`);
+  return signed ? BigInt.asIntN(64, n) : n;
 }

@@ -83,9 +83,7 @@ describe.skipIf(skip !== undefined)("cluster and maintenance calls against a liv
     );
     const removed = await client.cluster.remove(added.member.id);
     expect(removed.members).toHaveLength(1);
-    await expect(client.cluster.remove(0x5eedn)).rejects.toBeInstanceOf(
-      MemberNotFoundError,
-    );
+    await expect(client.cluster.remove(0x5eedn)).rejects.toBeInstanceOf(MemberNotFoundError);
   });
 
   it("saves a snapshot that etcdctl accepts, reporting progress", async () => {
