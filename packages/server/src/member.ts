@@ -46,7 +46,7 @@ import {
   type StateSnapshot,
   stageStateSnapshot,
 } from "@chainfire/storage";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
 import {
@@ -57,6 +57,7 @@ import {
   type MemberStorage,
   openStorage,
 } from "./bootstrap.js";
+import { type ClientListener, listenForClients } from "./client-listener.js";
 import { computeMemberId, formatId } from "./ids.js";
 import { createLogger } from "./log.js";
 import type {
@@ -77,7 +78,6 @@ import { ReadIndexBatcher } from "./read-index.js";
 import { clientServerOptions, registerClientServices } from "./services/index.js";
 import { installSnapshot } from "./snapshot.js";
 import { shutdownServer, Transport } from "./transport/transport.js";
-import { bindAddress } from "./transport/urls.js";
 import { CHAINFIRE_VERSION } from "./version.js";
 
 /** Optional collaborators and tuning of {@link Member.start} (tests set these). */
@@ -177,6 +177,7 @@ export class Member implements MemberContext {
   readonly #proposer: Proposer;
   #clientServer: Server | null = null;
   #services: { dispose(): void } | null = null;
+  #clientListener: ClientListener | null = null;
   #tickTimer: NodeJS.Timeout | null = null;
   #lead = 0n;
   #isLeader = false;
@@ -184,6 +185,7 @@ export class Member implements MemberContext {
   #leaderElectedAt = 0;
   #installing: Promise<unknown> | null = null;
   #snapshotsInstalled = 0;
+  #receivingSnapshot = false;
   #compaction: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   #fatal: unknown;
@@ -391,17 +393,10 @@ export class Member implements MemberContext {
     });
     this.#services = registerClientServices(server, this);
     this.#clientServer = server;
-    for (const url of o.listenClientUrls) {
-      await new Promise<void>((resolve, reject) => {
-        server.bindAsync(bindAddress(url), ServerCredentials.createInsecure(), (err) =>
-          err
-            ? reject(
-                new Error(`cannot listen for clients on ${url}: ${err.message}`, { cause: err }),
-              )
-            : resolve(),
-        );
-      });
-    }
+    // Not server.bindAsync: the listener repairs etcdctl 3.4's :authority (client-listener.ts).
+    this.#clientListener = await listenForClients(server, o.listenClientUrls, {
+      logger: this.logger.child({ component: "client-listener" }),
+    });
     this.#startTicking();
     this.#driver.schedule();
     this.logger.info(
@@ -552,11 +547,38 @@ export class Member implements MemberContext {
 
   // ---- snapshots from the leader ----
 
-  #stageSnapshot(data: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
-    return stageStateSnapshot(data, this.#dbDir, {
-      memberId: this.id,
-      hardState: this.#storage.log.hardState,
-    });
+  /**
+   * Stages one snapshot at a time (they share the staging directory): a second transfer
+   * while one is staged or installing is refused, and the leader retries later.
+   */
+  async #stageSnapshot(data: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
+    if (this.#receivingSnapshot || this.#closing) {
+      throw Object.assign(new Error("another snapshot is being received"), {
+        code: status.UNAVAILABLE,
+      });
+    }
+    this.#receivingSnapshot = true;
+    let staged: StagedSnapshot;
+    try {
+      staged = await stageStateSnapshot(data, this.#dbDir, {
+        memberId: this.id,
+        hardState: this.#storage.log.hardState,
+      });
+    } catch (err) {
+      this.#receivingSnapshot = false;
+      throw err;
+    }
+    const done = () => {
+      this.#receivingSnapshot = false;
+    };
+    return {
+      header: staged.header,
+      sha256: staged.sha256,
+      pairCount: staged.pairCount,
+      dir: staged.dir,
+      install: () => staged.install().finally(done),
+      discard: () => staged.discard().finally(done),
+    };
   }
 
   async #installSnapshot(staged: StagedSnapshot, msg: Message): Promise<bigint> {
@@ -865,6 +887,7 @@ export class Member implements MemberContext {
     const left = () => Math.max(0, deadline - performance.now());
     const graceful = this.#fatal === undefined && this.#driver.accepting;
     // 1. No new client calls (in-flight ones continue).
+    await this.#clientListener?.close();
     const server = this.#clientServer;
     const serverDone = server ? shutdownServer(server, bound) : Promise.resolve();
     if (graceful) {
