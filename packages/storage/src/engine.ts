@@ -39,11 +39,9 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
+import { Cursor, EngineStateError, type Entry, nz, nzAll, WriteBatch } from "./engine-batch.js";
 import {
-  type BatchContext,
   binding,
-  bindingPath,
   type ColumnHandle,
   type DbContext,
   type IteratorContext,
@@ -52,6 +50,11 @@ import {
   type NativeIteratorOptions,
   type NextvResult,
 } from "./engine-binding.js";
+import { syncWalInline, WalSyncer } from "./engine-sync.js";
+
+export { Cursor, EngineStateError, type Entry, WriteBatch };
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The column families of a member's database.
@@ -134,201 +137,6 @@ export interface IterateOptions {
   pageSize?: number;
 }
 
-/** A key/value pair read from the engine. */
-export type Entry = [key: Buffer, value: Buffer];
-
-const EMPTY = Buffer.alloc(0);
-const NONNULL = Buffer.alloc(8);
-
-/**
- * The binding hands a zero-length Buffer to RocksDB as a null pointer, and the prebuilt
- * RocksDB asserts (aborting the process) when it compares one, e.g. in a MultiGet of
- * several keys. Give it a zero-length view of real memory instead.
- */
-function nz(b: Uint8Array): Uint8Array {
-  return b.length === 0 ? NONNULL.subarray(0, 0) : b;
-}
-
-function nzAll(keys: Uint8Array[]): Uint8Array[] {
-  for (const k of keys) if (k.length === 0) return keys.map(nz);
-  return keys;
-}
-
-const WAL_SYNC_KEY = Buffer.from("chainfire/wal-sync");
-
-/** A bug in the caller: the engine was used in a way its contract forbids. */
-export class EngineStateError extends Error {
-  override readonly name = "EngineStateError";
-}
-
-/**
- * An atomic group of writes across column families. Build it with {@link Engine.batch},
- * write it with {@link Engine.write}. After a write the batch is empty and reusable.
- */
-export class WriteBatch {
-  /** @internal */
-  ctx: BatchContext | null;
-  /** @internal */
-  readonly columns: Readonly<Record<ColumnFamilyName, { column: ColumnHandle }>>;
-  #bytes = 0;
-
-  /** @internal */
-  constructor(columns: Readonly<Record<ColumnFamilyName, { column: ColumnHandle }>>) {
-    this.ctx = binding.batch_init();
-    this.columns = columns;
-  }
-
-  /** Set `key` to `value` in column family `cf`. */
-  put(cf: ColumnFamilyName, key: Uint8Array, value: Uint8Array): this {
-    binding.batch_put(this.#live(), nz(key), nz(value), this.columns[cf]);
-    this.#bytes += key.length + value.length;
-    return this;
-  }
-
-  /** Delete `key` from column family `cf`. */
-  del(cf: ColumnFamilyName, key: Uint8Array): this {
-    binding.batch_del(this.#live(), nz(key), this.columns[cf]);
-    this.#bytes += key.length;
-    return this;
-  }
-
-  /** Number of operations in the batch. */
-  get length(): number {
-    return binding.batch_count(this.#live());
-  }
-
-  /** Approximate payload bytes added so far (keys + values). */
-  get byteLength(): number {
-    return this.#bytes;
-  }
-
-  /** Drop every operation. */
-  clear(): void {
-    binding.batch_clear(this.#live());
-    this.#bytes = 0;
-  }
-
-  /** Release the native batch; the batch is unusable afterwards. Idempotent. */
-  close(): void {
-    if (this.ctx) {
-      binding.batch_clear(this.ctx);
-      this.ctx = null;
-    }
-  }
-
-  #live(): BatchContext {
-    if (!this.ctx) throw new EngineStateError("write batch is closed");
-    return this.ctx;
-  }
-
-  /** @internal */
-  resetBytes(): void {
-    this.#bytes = 0;
-  }
-}
-
-/**
- * A synchronous, seekable iterator over one column family. Reads are served from an
- * implicit snapshot taken when the cursor is created. Each native call fetches a page;
- * after a seek the first page is a single entry (seek-heavy use stays cheap), later pages
- * double up to `pageSize`.
- *
- * Cost: creating a cursor is a few microseconds (a RocksDB iterator plus its initial
- * positioning); `seek` is one RocksDB seek; every entry is copied into a new Buffer.
- */
-export class Cursor {
-  #it: IteratorContext | null;
-  #rows: (Buffer | undefined)[] = [];
-  #pos = 0;
-  #finished = false;
-  #nextPage = 1;
-  readonly #maxPage: number;
-  readonly #engine: Engine;
-
-  /** @internal */
-  constructor(engine: Engine, it: IteratorContext, maxPage: number, firstPage: number) {
-    this.#engine = engine;
-    this.#it = it;
-    this.#maxPage = maxPage;
-    this.#nextPage = firstPage;
-  }
-
-  /**
-   * Position at the first entry >= target (forward) or the last entry <= target (reverse).
-   * A target outside the cursor's bounds ends the iteration.
-   */
-  seek(target: Uint8Array): void {
-    const it = this.#live();
-    this.#rows = [];
-    this.#pos = 0;
-    this.#finished = false;
-    this.#nextPage = 1;
-    binding.iterator_seek(it, nz(target));
-  }
-
-  /** The next entry, or undefined at the end. */
-  next(): Entry | undefined {
-    if (this.#pos >= this.#rows.length) {
-      if (this.#finished) return undefined;
-      const res = binding.iterator_nextv_sync(this.#live(), this.#nextPage);
-      this.#nextPage = Math.min(this.#nextPage * 2, this.#maxPage);
-      this.#rows = res.rows;
-      this.#pos = 0;
-      this.#finished = res.finished;
-      if (this.#rows.length === 0) return undefined;
-    }
-    const k = this.#rows[this.#pos++] ?? EMPTY;
-    const v = this.#rows[this.#pos++] ?? EMPTY;
-    return [k, v];
-  }
-
-  /** Release the native iterator. Idempotent. */
-  close(): void {
-    if (this.#it) {
-      binding.iterator_close(this.#it);
-      this.#it = null;
-      this.#engine.detach(this);
-    }
-  }
-
-  /** Iterate the remaining entries; closes the cursor at the end or on `break`. */
-  *[Symbol.iterator](): Generator<Entry, void, undefined> {
-    try {
-      for (let e = this.next(); e !== undefined; e = this.next()) yield e;
-    } finally {
-      this.close();
-    }
-  }
-
-  #live(): IteratorContext {
-    if (!this.#it) throw new EngineStateError("cursor is closed");
-    return this.#it;
-  }
-}
-
-interface SyncWaiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** Source of the WAL-sync worker (CommonJS, evaluated; works from src and from dist). */
-const SYNC_WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const binding = require(workerData.bindingPath);
-const db = binding.db_init(workerData.handle);
-const batch = binding.batch_init();
-binding.batch_put(batch, Buffer.from(workerData.key), Buffer.from("1"), {});
-parentPort.on("message", (msg) => {
-  if (msg === "stop") { parentPort.close(); return; }
-  try {
-    binding.batch_write(db, batch, { sync: true });
-    parentPort.postMessage(null);
-  } catch (err) {
-    parentPort.postMessage(String(err && err.stack || err));
-  }
-});
-`;
-
 /**
  * One open RocksDB database with all {@link COLUMN_FAMILIES}. See the module comment for
  * threading, durability and the options chosen.
@@ -342,9 +150,7 @@ export class Engine {
   readonly #cursors = new Set<Cursor>();
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #syncMode: "worker" | "inline";
-  #worker: Worker | null = null;
-  #syncInFlight: SyncWaiter[] | null = null;
-  #syncQueue: SyncWaiter[] = [];
+  #syncer: WalSyncer | null = null;
   #closing: Promise<void> | null = null;
 
   private constructor(
@@ -414,7 +220,7 @@ export class Engine {
       }
     });
     const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker");
-    if (engine.#syncMode === "worker") engine.#startWorker();
+    if (engine.#syncMode === "worker") engine.#syncer = new WalSyncer(db);
     return engine;
   }
 
@@ -467,21 +273,13 @@ export class Engine {
    */
   syncWal(): Promise<void> {
     const db = this.#live();
-    if (this.#syncMode === "inline" || !this.#worker) {
-      try {
-        const b = binding.batch_init();
-        binding.batch_put(b, WAL_SYNC_KEY, Buffer.from("1"), {});
-        binding.batch_write(db, b, { sync: true });
-        binding.batch_clear(b);
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(new Error("rocksdb WAL sync failed", { cause: err }));
-      }
+    if (this.#syncer) return this.#syncer.sync();
+    try {
+      syncWalInline(db);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(new Error("rocksdb WAL sync failed", { cause: err }));
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#syncQueue.push({ resolve, reject });
-      if (!this.#syncInFlight) this.#startSync();
-    });
   }
 
   /** Point read on the calling thread (RocksDB MultiGet of one key). */
@@ -524,7 +322,7 @@ export class Engine {
     const it = binding.iterator_init(this.#live(), this.#iterOptions(cf, opts));
     const page = opts.pageSize ?? 1024;
     const first = opts.pageSize ?? Math.min(16, opts.limit ?? 16);
-    const c = new Cursor(this, it, page, Math.max(1, first));
+    const c = new Cursor(it, page, Math.max(1, first), (x) => this.#cursors.delete(x));
     this.#cursors.add(c);
     return c;
   }
@@ -674,27 +472,10 @@ export class Engine {
     return this.#closing;
   }
 
-  /** @internal */
-  detach(c: Cursor): void {
-    this.#cursors.delete(c);
-  }
-
   async #doClose(): Promise<void> {
     await Promise.allSettled([...this.#tasks]);
-    while (this.#syncInFlight || this.#syncQueue.length > 0) {
-      await new Promise<void>((resolve) => {
-        this.#syncQueue.push({ resolve, reject: () => resolve() });
-        if (!this.#syncInFlight) this.#startSync();
-      });
-    }
-    if (this.#worker) {
-      const w = this.#worker;
-      this.#worker = null;
-      const exited = new Promise<void>((r) => w.once("exit", () => r()));
-      w.ref(); // keep the event loop alive until the worker has exited
-      w.postMessage("stop");
-      await exited;
-    }
+    await this.#syncer?.close();
+    this.#syncer = null;
     for (const c of [...this.#cursors]) c.close();
     const db = this.#db;
     if (!db) return;
@@ -704,48 +485,6 @@ export class Engine {
       ),
     );
     this.#db = null;
-  }
-
-  #startWorker(): void {
-    const handle = binding.db_get_handle(this.#live());
-    const w = new Worker(SYNC_WORKER_SOURCE, {
-      eval: true,
-      workerData: { bindingPath, handle, key: WAL_SYNC_KEY.toString() },
-    });
-    w.unref();
-    w.on("message", (msg: string | null) => {
-      const waiters = this.#syncInFlight ?? [];
-      this.#syncInFlight = null;
-      if (msg === null) for (const x of waiters) x.resolve();
-      else {
-        const err = new Error(`rocksdb WAL sync failed: ${msg}`);
-        for (const x of waiters) x.reject(err);
-      }
-      if (this.#syncQueue.length > 0) this.#startSync();
-      else w.unref();
-    });
-    w.on("error", (err) => {
-      const waiters = [...(this.#syncInFlight ?? []), ...this.#syncQueue];
-      this.#syncInFlight = null;
-      this.#syncQueue = [];
-      this.#worker = null;
-      for (const x of waiters) x.reject(new Error("WAL sync worker failed", { cause: err }));
-    });
-    this.#worker = w;
-  }
-
-  #startSync(): void {
-    const w = this.#worker;
-    if (!w) {
-      const waiters = this.#syncQueue;
-      this.#syncQueue = [];
-      for (const x of waiters) x.resolve();
-      return;
-    }
-    this.#syncInFlight = this.#syncQueue;
-    this.#syncQueue = [];
-    w.ref();
-    w.postMessage("sync");
   }
 
   #iterOptions(cf: ColumnFamilyName, opts: IterateOptions): NativeIteratorOptions {

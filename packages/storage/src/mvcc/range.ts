@@ -4,8 +4,8 @@
  * sorting, keys_only, count_only.
  */
 import { StorageError } from "../errors.js";
-import { compareBytes, keyInterval } from "../keys.js";
-import { type Span, scan, versionAt } from "./read.js";
+import { compareBytes } from "../keys.js";
+import { scan, spanOf, versionAt } from "./read.js";
 import { toKeyValue } from "./record.js";
 import {
   type KeyValue,
@@ -15,12 +15,6 @@ import {
   SortTarget,
 } from "./types.js";
 import type { KvView } from "./view.js";
-
-/** The span of an etcd (key, range_end) pair, or undefined for a single key. */
-export function spanOf(key: Uint8Array, rangeEnd: Uint8Array | undefined): Span | undefined {
-  const iv = keyInterval(key, rangeEnd);
-  return iv.kind === "single" ? undefined : { start: iv.start, end: iv.end };
-}
 
 /**
  * Resolve the revision to read: <= 0 means `currentRev`. Throws ErrFutureRev above the

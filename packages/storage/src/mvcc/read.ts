@@ -20,6 +20,7 @@ import {
   encodedKeyUpperBound,
   encodeKey,
   encodeKeyRevisionDesc,
+  keyInterval,
   MAX_SUB,
 } from "../keys.js";
 import { isPut, recordMod, toKeyValue } from "./record.js";
@@ -189,4 +190,32 @@ function scanHistorical(
     hCur.close();
   }
   return { kvs, count };
+}
+
+/** The live (key, record) pairs selected by an etcd (key, range_end), in key order. */
+export function liveEntries(
+  view: KvView,
+  key: Uint8Array,
+  rangeEnd: Uint8Array | undefined,
+): [Uint8Array, Buffer][] {
+  const span = spanOf(key, rangeEnd);
+  if (span === undefined) {
+    const cur = view.get("kv", key);
+    return cur ? [[key, cur]] : [];
+  }
+  if (span.end !== undefined && compareBytes(span.end, span.start) <= 0) return [];
+  const out: [Uint8Array, Buffer][] = [];
+  const c = view.cursor("kv", span.start, span.end);
+  try {
+    for (let e = c.next(); e !== undefined; e = c.next()) out.push(e);
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
+/** The span of an etcd (key, range_end) pair, or undefined for a single key. */
+export function spanOf(key: Uint8Array, rangeEnd: Uint8Array | undefined): Span | undefined {
+  const iv = keyInterval(key, rangeEnd);
+  return iv.kind === "single" ? undefined : { start: iv.start, end: iv.end };
 }

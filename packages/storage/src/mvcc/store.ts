@@ -53,40 +53,19 @@
  * {@link runCompaction}. At most one {@link MvccWrite} is open at a time; reads
  * ({@link range}) see the committed state meanwhile.
  */
-import { crc32 } from "node:zlib";
 import type { Engine, WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
-import {
-  compareBytes,
-  decodeKey,
-  decodeRevisionDesc,
-  encodedKeyEnd,
-  encodedKeyUpperBound,
-  encodeKey,
-  encodeKeyRevisionDesc,
-  encodeRevision,
-  intervalContains,
-  keyInterval,
-  MAX_SUB,
-  REVISION_BYTES,
-} from "../keys.js";
-import { StoredEvent } from "./event.js";
-import {
-  decodeInt,
-  encodeInt,
-  META_COMPACT,
-  META_COMPACT_CURSOR,
-  META_COMPACT_DONE,
-  META_REV,
-  REV_PUT,
-} from "./layout.js";
+import { type ChangesOptions, type ChangesPage, readChanges } from "./changes.js";
+import { compactionPending, compactStep } from "./compactor.js";
+import type { StoredEvent } from "./event.js";
+import { hashKV } from "./hash.js";
+import { decodeInt, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange } from "./range.js";
 import { versionAt } from "./read.js";
-import { isPut, recordMod, recordSub, recordVersion, toKeyValue } from "./record.js";
-import { decodeChunk } from "./revlog.js";
+import { toKeyValue } from "./record.js";
 import type { HashKVResult, KeyValue, RangeRequest, RangeResult } from "./types.js";
 import { checkRangeRequest } from "./validate.js";
-import { CommittedView, type KvView } from "./view.js";
+import { CommittedView } from "./view.js";
 import { type FinishedWrite, keysOfLease, MvccWrite, type WriteHost } from "./write.js";
 
 /** A valid single-key read at the current revision whose options cannot change the answer. */
@@ -116,27 +95,6 @@ export interface MvccStoreOptions {
    * apply batch. Default: every lease exists.
    */
   leaseExists?: (id: bigint) => boolean;
-}
-
-/** A page of {@link MvccStore.changes}. */
-export interface ChangesPage {
-  /** Events in revision order (whole revisions only). */
-  events: StoredEvent[];
-  /** Where the next page starts; > current revision when caught up. */
-  nextRevision: bigint;
-  /** True when the page reached the current revision. */
-  done: boolean;
-}
-
-/** Options of {@link MvccStore.changes}. */
-export interface ChangesOptions {
-  /** First revision to return (must be >= the compact revision). */
-  fromRevision: bigint;
-  /** Only keys in (key, rangeEnd) with etcd's range_end rules; default all keys. */
-  key?: Uint8Array;
-  rangeEnd?: Uint8Array;
-  /** Stop after about this many revision-log entries (at a revision boundary). */
-  limit?: number;
 }
 
 /** A listener of committed writes (see {@link MvccStore.onCommit}). */
@@ -296,87 +254,14 @@ export class MvccStore {
 
   /**
    * Events from `fromRevision` on, in revision order, for watch catch-up, a page at a
-   * time. `prevKv` is what etcd's watch reports: the key's version at revision - 1,
-   * except for creations (version 1) and at the compact revision. Throws ErrCompacted if
-   * `fromRevision` is below the compact revision (as etcd's watch). At the compact
-   * revision itself only the versions compaction keeps are reported (PUTs that are their
-   * key's newest change at that revision), as etcd.
+   * time (see changes.ts). `prevKv` is what etcd's watch reports: the key's version at
+   * revision - 1, except for creations (version 1) and at the compact revision. Throws
+   * ErrCompacted if `fromRevision` is below the compact revision (as etcd's watch). At
+   * the compact revision itself only the versions compaction keeps are reported (PUTs
+   * that are their key's newest change at that revision), as etcd.
    */
   changes(opts: ChangesOptions): ChangesPage {
-    const from = opts.fromRevision < 1n ? 1 : Number(opts.fromRevision);
-    if (from < this.#compactRev) throw new StorageError("ErrCompacted");
-    const limit = opts.limit ?? 1000;
-    const iv = opts.key ? keyInterval(opts.key, opts.rangeEnd) : undefined;
-    const events: StoredEvent[] = [];
-    if (from > this.#rev) return { events, nextRevision: BigInt(from), done: true };
-    const view = this.#view;
-    // The chunk holding `from` starts at or before it.
-    const back = this.engine.cursor("revs", { reverse: true, lte: encodeRevision(from, 0) });
-    const first = back.next();
-    back.close();
-    const c = this.engine.cursor("revs", first ? { gte: first[0] } : {});
-    const hist = view.cursor("history", undefined, undefined);
-    let scanned = 0;
-    let lastMain = from - 1;
-    try {
-      for (let e = c.next(); e !== undefined; e = c.next()) {
-        for (const { main, sub, kind, key } of decodeChunk(e[1])) {
-          if (main < from) continue;
-          if (main !== lastMain && scanned >= limit) {
-            return { events, nextRevision: BigInt(main), done: false };
-          }
-          lastMain = main;
-          scanned++;
-          if (iv && !intervalContains(iv, key)) continue;
-          const ev = this.#eventAt(view, hist, kind, key, main, sub);
-          if (ev) events.push(ev);
-        }
-      }
-    } finally {
-      c.close();
-      hist.close();
-    }
-    return { events, nextRevision: BigInt(this.#rev + 1), done: true };
-  }
-
-  #eventAt(
-    view: KvView,
-    hist: ReturnType<KvView["cursor"]>,
-    kind: number,
-    key: Buffer,
-    main: number,
-    sub: number,
-  ): StoredEvent | undefined {
-    // The version this change created (PUT) and the one before it.
-    const enc = encodeKey(key);
-    const upper = encodedKeyUpperBound(enc);
-    let rec: Buffer | undefined;
-    if (kind === REV_PUT) {
-      const cur = view.get("kv", key);
-      if (cur && recordMod(cur) === main && recordSub(cur) === sub) rec = cur;
-      else rec = view.get("history", encodeKeyRevisionDesc(key, main, sub));
-      if (rec === undefined || !isPut(rec)) {
-        if (main <= this.#compactRev) return undefined; // compacted away
-        throw new StorageBugError(`revision log names a missing version ${main}.${sub}`);
-      }
-    }
-    if (main === this.#compactRev) {
-      // Only versions kept by compaction: a PUT that is its key's newest change at main.
-      if (kind !== REV_PUT) return undefined;
-      const latest = versionAt(view, key, main);
-      if (!latest || recordMod(latest) !== main || recordSub(latest) !== sub) return undefined;
-    }
-    // etcd's watch reads prev_kv at (revision - 1), not for creations (version 1), and
-    // gets nothing when that is below the compact revision.
-    let prev: Buffer | undefined;
-    if (main > this.#compactRev && !(rec && recordVersion(rec) === 1)) {
-      hist.seek(encodeKeyRevisionDesc(key, main - 1, MAX_SUB));
-      const p = hist.next();
-      if (p && compareBytes(p[0], upper) < 0 && compareBytes(p[0], enc) >= 0 && isPut(p[1])) {
-        prev = p[1];
-      }
-    }
-    return new StoredEvent(kind === REV_PUT ? "PUT" : "DELETE", key, main, sub, rec, prev);
+    return readChanges(this.engine, opts, this.#rev, this.#compactRev);
   }
 
   /**
@@ -387,161 +272,28 @@ export class MvccStore {
    * at or below the compact revision, ErrFutureRev above the current revision.
    * Reads a consistent snapshot on the thread pool (O(database)).
    */
-  async hashKV(revision = 0n): Promise<HashKVResult> {
-    const compactRev = this.#compactRev;
-    const currentRev = this.#rev;
-    if (revision > 0n && revision <= BigInt(compactRev)) throw new StorageError("ErrCompacted");
-    if (revision > BigInt(currentRev)) throw new StorageError("ErrFutureRev");
-    const rev = revision <= 0n ? currentRev : Number(revision);
-    // Both iterators are created now: one consistent snapshot.
-    const kvIt = this.engine.iterate("kv", { fillCache: false, pageSize: 1024 });
-    const hIt = this.engine.iterate("history", { fillCache: false, pageSize: 1024 });
-    let hash = 0;
-    const revBuf = Buffer.allocUnsafe(REVISION_BYTES);
-    const add = (key: Uint8Array, main: number, sub: number, rec: Buffer) => {
-      revBuf.writeBigUInt64BE(BigInt(main), 0);
-      revBuf.writeBigUInt64BE(BigInt(sub), 8);
-      hash = crc32(key, hash);
-      hash = crc32(revBuf, hash);
-      hash = crc32(rec, hash);
-    };
-    // Per key: versions newest first (kv first, then history), decide retention.
-    const hashKey = (key: Uint8Array, versions: [number, number, Buffer][]) => {
-      let keptAtCompact = false;
-      const kept: [number, number, Buffer][] = [];
-      for (const v of versions) {
-        const [main, , rec] = v;
-        if (main > compactRev) {
-          if (main <= rev) kept.push(v);
-        } else if (!keptAtCompact) {
-          keptAtCompact = true; // the newest version <= compactRev
-          if (isPut(rec) && main <= rev) kept.push(v);
-        }
-      }
-      for (let i = kept.length - 1; i >= 0; i--) add(key, kept[i]![0], kept[i]![1], kept[i]![2]);
-    };
-    const kvNext = () => kvIt.next();
-    const hNext = () => hIt.next();
-    let kvE = await kvNext();
-    let hE = await hNext();
+  hashKV(revision = 0n): Promise<HashKVResult> {
     try {
-      while (!kvE.done || !hE.done) {
-        const hKey = hE.done ? undefined : decodeKey(hE.value[0]).key;
-        const c = kvE.done ? 1 : hKey === undefined ? -1 : compareBytes(kvE.value[0], hKey);
-        const key = c <= 0 ? (kvE.value as [Buffer, Buffer])[0] : hKey!;
-        const versions: [number, number, Buffer][] = [];
-        if (c <= 0) {
-          const rec = (kvE.value as [Buffer, Buffer])[1];
-          versions.push([recordMod(rec), recordSub(rec), rec]);
-          kvE = await kvNext();
-        }
-        if (c >= 0) {
-          const enc = encodeKey(key);
-          while (!hE.done && compareBytes(hE.value[0].subarray(0, enc.length), enc) === 0) {
-            const end = encodedKeyEnd(hE.value[0]);
-            if (end !== enc.length) break;
-            const { main, sub } = decodeRevisionDesc(hE.value[0], end);
-            versions.push([main, sub, hE.value[1]]);
-            hE = await hNext();
-          }
-        }
-        hashKey(key, versions);
-      }
-    } finally {
-      await kvIt.return(undefined);
-      await hIt.return(undefined);
+      return hashKV(this.engine, revision, this.#rev, this.#compactRev);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return {
-      hash: hash >>> 0,
-      compactRevision: BigInt(compactRev),
-      hashRevision: BigInt(rev),
-      header: { revision: BigInt(currentRev) },
-    };
   }
 
   /** Whether a compaction's history removal is unfinished. */
   get compactionPending(): boolean {
-    return (
-      this.#compactRev > 0 &&
-      decodeInt(this.engine.getSync("kvmeta", META_COMPACT_DONE), -1) !== this.#compactRev
-    );
+    return compactionPending(this.engine, this.#compactRev);
   }
 
   /**
-   * Remove history made unreadable by the last Compact, looking at up to `maxEntries`
-   * revision-log entries; one RocksDB batch per step. Returns true when nothing is left.
-   * Must not run while an {@link MvccWrite} is open (call it between apply batches).
+   * Remove history made unreadable by the last Compact, looking at about `maxEntries`
+   * revision-log entries; one RocksDB batch per step (see compactor.ts). Returns true
+   * when nothing is left. Must not run while an {@link MvccWrite} is open (call it
+   * between apply batches).
    */
   compactStep(maxEntries = 10_000): boolean {
     if (this.#open) throw new StorageBugError("compactStep while an MVCC write is open");
-    const c = this.#compactRev;
-    if (c <= 0) return true;
-    const engine = this.engine;
-    if (decodeInt(engine.getSync("kvmeta", META_COMPACT_DONE), -1) === c) return true;
-    const cursorKey = engine.getSync("kvmeta", META_COMPACT_CURSOR);
-    // Chunks starting at or below c; a chunk is deleted when all its changes are below c.
-    const revs = engine.cursor("revs", {
-      ...(cursorKey ? { gte: cursorKey } : {}),
-      lt: encodeRevision(c + 1, 0),
-      pageSize: 64,
-    });
-    const batch = engine.batch();
-    const seen = new Set<string>();
-    let n = 0;
-    let next: Buffer | undefined;
-    let firstKept: Buffer | undefined;
-    try {
-      for (let e = revs.next(); e !== undefined; e = revs.next()) {
-        if (n >= maxEntries && firstKept === undefined) {
-          next = e[0];
-          break;
-        }
-        const entries = decodeChunk(e[1]);
-        n += entries.length;
-        if (entries[entries.length - 1]!.main < c) batch.del("revs", e[0]);
-        else firstKept ??= e[0];
-        for (const { main, key } of entries) {
-          if (main > c) break;
-          const s = key.toString("latin1");
-          if (seen.has(s)) continue;
-          seen.add(s);
-          this.#compactKey(batch, key, c);
-        }
-      }
-    } finally {
-      revs.close();
-    }
-    if (next) batch.put("kvmeta", META_COMPACT_CURSOR, next);
-    else {
-      batch.put("kvmeta", META_COMPACT_CURSOR, firstKept ?? encodeRevision(c + 1, 0));
-      batch.put("kvmeta", META_COMPACT_DONE, encodeInt(c));
-    }
-    engine.writeSync(batch);
-    batch.close();
-    return next === undefined;
-  }
-
-  /** Drop `key`'s history at or below `c` except its newest version there if a put. */
-  #compactKey(batch: ReturnType<Engine["batch"]>, key: Uint8Array, c: number): void {
-    const cur = this.engine.getSync("kv", key);
-    let keepOne = !(cur && recordMod(cur) <= c);
-    const enc = encodeKey(key);
-    const h = this.engine.cursor("history", {
-      gte: encodeKeyRevisionDesc(key, c, MAX_SUB),
-      lt: encodedKeyUpperBound(enc),
-      values: true,
-    });
-    try {
-      for (let e = h.next(); e !== undefined; e = h.next()) {
-        if (keepOne) {
-          keepOne = false;
-          if (isPut(e[1])) continue;
-        }
-        batch.del("history", e[0]);
-      }
-    } finally {
-      h.close();
-    }
+    return compactStep(this.engine, this.#compactRev, maxEntries);
   }
 
   /**
@@ -568,4 +320,4 @@ export class MvccStore {
   }
 }
 
-export type { FinishedWrite };
+export type { ChangesOptions, ChangesPage, FinishedWrite };

@@ -20,10 +20,11 @@
 import type { WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
 import { compareBytes, encodeKeyRevisionDesc, encodeRevision } from "../keys.js";
+import { compareToPath } from "./compare.js";
 import { StoredEvent } from "./event.js";
 import { encodeInt, leaseKey, leaseSpan, META_COMPACT, META_REV } from "./layout.js";
-import { executeRange, spanOf } from "./range.js";
-import { versionAt } from "./read.js";
+import { executeRange } from "./range.js";
+import { liveEntries, versionAt } from "./read.js";
 import {
   decodeRecord,
   encodePut,
@@ -34,22 +35,19 @@ import {
   toKeyValue,
 } from "./record.js";
 import { encodeChunk, MAX_CHUNK_ENTRIES } from "./revlog.js";
-import {
-  type CompactResult,
-  type Compare,
-  CompareResult,
-  CompareTarget,
-  type DeleteRangeRequest,
-  type DeleteRangeResult,
-  type KeyValue,
-  type MvccEvent,
-  type PutRequest,
-  type PutResult,
-  type RangeRequest,
-  type RangeResult,
-  type ResponseOp,
-  type TxnRequest,
-  type TxnResult,
+import type {
+  CompactResult,
+  DeleteRangeRequest,
+  DeleteRangeResult,
+  KeyValue,
+  MvccEvent,
+  PutRequest,
+  PutResult,
+  RangeRequest,
+  RangeResult,
+  ResponseOp,
+  TxnRequest,
+  TxnResult,
 } from "./types.js";
 import {
   checkDeleteRequest,
@@ -450,28 +448,6 @@ export class MvccWrite {
   }
 }
 
-/** The live (key, record) pairs selected by an etcd (key, range_end), in key order. */
-function liveEntries(
-  view: KvView,
-  key: Uint8Array,
-  rangeEnd: Uint8Array | undefined,
-): [Uint8Array, Buffer][] {
-  const span = spanOf(key, rangeEnd);
-  if (span === undefined) {
-    const cur = view.get("kv", key);
-    return cur ? [[key, cur]] : [];
-  }
-  if (span.end !== undefined && compareBytes(span.end, span.start) <= 0) return [];
-  const out: [Uint8Array, Buffer][] = [];
-  const c = view.cursor("kv", span.start, span.end);
-  try {
-    for (let e = c.next(); e !== undefined; e = c.next()) out.push(e);
-  } finally {
-    c.close();
-  }
-  return out;
-}
-
 /** Keys attached to `lease` in `view`, in key order. */
 export function keysOfLease(view: KvView, lease: bigint): Buffer[] {
   const { start, end } = leaseSpan(lease);
@@ -483,78 +459,4 @@ export function keysOfLease(view: KvView, lease: bigint): Buffer[] {
     c.close();
   }
   return out;
-}
-
-/**
- * etcd's compareToPath: evaluate the compares of the txn and of every nested txn on the
- * branch taken, all against the state before the txn, in depth-first order.
- */
-function compareToPath(view: KvView, r: TxnRequest, path: boolean[]): void {
-  const ok = (r.compare ?? []).every((c) => applyCompare(view, c));
-  path.push(ok);
-  for (const u of ok ? (r.success ?? []) : (r.failure ?? [])) {
-    if (u.request?.$case === "requestTxn") compareToPath(view, u.request.value, path);
-  }
-}
-
-const ZERO_KV: KeyValue = {
-  key: EMPTY,
-  createRevision: 0n,
-  modRevision: 0n,
-  version: 0n,
-  value: EMPTY,
-  lease: 0n,
-};
-
-/**
- * etcd's applyCompare: every key in the compare's range must satisfy it. With no key in
- * range a VALUE compare is false and the others compare a zero KeyValue (so VERSION,
- * CREATE, MOD and LEASE of a missing key are 0).
- */
-export function applyCompare(view: KvView, c: Compare): boolean {
-  const entries = liveEntries(view, c.key, c.rangeEnd);
-  if (entries.length === 0) {
-    if (c.target === CompareTarget.VALUE) return false;
-    return compareKV(c, ZERO_KV);
-  }
-  for (const [k, v] of entries) if (!compareKV(c, toKeyValue(k, v))) return false;
-  return true;
-}
-
-function cmpBig(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function compareKV(c: Compare, kv: KeyValue): boolean {
-  const u = c.targetUnion;
-  let result = 0;
-  switch (c.target) {
-    case CompareTarget.VALUE:
-      result = compareBytes(kv.value, u?.$case === "value" ? u.value : EMPTY);
-      break;
-    case CompareTarget.CREATE:
-      result = cmpBig(kv.createRevision, u?.$case === "createRevision" ? u.value : 0n);
-      break;
-    case CompareTarget.MOD:
-      result = cmpBig(kv.modRevision, u?.$case === "modRevision" ? u.value : 0n);
-      break;
-    case CompareTarget.VERSION:
-      result = cmpBig(kv.version, u?.$case === "version" ? u.value : 0n);
-      break;
-    case CompareTarget.LEASE:
-      result = cmpBig(kv.lease, u?.$case === "lease" ? u.value : 0n);
-      break;
-  }
-  switch (c.result) {
-    case CompareResult.EQUAL:
-      return result === 0;
-    case CompareResult.NOT_EQUAL:
-      return result !== 0;
-    case CompareResult.GREATER:
-      return result > 0;
-    case CompareResult.LESS:
-      return result < 0;
-    default:
-      return true;
-  }
 }
