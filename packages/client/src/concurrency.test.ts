@@ -7,6 +7,7 @@ import {
   NoElectionLeaderError,
   NotElectionLeaderError,
   SessionExpiredError,
+  STMConflictError,
 } from "./errors.js";
 import { op } from "./txn.js";
 
@@ -179,6 +180,34 @@ describe.skipIf(skip !== undefined)("concurrency recipes against a live member",
       expect(await client.getString(key)).toBe("20");
     },
   );
+
+  it("STM: gives up with STMConflictError after maxAttempts conflicts", async () => {
+    let runs = 0;
+    const err = await client
+      .stm(
+        async (stm) => {
+          runs++;
+          const n = Number((await stm.getString("cc/conflict")) ?? "0");
+          await clients[1].put("cc/conflict", String(n + 100)); // a writer gets in between
+          stm.put("cc/conflict", String(n + 1));
+        },
+        { maxAttempts: 3 },
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(STMConflictError);
+    expect((err as STMConflictError).attempts).toBe(3);
+    expect(runs).toBe(3);
+    // read-committed does not check: the last writer wins.
+    await client.stm(
+      async (stm) => {
+        await stm.get("cc/conflict");
+        await clients[1].put("cc/conflict", "other");
+        stm.put("cc/conflict", "mine");
+      },
+      { isolation: "read-committed" },
+    );
+    expect(await client.getString("cc/conflict")).toBe("mine");
+  });
 
   it("STM: moves a balance between keys atomically, and can be aborted", async () => {
     await client.putJson("cc/acct/a", 100);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil, TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
+import { NoLeaderError } from "./errors.js";
 import type { WatchEvent } from "./watch/watcher.js";
 
 const skip = targetUnavailable();
@@ -169,5 +170,42 @@ describe.skipIf(skip !== undefined)("failover on a 3-member cluster", () => {
       await client.close();
       await cluster.restart(2);
     }
+  });
+
+  it("moves leadership to a chosen member", async () => {
+    const leader = await leaderIndex();
+    const target = (leader + 1) % 3;
+    const targetId = (await admin.maintenance.status(cluster.endpoints[target])).header.memberId;
+    await admin.maintenance.moveLeader(targetId);
+    expect(await leaderIndex()).toBe(target);
+  });
+
+  it("reports NoLeaderError when a member lost its quorum; serializable reads still work", async () => {
+    await admin.put("fo/noleader", "before");
+    const client = new Client({
+      endpoints: [cluster.endpoints[0]],
+      backoff: { initialMs: 20, maxMs: 100 },
+    });
+    try {
+      await Promise.all([cluster.kill(1), cluster.kill(2)]);
+      await pollUntil(
+        async () =>
+          (await client.maintenance.status(undefined, { timeoutMs: 1000 })).leader === 0n
+            ? true
+            : undefined,
+        { what: "member 0 without a leader" },
+      );
+      await expect(client.put("fo/noleader", "x", { timeoutMs: 1500 })).rejects.toBeInstanceOf(
+        NoLeaderError,
+      );
+      await expect(client.get("fo/noleader", { timeoutMs: 1500 })).rejects.toBeInstanceOf(
+        NoLeaderError,
+      );
+      expect(await client.getString("fo/noleader", { serializable: true })).toBe("before");
+    } finally {
+      await client.close();
+      await Promise.all([cluster.restart(1), cluster.restart(2)]);
+    }
+    expect(await admin.getString("fo/noleader")).toBe("before");
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
 import {
+  AuthNotEnabledError,
   CompactedError,
   DuplicateKeyError,
   EmptyKeyError,
@@ -10,6 +11,7 @@ import {
   InvalidArgumentError,
   KeyNotFoundError,
   LeaseNotFoundError,
+  LeaseTTLTooLargeError,
   OutOfRangeError,
   RequestTooLargeError,
   TooManyOpsError,
@@ -256,6 +258,21 @@ describe.skipIf(skip !== undefined)("KV against a live member", () => {
     expect((err as Error).message).toBe("etcdserver: mvcc: required revision has been compacted");
     await expect(client.compact(a.revision)).rejects.toBeInstanceOf(CompactedError);
     expect((await client.get("c/k", { revision: b.revision }))?.string()).toBe("2");
+  });
+
+  it("refuses a lease TTL that is too large and auth against a cluster without auth", async () => {
+    await expect(client.lease.grant(10_000_000_000, { keepAlive: false })).rejects.toBeInstanceOf(
+      LeaseTTLTooLargeError,
+    );
+    const authed = new Client({
+      endpoints: cluster.endpoints,
+      auth: { username: "u", password: "p" },
+    });
+    try {
+      await expect(authed.get("kv/a")).rejects.toBeInstanceOf(AuthNotEnabledError);
+    } finally {
+      await authed.close();
+    }
   });
 
   it("honours AbortSignal and deadlines", async () => {

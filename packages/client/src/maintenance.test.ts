@@ -10,6 +10,7 @@ import {
   ClientError,
   FailedPreconditionError,
   MemberNotFoundError,
+  NoSpaceError,
   SnapshotIntegrityError,
 } from "./errors.js";
 import { saveSnapshot } from "./snapshot.js";
@@ -123,3 +124,44 @@ describe.skipIf(skip !== undefined)("cluster and maintenance calls against a liv
     expect(() => readFileSync(`${bad}.part`)).toThrow();
   });
 });
+
+describe.skipIf(skip !== undefined)(
+  "the NOSPACE alarm against a live member with a tiny quota",
+  () => {
+    let cluster: TestCluster;
+    let client: Client;
+
+    beforeAll(async () => {
+      cluster = await TestCluster.start({ size: 1, extraArgs: ["--quota-backend-bytes=1048576"] });
+      client = new Client({ endpoints: cluster.endpoints });
+    });
+
+    afterAll(async () => {
+      await client?.close();
+      await cluster?.close();
+    });
+
+    it("raises NoSpaceError and the alarm; compact, defragment and disarm recover", async () => {
+      const value = Buffer.alloc(64 * 1024, 7);
+      let failure: unknown;
+      for (let i = 0; i < 64 && failure === undefined; i++) {
+        await client.put(`big/${i}`, value).catch((e: unknown) => {
+          failure = e;
+        });
+      }
+      expect(failure).toBeInstanceOf(NoSpaceError);
+      expect((failure as Error).message).toBe("etcdserver: mvcc: database space exceeded");
+      const alarms = await client.maintenance.alarms();
+      expect(alarms.map((a) => a.alarm)).toEqual(["NOSPACE"]);
+      const health = await client.maintenance.health();
+      expect(health.healthy).toBe(false);
+      expect(health.error).toContain("NOSPACE");
+      const deleted = await client.delete({ prefix: "big/" });
+      await client.compact(deleted.revision, { physical: true });
+      await client.maintenance.defragment();
+      expect(await client.maintenance.disarm(alarms[0])).toHaveLength(1);
+      expect(await client.maintenance.alarms()).toEqual([]);
+      await client.put("after", "ok");
+    });
+  },
+);

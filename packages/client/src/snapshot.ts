@@ -132,7 +132,12 @@ export async function saveSnapshot(
     }
     await rename(part, path);
   } catch (error) {
-    out.destroy();
+    // Let the stream finish opening/closing before removing what it may have created.
+    if (!out.closed) {
+      const closed = once(out, "close");
+      out.destroy();
+      await closed;
+    }
     await rm(part, { force: true });
     throw error;
   }

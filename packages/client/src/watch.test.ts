@@ -119,6 +119,9 @@ describe.skipIf(skip !== undefined)("watch against a live member", () => {
     w.requestProgress();
     const header = await progress;
     expect(header.revision).toBeGreaterThanOrEqual(current);
+    const again = once(w.onProgress);
+    client.requestWatchProgress(); // the same, for every watcher of the client
+    expect((await again).revision).toBeGreaterThanOrEqual(current);
     await w.cancel();
   });
 
