@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { b, ids, Network, newNode, storageWith, TestNode, testConfig } from "./__tests__/util.js";
 import { decodeConfChangeV2, encodeConfChangeV2 } from "./conf-change.js";
 import { ConfChangeError } from "./errors.js";
+import { MemoryStorage } from "./memory-storage.js";
 import {
   type ConfChange,
   ConfChangeTransition,
@@ -347,5 +348,113 @@ describe("bootstrap", () => {
     n.rn.advance(rd);
     expect(n.confState?.voters).toEqual([1n, 2n, 3n]);
     expect(() => n.rn.bootstrap([{ id: 1n }])).toThrow(/nonempty/);
+  });
+});
+
+describe("removing the leader: liveness", () => {
+  it("a removed leader hands leadership to a caught-up voter before stepping down", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    nw.act(1, (n) => n.rn.proposeConfChange(cc(RemoveNode, 1n)));
+    const timeoutNow = nw.log.filter((m) => m.type === MessageType.MsgTimeoutNow);
+    expect(timeoutNow.map((m) => [m.from, m.to])).toEqual([[1n, 2n]]);
+    expect(nw.node(2).state).toBe(StateType.Leader);
+    expect(nw.node(2).raft.term).toBe(2);
+    expect(nw.node(1).state).toBe(StateType.Follower);
+  });
+
+  it("a removed leader refuses proposals while handing off and steps down if it cannot", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    nw.ignore(MessageType.MsgTimeoutNow);
+    nw.propose(1, "a");
+    // 2 and 3 get the removal but not the final commit index or the hand-off.
+    nw.act(1, (n) => n.rn.proposeConfChange(cc(RemoveNode, 1n)));
+    const l = nw.node(1);
+    expect(l.raft.isRemovedLeader()).toBe(false); // already stepped down after TimeoutNow
+    expect(l.state).toBe(StateType.Follower);
+    nw.recover();
+    for (let i = 0; i < 40 && nw.leader() === undefined; i++) nw.tickAll(1);
+    expect([2n, 3n]).toContain(nw.leader()?.id);
+  });
+
+  it("a removed leader whose hand-off stalls gives up after an election timeout", () => {
+    const n = newNode(1n, ids(2));
+    n.raft.becomeCandidate();
+    n.raft.becomeLeader();
+    n.drain();
+    // Remove 1 while 2 has not acknowledged anything: 2 is not caught up.
+    n.rn.applyConfChange(cc(RemoveNode, 1n));
+    expect(n.raft.state).toBe(StateType.Leader);
+    expect(n.raft.leadTransferee).toBe(2n);
+    expect(() => n.rn.propose(b("x"))).toThrow(/not a voter|transfer/);
+    for (let i = 0; i < n.raft.electionTimeout; i++) n.rn.tick();
+    expect(n.raft.state).toBe(StateType.Follower);
+  });
+
+  it("nodes learn the commit index from a vote rejection and can then elect a leader", () => {
+    // Two voters; leader 1 removes itself. 2 persists the removal, but neither the commit
+    // index nor 1's later entry reaches it; 1 steps down before handing off (2's election
+    // deposes it). 1 refuses 2's vote (its log is longer) and is no longer a voter, but its
+    // rejection tells 2 that the removal committed.
+    const nw = Network.of(2);
+    nw.campaign(1);
+    const l = nw.node(1);
+    const f = nw.node(2);
+    l.rn.proposeConfChange(cc(RemoveNode, 1n));
+    const app = l.drain().find((m) => m.type === MessageType.MsgApp)!;
+    f.rn.step(app);
+    const ack = f.drain();
+    l.rn.propose(b("extra")); // its MsgApp is lost
+    l.drain();
+    l.rn.step(ack[0]); // the removal commits; 1 applies it and starts handing off
+    l.drain(); // ...but everything it sends now is lost
+    expect(l.raft.isRemovedLeader()).toBe(true);
+    expect(f.raft.raftLog.committed).toBeLessThan(l.raft.raftLog.committed);
+    // 2 times out first and deposes 1, which refuses its vote (1's log is longer).
+    for (let i = 0; i < 25 && f.state === StateType.Follower; i++) {
+      f.rn.tick();
+      nw.send();
+    }
+    for (let i = 0; i < 60 && nw.leader() === undefined; i++) nw.tickAll(1);
+    expect(nw.leader()?.id).toBe(2n);
+    expect(f.status().config.voters).toEqual([2n]);
+    expect(nw.log.some((m) => m.type === MessageType.MsgVoteResp && m.reject && m.commit > 0)).toBe(
+      true,
+    );
+  });
+});
+
+describe("a cluster bootstrapped with new MemoryStorage(confState)", () => {
+  it("starts its log at index 2; a joining node learns the membership from a snapshot", () => {
+    const peers = ids(3);
+    const nw = new Network(
+      peers.map((id) => {
+        const s = new MemoryStorage({ voters: peers });
+        return new TestNode(s, testConfig(id, s));
+      }),
+    );
+    nw.campaign(1);
+    expect(nw.node(1).raft.term).toBe(2);
+    expect(nw.node(1).raft.raftLog.firstIndex()).toBe(2);
+    nw.propose(1, "a");
+    joiner(nw, 4n);
+    nw.isolate(4);
+    nw.act(1, (n) => n.rn.proposeConfChange(cc(AddLearnerNode, 4n)));
+    // The application snapshots its state (the snapshot a joiner gets must name it).
+    const l = nw.node(1);
+    l.storage.createSnapshot(l.raft.raftLog.applied, l.status().config, b("state"));
+    nw.recover();
+    nw.tickAll(3);
+    expect(nw.log.some((m) => m.type === MessageType.MsgSnap && m.to === 4n)).toBe(true);
+    expect(nw.node(4).status().config).toEqual({
+      voters: peers,
+      learners: [4n],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    });
+    nw.propose(1, "b");
+    expect(nw.node(4).appliedData()).toEqual(["b"]);
   });
 });

@@ -33,16 +33,31 @@ export class MemoryStorage implements Storage {
   private head = 0;
 
   /**
-   * Creates an empty storage. Pass the initial configuration of a new cluster (for
-   * example `{ voters: [1n, 2n, 3n] }`); a node joining an existing cluster starts empty.
+   * Creates a storage. Without an argument it is empty (a node joining an existing
+   * cluster, or a test that lays out its own log from index 1).
+   *
+   * With the initial configuration of a new cluster (for example `{ voters: [1n, 2n, 3n]
+   * }`) it holds a bootstrap snapshot at index 1, term 1 carrying that configuration, and
+   * the HardState {term 1, commit 1}, as etcd's test harness does (`index=2`): the log of
+   * every initial member starts at index 2, so a member added later (with an empty log) is
+   * always sent a snapshot, which tells it the initial configuration. (Starting the log at
+   * index 1 would let it replay entries that never mention that configuration.) The
+   * alternative is {@link RawNode.bootstrap}, which writes the membership into the log.
    */
   constructor(initial?: Partial<ConfState>) {
-    this.confState = { ...emptyConfState(), ...initial };
-    this.snap = {
-      metadata: { index: 0, term: 0, confState: this.confState },
-      data: EMPTY_BYTES,
-    };
-    this.ents = [{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }];
+    if (initial === undefined) {
+      this.confState = emptyConfState();
+      this.snap = { metadata: { index: 0, term: 0, confState: this.confState }, data: EMPTY_BYTES };
+      this.ents = [{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }];
+    } else {
+      this.confState = { ...emptyConfState(), ...initial };
+      this.snap = {
+        metadata: { index: 1, term: 1, confState: cloneConfState(this.confState) },
+        data: EMPTY_BYTES,
+      };
+      this.ents = [{ term: 1, index: 1, type: EntryType.Normal, data: EMPTY_BYTES }];
+      this.hardState = { term: 1, vote: None, commit: 1 };
+    }
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {

@@ -50,9 +50,15 @@ export function ids(n: number): NodeId[] {
   return Array.from({ length: n }, (_, i) => BigInt(i + 1));
 }
 
-/** A storage with the given voters (and learners) as its initial configuration. */
+/**
+ * A storage whose configuration is the given voters (and learners) and whose log is empty
+ * from index 1 (unlike `new MemoryStorage(confState)`, which bootstraps at index 1), so
+ * tests can reason about exact indexes as etcd's paper tests do.
+ */
 export function storageWith(voters: NodeId[], learners: NodeId[] = []): MemoryStorage {
-  return new MemoryStorage({ voters, learners });
+  const s = new MemoryStorage();
+  s.setConfState({ voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false });
+  return s;
 }
 
 /** A Config with test defaults (election 10, heartbeat 1, seeded randomness). */

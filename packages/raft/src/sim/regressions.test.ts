@@ -20,7 +20,7 @@ function script(env: InteractionEnv, lines: [string, string?][]): string {
 
 describe("regressions", () => {
   // BUGS-FOUND.md #1 (sim seed 2, 3 voters, before the sim moved its bootstrap to index 1).
-  it.fails("a node that joins a cluster bootstrapped with MemoryStorage(confState) can apply its own addition", () => {
+  it("a node that joins a cluster bootstrapped with MemoryStorage(confState) can apply its own addition", () => {
     const env = new InteractionEnv();
     const out = script(env, [
       ["log-level none"],
@@ -80,7 +80,7 @@ describe("regressions", () => {
   });
 
   // BUGS-FOUND.md #3 (sim seed 2805, 5 voters).
-  it.fails("an append acknowledgement never covers entries truncated before they were persisted", () => {
+  it("an append acknowledgement never covers entries truncated before they were persisted", () => {
     const env = new InteractionEnv();
     script(env, [
       ["log-level none"],
@@ -115,7 +115,7 @@ describe("regressions", () => {
   });
 
   // BUGS-FOUND.md #4 (sim seed 5508, 3 voters, at 3000 steps).
-  it.fails("a leader that removes itself leaves a cluster that can elect a new leader", () => {
+  it("a leader that removes itself leaves a cluster that can elect a new leader", () => {
     const env = new InteractionEnv();
     script(env, [
       ["log-level none"],
