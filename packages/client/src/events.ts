@@ -8,6 +8,7 @@
 
 /** Something that can be released; `dispose()` is idempotent. */
 export interface Disposable {
+  /** Releases it (idempotent). */
   dispose(): void;
 }
 

@@ -59,6 +59,7 @@ export interface TransportSettings {
 
 /** Something in flight that can be canceled (a grpc-js call). */
 export interface Cancelable {
+  /** Cancels it. */
   cancel(): void;
 }
 

@@ -7,6 +7,7 @@
 
 /** A place to write text (stdout or stderr). */
 export interface OutputStream {
+  /** Writes text or bytes. */
   write(chunk: string | Uint8Array): unknown;
   /** Whether it is a terminal (colour and progress bars only then). */
   isTTY?: boolean;

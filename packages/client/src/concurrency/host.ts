@@ -21,11 +21,18 @@ import type { Watcher, WatchOptions } from "../watch/watcher.js";
 
 /** The client calls the recipes use. */
 export interface ConcurrencyHost {
+  /** Lease calls. */
   readonly lease: LeaseApi;
+  /** Reads one key. */
   get(key: Key, options?: RangeOptions & CallOptions): Promise<KeyValue | undefined>;
+  /** Reads a range. */
   getAll(selector?: KeySelector, options?: RangeOptions & CallOptions): Promise<RangeResult>;
+  /** Writes a key. */
   put(key: Key, value: Value, options?: PutOptions & CallOptions): Promise<PutResult>;
+  /** Deletes a key or range. */
   delete(selector: KeySelector, options?: DeleteOptions & CallOptions): Promise<DeleteResult>;
+  /** Starts a transaction. */
   txn(): Txn;
+  /** Watches a key or range. */
   watch(selector: KeySelector, options?: WatchOptions): Promise<Watcher>;
 }

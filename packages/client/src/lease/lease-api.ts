@@ -134,11 +134,13 @@ export class LeaseApi implements LeaseHost {
 
   // --- LeaseHost --------------------------------------------------------------------
 
+  /** Starts renewing `lease` (called by the lease itself). */
   startKeepAlive(lease: Lease): void {
     this.leases.add(lease);
     this.keepAlives.add(lease);
   }
 
+  /** Stops renewing `lease`. */
   stopKeepAlive(lease: Lease): void {
     this.leases.delete(lease);
     this.keepAlives.remove(lease);

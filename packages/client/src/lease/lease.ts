@@ -31,10 +31,15 @@ export interface LeaseTimeToLive {
 
 /** What a {@link Lease} needs from its client. */
 export interface LeaseHost {
+  /** Starts renewing the lease. */
   startKeepAlive(lease: Lease): void;
+  /** Stops renewing the lease. */
   stopKeepAlive(lease: Lease): void;
+  /** Revokes a lease. */
   revoke(id: bigint, options?: CallOptions): Promise<Header>;
+  /** Queries a lease's remaining TTL. */
   timeToLive(id: bigint, options?: CallOptions & { keys?: boolean }): Promise<LeaseTimeToLive>;
+  /** Renews a lease once. */
   keepAliveOnce(id: bigint, options?: CallOptions): Promise<KeepAliveEvent>;
 }
 

@@ -59,7 +59,9 @@ export interface WatchBatch {
 
 /** The link between a watcher and the stream it lives on (implemented by the manager). */
 export interface WatchHost {
+  /** Cancels the watcher on its stream. */
   cancel(watcher: Watcher): Promise<void>;
+  /** Sends a progress request on the stream. */
   requestProgress(): void;
 }
 
