@@ -38,6 +38,8 @@ export interface ChangesOptions {
   /** Only keys in (key, rangeEnd) with etcd's range_end rules; default all keys. */
   key?: Uint8Array;
   rangeEnd?: Uint8Array;
+  /** Last revision to return (default: the current revision). */
+  toRevision?: bigint;
   /** Stop after about this many revision-log entries (at a revision boundary). */
   limit?: number;
 }
@@ -61,7 +63,11 @@ export function readChanges(
   const limit = opts.limit ?? 1000;
   const iv = opts.key ? keyInterval(opts.key, opts.rangeEnd) : undefined;
   const events: StoredEvent[] = [];
-  if (from > currentRev) return { events, nextRevision: BigInt(from), done: true };
+  const to =
+    opts.toRevision !== undefined && opts.toRevision < BigInt(currentRev)
+      ? Number(opts.toRevision)
+      : currentRev;
+  if (from > to) return { events, nextRevision: BigInt(from), done: true };
   const view = new CommittedView(engine);
   // The chunk holding `from` starts at or before it.
   const back = engine.cursor("revs", { reverse: true, lte: encodeRevision(from, 0) });
@@ -75,6 +81,7 @@ export function readChanges(
     for (let e = c.next(); e !== undefined; e = c.next()) {
       for (const { main, sub, kind, key } of decodeChunk(e[1])) {
         if (main < from) continue;
+        if (main > to) return { events, nextRevision: BigInt(to + 1), done: true };
         if (main !== lastMain && scanned >= limit) {
           return { events, nextRevision: BigInt(main), done: false };
         }
@@ -89,7 +96,7 @@ export function readChanges(
     c.close();
     hist.close();
   }
-  return { events, nextRevision: BigInt(currentRev + 1), done: true };
+  return { events, nextRevision: BigInt(to + 1), done: true };
 }
 
 function eventAt(

@@ -325,9 +325,9 @@ async function runSeed(seed: number, steps: number): Promise<void> {
 
 suite("MvccStore against the model", () => {
   const fixed = process.env.MVCC_SEED ? [Number(process.env.MVCC_SEED)] : undefined;
-  const steps = Number(process.env.MVCC_STEPS ?? 60);
+  const steps = Number(process.env.MVCC_STEPS ?? 50);
   const base = Date.now() % 1_000_000;
-  const seeds = fixed ?? Array.from({ length: 12 }, (_, i) => (i < 6 ? i + 1 : base + i));
+  const seeds = fixed ?? Array.from({ length: 8 }, (_, i) => (i < 4 ? i + 1 : base + i));
   afterEach(() => {});
   it.each(seeds)("seed %i", async (seed) => {
     await runSeed(seed, steps);

@@ -621,6 +621,12 @@ describe("MvccStore", () => {
     expect([seen, deletes]).toEqual([n, n]);
     const mid = store.changes({ fromRevision: 3n + 4100n, limit: 1 });
     expect(mid.events.map((e) => e.kv.value.toString())).toEqual(["4100"]);
+    const window = store.changes({ fromRevision: 3n + 4000n, toRevision: 3n + 4199n });
+    expect([window.events.length, window.nextRevision, window.done]).toEqual([
+      200,
+      3n + 4200n,
+      true,
+    ]);
     const hash = await store.hashKV();
     await write((w) => w.compact(3n + 4200n));
     while (!store.compactStep(1000)) {}

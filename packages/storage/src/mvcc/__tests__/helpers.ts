@@ -62,7 +62,12 @@ export const bytes = (s: string) => Buffer.from(s, "latin1");
 export class TempDb {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-mvcc-"));
   open(): Promise<Engine> {
-    return Engine.open(path.join(this.dir, "db"), { cacheBytes: 8 << 20, memtableBytes: 8 << 20 });
+    // inline fsync: no worker thread to start per test (engine.test.ts covers the worker)
+    return Engine.open(path.join(this.dir, "db"), {
+      cacheBytes: 8 << 20,
+      memtableBytes: 8 << 20,
+      syncMode: "inline",
+    });
   }
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
