@@ -89,7 +89,9 @@ function pem(x: string | Buffer | undefined): Buffer | null {
 function makeCredentials(tls: TlsOptions | undefined): (e: Endpoint) => ChannelCredentials {
   return (endpoint) => {
     if (!tls && !endpoint.secure) return credentials.createInsecure();
-    const verify = tls?.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined;
+    const verify = tls?.insecureSkipVerify
+      ? { checkServerIdentity: () => undefined, rejectUnauthorized: false }
+      : undefined;
     return credentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert), verify);
   };
 }

@@ -111,6 +111,8 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   electionMs?: number;
   extraArgs?: string[];
+  /** Serve clients over TLS (`https://` client URLs); give the cert flags in extraArgs. */
+  clientTls?: boolean;
 }
 
 /** A running cluster. */
@@ -150,7 +152,7 @@ export class TestCluster {
       const [c, p, m] = [await freePort(), await freePort(), await freePort()];
       members.push({
         name: `m${i + 1}`,
-        clientUrl: `http://127.0.0.1:${c}`,
+        clientUrl: `${options.clientTls ? "https" : "http"}://127.0.0.1:${c}`,
         peerUrl: `http://127.0.0.1:${p}`,
         metricsUrl: `http://127.0.0.1:${m}`,
         dataDir: join(dir, `m${i + 1}`),
