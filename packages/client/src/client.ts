@@ -35,6 +35,7 @@ import {
 } from "./kv.js";
 import { LeaseApi } from "./lease/lease-api.js";
 import { MaintenanceApi } from "./maintenance.js";
+import { Namespace } from "./namespace.js";
 import { type CallOptions, Transport } from "./transport.js";
 import { Txn, type TxnResult, toTxnResult } from "./txn.js";
 import { WatchManager } from "./watch/watch-manager.js";
@@ -213,24 +214,12 @@ export class Client {
     selector: KeySelector,
     options: RangeOptions & CallOptions,
   ): Promise<RangeResult> {
-    const request = rangeRequest(selector, options);
-    const r = await this.transport.unary<etcdserverpb.RangeResponse>(
-      (s, md, o, cb) => s.kv.range(request, md, o, cb),
-      { idempotent: true, requireLeader: !options.serializable },
-      options,
-    );
-    return toRangeResult(r);
+    return toRangeResult(await this.rawRange(rangeRequest(selector, options), options));
   }
 
   /** Writes a key. Never retried after an ambiguous failure. */
   async put(key: Key, value: Value, options: PutOptions & CallOptions = {}): Promise<PutResult> {
-    const request = putRequest(key, value, options);
-    const r = await this.transport.unary<etcdserverpb.PutResponse>(
-      (s, md, o, cb) => s.kv.put(request, md, o, cb),
-      { idempotent: false, requireLeader: true },
-      options,
-    );
-    return toPutResult(r);
+    return toPutResult(await this.rawPut(putRequest(key, value, options), options));
   }
 
   /** Writes a key with a value serialised as JSON. */
@@ -243,13 +232,7 @@ export class Client {
     selector: KeySelector,
     options: DeleteOptions & CallOptions = {},
   ): Promise<DeleteResult> {
-    const request = deleteRequest(selector, options);
-    const r = await this.transport.unary<etcdserverpb.DeleteRangeResponse>(
-      (s, md, o, cb) => s.kv.deleteRange(request, md, o, cb),
-      { idempotent: false, requireLeader: true },
-      options,
-    );
-    return toDeleteResult(r);
+    return toDeleteResult(await this.rawDelete(deleteRequest(selector, options), options));
   }
 
   /** Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
@@ -261,12 +244,55 @@ export class Client {
     request: etcdserverpb.TxnRequest,
     options?: CallOptions,
   ): Promise<TxnResult> {
-    const r = await this.transport.unary<etcdserverpb.TxnResponse>(
+    return toTxnResult(await this.rawTxn(request, options));
+  }
+
+  /** Sends a RangeRequest as it is (retried: reads are idempotent). */
+  rawRange(
+    request: etcdserverpb.RangeRequest,
+    options?: CallOptions,
+  ): Promise<etcdserverpb.RangeResponse> {
+    return this.transport.unary(
+      (s, md, o, cb) => s.kv.range(request, md, o, cb),
+      { idempotent: true, requireLeader: !request.serializable },
+      options,
+    );
+  }
+
+  /** Sends a PutRequest as it is (never sent twice). */
+  rawPut(
+    request: etcdserverpb.PutRequest,
+    options?: CallOptions,
+  ): Promise<etcdserverpb.PutResponse> {
+    return this.transport.unary(
+      (s, md, o, cb) => s.kv.put(request, md, o, cb),
+      { idempotent: false, requireLeader: true },
+      options,
+    );
+  }
+
+  /** Sends a DeleteRangeRequest as it is (never sent twice). */
+  rawDelete(
+    request: etcdserverpb.DeleteRangeRequest,
+    options?: CallOptions,
+  ): Promise<etcdserverpb.DeleteRangeResponse> {
+    return this.transport.unary(
+      (s, md, o, cb) => s.kv.deleteRange(request, md, o, cb),
+      { idempotent: false, requireLeader: true },
+      options,
+    );
+  }
+
+  /** Sends a TxnRequest as it is (never sent twice). */
+  rawTxn(
+    request: etcdserverpb.TxnRequest,
+    options?: CallOptions,
+  ): Promise<etcdserverpb.TxnResponse> {
+    return this.transport.unary(
       (s, md, o, cb) => s.kv.txn(request, md, o, cb),
       { idempotent: false, requireLeader: true },
       options,
     );
-    return toTxnResult(r);
   }
 
   /**
@@ -299,6 +325,22 @@ export class Client {
    */
   watch(selector: KeySelector, options?: WatchOptions): Promise<Watcher> {
     return this.watches.watch(selector, options);
+  }
+
+  /**
+   * A view of the keys under `prefix`: every key is relative to it, and nothing
+   * outside it is visible (like etcd3's `namespace` and clientv3's `namespace`
+   * package). Locks, elections and STM work inside it too.
+   */
+  namespace(prefix: Key): Namespace {
+    return new Namespace(prefix, {
+      lease: this.lease,
+      range: (request, options) => this.rawRange(request, options),
+      put: (request, options) => this.rawPut(request, options),
+      deleteRange: (request, options) => this.rawDelete(request, options),
+      txn: (request, options) => this.rawTxn(request, options),
+      watch: (selector, options, mapKv) => this.watches.watch(selector, options, mapKv),
+    });
   }
 
   /** Asks for a progress notification on every watcher of this client. */

@@ -128,6 +128,7 @@ export type {
   MaintenanceApi,
   StatusResult,
 } from "./maintenance.js";
+export { Namespace, type NamespaceBackend } from "./namespace.js";
 export type { SnapshotOptions, SnapshotProgress, SnapshotResult } from "./snapshot.js";
 export type { CallOptions } from "./transport.js";
 export {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { etcdserverpb } from "@chainfire/api";
+import { etcdserverpb, type mvccpb } from "@chainfire/api";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { backoffDelay, throwIfAborted } from "../backoff.js";
@@ -56,10 +56,14 @@ export class WatchManager {
   constructor(private readonly transport: Transport) {}
 
   /** Creates a watcher and resolves once the member confirmed it. */
-  async watch(selector: KeySelector, options: WatchOptions = {}): Promise<Watcher> {
+  async watch(
+    selector: KeySelector,
+    options: WatchOptions = {},
+    mapKv?: (kv: mvccpb.KeyValue) => mvccpb.KeyValue,
+  ): Promise<Watcher> {
     if (this.closed) throw new ClientClosedError();
     throwIfAborted(options.signal);
-    const watcher = new Watcher(selector, options, this);
+    const watcher = new Watcher(selector, options, this, mapKv);
     this.watchers.add(watcher);
     this.enqueueCreate(watcher);
     const timeoutMs = options.timeoutMs ?? this.transport.settings.callTimeoutMs;

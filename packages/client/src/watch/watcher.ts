@@ -130,10 +130,15 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   /** Fires once when the watcher ends: `undefined` when canceled, else the error. */
   readonly onEnd: Event<Error | undefined> = this.endEmitter.event;
 
+  /**
+   * @param mapKv rewrites each received key-value before delivery (a namespace strips
+   *   its prefix with it).
+   */
   constructor(
     selector: KeySelector,
     options: WatchOptions,
     private readonly host: WatchHost,
+    private readonly mapKv: (kv: mvccpb.KeyValue) => mvccpb.KeyValue = (kv) => kv,
   ) {
     this.range = toWireRange(selector);
     this.options = { ...options };
@@ -250,12 +255,12 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     }
     const events: WatchEvent[] = [];
     for (const e of raw) {
-      const kv = new KeyValue(e.kv ?? mvccpb.KeyValue.fromPartial({}));
+      const kv = new KeyValue(this.mapKv(e.kv ?? mvccpb.KeyValue.fromPartial({})));
       if (kv.modRevision < this.nextRevision) continue; // delivered before a reconnection
       events.push({
         type: e.type === mvccpb.Event_EventType.DELETE ? "delete" : "put",
         kv,
-        prevKv: wrapKv(e.prevKv),
+        prevKv: wrapKv(e.prevKv && this.mapKv(e.prevKv)),
         revision: kv.modRevision,
       });
     }
