@@ -227,7 +227,8 @@ export class MvccWrite {
   /**
    * End the write: returns the batch (with the MVCC meta updates added) and the events.
    * The caller MUST write the batch (`engine.write`) before the next store operation;
-   * from now on the store reports the new revision. Prefer {@link commit}.
+   * from now on the store reports the new revision. The store's commit listeners are not
+   * called (the caller has the events). Prefer {@link commit}.
    */
   finish(): FinishedWrite {
     this.#live();
