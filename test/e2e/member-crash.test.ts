@@ -63,17 +63,17 @@ describe.skipIf(!available)("chainfire members under kill -9", () => {
     const alive = () => [0, 1, 2].filter((i) => !dead.has(i));
     const leader = await cl.waitForLeader();
     const load = writeLoad(cl, "k", alive);
-    await pollUntil(() => (load.acked.length >= 200 ? true : undefined), {
+    await pollUntil(() => (load.acked.length >= 100 ? true : undefined), {
       timeoutMs: 20_000,
-      what: "200 acknowledged writes",
+      what: "100 acknowledged writes",
     });
     dead.add(leader);
     await cl.kill(leader, "SIGKILL");
     const before = load.acked.length;
     await cl.waitForLeader();
-    await pollUntil(() => (load.acked.length >= before + 200 ? true : undefined), {
+    await pollUntil(() => (load.acked.length >= before + 100 ? true : undefined), {
       timeoutMs: 20_000,
-      what: "200 more acknowledged writes after the kill",
+      what: "100 more acknowledged writes after the kill",
     });
     await load.stop();
     for (const i of alive()) expect(await missingOn(cl, i, load.acked)).toEqual([]);
@@ -89,9 +89,9 @@ describe.skipIf(!available)("chainfire members under kill -9", () => {
     const cl = c;
     await cl.waitForLeader();
     const load = writeLoad(cl, "all", () => [0, 1, 2]);
-    await pollUntil(() => (load.acked.length >= 300 ? true : undefined), {
+    await pollUntil(() => (load.acked.length >= 150 ? true : undefined), {
       timeoutMs: 20_000,
-      what: "300 acknowledged writes",
+      what: "150 acknowledged writes",
     });
     // Kill all three while writes are in flight.
     await Promise.all([0, 1, 2].map((i) => cl.kill(i, "SIGKILL")));
