@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { bytes, CHAINFIRE_MAIN, Cluster, kindAvailable, pollUntil } from "../harness/index.js";
 
 const available = kindAvailable("chainfire");
-if (!available) console.warn(`member-crash: skipped, ${CHAINFIRE_MAIN} is missing (run npx tsc -b)`);
+if (!available)
+  console.warn(`member-crash: skipped, ${CHAINFIRE_MAIN} is missing (run npx tsc -b)`);
 
 /** Concurrent writers over every running member; records the acknowledged keys. */
 function writeLoad(c: Cluster, prefix: string, alive: () => number[]) {
