@@ -326,6 +326,7 @@ export class Member implements MemberContext {
               header: (rev) => this.header(rev),
               applyConfChange: (cc) => this.#driver.node.applyConfChange(cc),
               warn: (o, msg) => this.logger.warn(o, msg),
+              minLeaseTtl: Math.ceil((1.5 * options.electionTimeoutMs) / 1000),
             },
             w,
             entries,

@@ -10,7 +10,14 @@
  * lease) changes nothing and becomes the waiter's error; anything else is a bug and
  * propagates (the member stops: applying differently from the other members is worse).
  */
-import { ErrNotCapable, EtcdError, type etcdserverpb, internalpb, peerpb } from "@chainfire/api";
+import {
+  ErrLeaseTTLTooLarge,
+  ErrNotCapable,
+  EtcdError,
+  type etcdserverpb,
+  internalpb,
+  peerpb,
+} from "@chainfire/api";
 import {
   type ConfChange,
   ConfChangeError,
@@ -28,6 +35,9 @@ import type { AlarmStore } from "./alarms.js";
 import { toEtcdError } from "./errors.js";
 import { deleteRangeResponse, putResponse, txnResponse } from "./responses.js";
 
+/** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000n;
+
 /** What the applier needs from the member. */
 export interface ApplyEnv {
   readonly meta: MetaStore;
@@ -37,6 +47,8 @@ export interface ApplyEnv {
   header(revision: bigint): etcdserverpb.ResponseHeader;
   /** raft's applyConfChange (the RawNode's). */
   applyConfChange(cc: ConfChange | ConfChangeV2): ConfState;
+  /** The smallest lease TTL granted, in seconds (etcd: 1.5 election timeouts, rounded up). */
+  readonly minLeaseTtl: number;
   /** Logs an entry that cannot be applied (the same on every member). */
   warn(obj: object, msg: string): void;
 }
@@ -149,7 +161,10 @@ function applyRequest(
       return { header: env.header(res.header.revision) } satisfies etcdserverpb.CompactionResponse;
     }
     case "leaseGrant": {
-      const l = env.leases.grant(w.batch, r.value.ID, Number(r.value.TTL));
+      // etcd: TTL above MaxLeaseTTL is refused; below the minimum it is raised to it.
+      if (r.value.TTL > MAX_LEASE_TTL) throw new EtcdError(ErrLeaseTTLTooLarge);
+      const ttl = Math.max(env.minLeaseTtl, Number(r.value.TTL));
+      const l = env.leases.grant(w.batch, r.value.ID, ttl);
       return {
         header: env.header(w.revision),
         ID: l.id,
@@ -163,7 +178,9 @@ function applyRequest(
     }
     case "leaseCheckpoint": {
       for (const cp of r.value.checkpoints) {
-        env.leases.checkpoint(w.batch, cp.ID, Number(cp.remainingTTL));
+        const remaining = cp.remainingTTL < 0n ? 0n : cp.remainingTTL;
+        if (remaining > MAX_LEASE_TTL) continue;
+        env.leases.checkpoint(w.batch, cp.ID, Number(remaining));
       }
       return { header: env.header(w.revision) } satisfies etcdserverpb.LeaseCheckpointResponse;
     }
