@@ -36,10 +36,11 @@
  * - get foo at rev 3: kv's foo has mod 5 > 3, so seek `history` to foo·~3.MAX: the first
  *   entry there is foo·~3.0 → "b". At rev 4 the seek lands on the tombstone: no foo.
  * - watch from rev 3: scan `revs` from 3.0: PUT foo@3 (record from history foo·~3.0,
- *   prev from the next history entry), DELETE foo@4, PUT foo@5 (record from kv).
+ *   prev_kv = foo at rev 2, a seek to foo·~2.MAX), DELETE foo@4 (prev_kv "b"), PUT foo@5
+ *   (record from kv; a creation, so no prev_kv).
  * - compact 4: for each key changed at or below rev 4 (from `revs`), drop its history
  *   entries at or below 4 except the newest when that is a put (here the tombstone @4 is
- *   newest, so all three go); drop `revs` entries below 4.
+ *   newest, so all three go); drop the `revs` chunks whose changes are all below 4.
  *
  * ## Revisions (etcd semantics)
  * The store starts at revision 1. Each transaction that changes something advances the
