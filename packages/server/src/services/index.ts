@@ -37,6 +37,7 @@ import {
 import { kvService } from "./kv.js";
 import { maintenanceService } from "./maintenance.js";
 import { unimplementedService } from "./unimplemented.js";
+import { watchService } from "./watch.js";
 
 /** etcd's allowance on top of --max-request-bytes for gRPC framing (grpcOverheadBytes). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -75,7 +76,7 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
   add(etcdserverpb.KVService, kvService(ctx));
   add(etcdserverpb.MaintenanceService, maintenanceService(ctx));
   add(etcdserverpb.ClusterService, clusterService(ctx));
-  add(etcdserverpb.WatchService, unimplementedService(etcdserverpb.WatchService));
+  add(etcdserverpb.WatchService, watchService(ctx));
   add(etcdserverpb.LeaseService, unimplementedService(etcdserverpb.LeaseService));
   add(etcdserverpb.AuthService, unimplementedService(etcdserverpb.AuthService));
   // The health service bypasses the learner gate: probes must work on learners too.
