@@ -1,0 +1,148 @@
+/**
+ * `chainfire [flags]`: run one member until SIGTERM/SIGINT.
+ *
+ * 1. Resolve the configuration (config.ts); a bad one prints every problem and exits 1.
+ * 2. `Member.start`, then the HTTP endpoints on --listen-metrics-urls.
+ * 3. Once the member has published itself: log "ready to serve client requests" (etcd's
+ *    words; the local cluster and the tests wait for it).
+ * 4. First SIGTERM/SIGINT: close HTTP, `member.close()`, exit 0. A second signal while
+ *    closing exits 1 at once. If the member stops by itself (a fatal error), exit 1.
+ */
+import type { Logger } from "pino";
+import { ConfigError, type ResolvedConfig, resolveMemberConfig } from "../config.js";
+import { formatInitialCluster } from "../config-urls.js";
+import { type HttpEndpoints, startHttpServers } from "../http.js";
+import { createLogger } from "../log.js";
+import { Member } from "../member.js";
+import { CHAINFIRE_VERSION, ETCD_API_VERSION, gitSha } from "../version.js";
+
+/** Bound on a graceful shutdown before the process gives up and exits 1. */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+
+/** Runs a member with `argv` (flags) and `env`; resolves with the exit code. */
+export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let config: ResolvedConfig;
+  try {
+    config = resolveMemberConfig({ argv, env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`chainfire: ${err.message}\n`);
+    process.stderr.write("Run `chainfire --help` for the flags.\n");
+    return 1;
+  }
+  const { options } = config;
+  const logger = createLogger({
+    level: options.logLevel,
+    format: config.logFormat,
+    base: { name: options.name },
+  });
+  for (const w of config.warnings) logger.warn(w);
+  logger.info(
+    {
+      version: CHAINFIRE_VERSION,
+      etcdApiVersion: ETCD_API_VERSION,
+      gitSha: gitSha(env),
+      node: process.version,
+      dataDir: options.dataDir,
+      listenClientUrls: options.listenClientUrls,
+      advertiseClientUrls: options.advertiseClientUrls,
+      listenPeerUrls: options.listenPeerUrls,
+      initialAdvertisePeerUrls: options.initialAdvertisePeerUrls,
+      listenMetricsUrls: options.listenMetricsUrls,
+      initialCluster: formatInitialCluster(options.initialCluster),
+      initialClusterState: options.initialClusterState,
+      configFile: config.configFile,
+    },
+    "starting chainfire",
+  );
+
+  const lifecycle = new Lifecycle(logger);
+  lifecycle.installSignalHandlers();
+  let member: Member;
+  let http: HttpEndpoints | undefined;
+  try {
+    member = await Member.start(options, { logger });
+  } catch (err) {
+    logger.fatal({ err }, "cannot start the member");
+    lifecycle.removeSignalHandlers();
+    return 1;
+  }
+  try {
+    http = await startHttpServers(options.listenMetricsUrls, member);
+  } catch (err) {
+    logger.fatal({ err }, "cannot serve the metrics URLs");
+    await member.close();
+    lifecycle.removeSignalHandlers();
+    return 1;
+  }
+  return lifecycle.run(member, http);
+}
+
+/** Signals, readiness and shutdown of one running member. */
+class Lifecycle {
+  #signals = 0;
+  #onSignal?: (signal: NodeJS.Signals) => void;
+  #stopRequested?: () => void;
+  readonly #requested = new Promise<NodeJS.Signals | "member">((resolve) => {
+    this.#stopRequested = () => resolve("member");
+    this.#onSignal = (signal) => {
+      this.#signals++;
+      if (this.#signals > 1) {
+        this.logger.warn({ signal }, "second signal while shutting down: exiting now");
+        process.exit(1);
+      }
+      this.logger.info({ signal }, "received signal, shutting down");
+      resolve(signal);
+    };
+  });
+
+  constructor(private readonly logger: Logger) {}
+
+  installSignalHandlers(): void {
+    process.on("SIGTERM", this.#onSignal!);
+    process.on("SIGINT", this.#onSignal!);
+  }
+
+  removeSignalHandlers(): void {
+    process.off("SIGTERM", this.#onSignal!);
+    process.off("SIGINT", this.#onSignal!);
+  }
+
+  async run(member: Member, http: HttpEndpoints): Promise<number> {
+    member.ready.then(
+      () =>
+        this.logger.info(
+          {
+            memberId: member.id.toString(16),
+            clusterId: member.clusterId.toString(16),
+            clientUrls: member.options.advertiseClientUrls,
+            metricsUrls: http.urls,
+          },
+          "ready to serve client requests",
+        ),
+      () => {},
+    );
+    member.stopping.addEventListener("abort", () => this.#stopRequested!(), { once: true });
+    const why = await this.#requested;
+    const deadline = setTimeout(() => {
+      this.logger.error({ ms: SHUTDOWN_DEADLINE_MS }, "shutdown took too long: exiting");
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    try {
+      await http.close();
+      await member.close();
+    } catch (err) {
+      this.logger.error({ err }, "error while shutting down");
+      return 1;
+    } finally {
+      clearTimeout(deadline);
+    }
+    if (why === "member") {
+      this.logger.error("the member stopped by itself (see the errors above)");
+      return 1;
+    }
+    this.logger.info("stopped");
+    return 0;
+  }
+}
