@@ -156,6 +156,11 @@ export class Unstable {
     for (let i = from; i < ents.length; i++) dst.push(ents[i]);
   }
 
+  /** Appends one entry at the tail. Invariant: e.index == offset + length. */
+  pushOne(e: Entry): void {
+    this.ents.push(e);
+  }
+
   /** Entries [lo, hi) as a new array. Invariant: offset <= lo <= hi <= last+1. */
   slice(lo: number, hi: number): Entry[] {
     const end = this.offset + this.ents.length - this.head;

@@ -127,8 +127,11 @@ describe("simple membership changes", () => {
     const n = newNode(1n, [1n, 2n]);
     n.raft.becomeCandidate();
     n.raft.becomeLeader();
-    n.raft.trk.progress.delete(1n);
+    n.rn.applyConfChange(cc(RemoveNode, 1n));
+    n.raft.abortLeaderTransfer(); // isolate the membership check from the hand-off
+    expect(n.raft.state).toBe(StateType.Leader);
     expect(() => n.rn.propose(b("x"))).toThrow(/not a voter/);
+    expect(() => n.rn.proposeConfChange(cc(AddNode, 3n))).toThrow(/not a voter/);
   });
 
   it("only one conf change may be pending: a second becomes an empty entry", () => {

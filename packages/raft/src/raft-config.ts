@@ -40,6 +40,7 @@ export function switchToConfig(r: Raft, res: ChangeResult): ConfState {
   const cs = r.trk.confState();
   const pr = r.trk.progress.get(r.id);
   r.isLearner = pr?.isLearner === true;
+  r.isMember = pr !== undefined;
   if ((pr === undefined || r.isLearner) && r.state === StateType.Leader) {
     // Removed or demoted (thesis §4.2.2): keep replicating without counting ourselves,
     // so the others learn that the change committed, and hand leadership over to the

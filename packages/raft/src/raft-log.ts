@@ -155,6 +155,16 @@ export class RaftLog {
     return this.lastIndex();
   }
 
+  /** Appends one entry right after the last one (a leader's own proposal). */
+  appendOne(e: Entry): void {
+    if (e.index !== this.lastIndex() + 1) {
+      throw new BugIndicatingError(
+        `appendOne(${e.index}) does not follow lastIndex(${this.lastIndex()})`,
+      );
+    }
+    this.unstable.pushOne(e);
+  }
+
   /**
    * The index of the first entry of `ents` that is not in our log with the same term
    * (either it conflicts or it is new), or 0 if all of them are already present.

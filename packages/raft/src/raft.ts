@@ -24,7 +24,7 @@ import {
   type SoftState,
   StateType,
 } from "./types.js";
-import { EMPTY_BYTES, entriesSize } from "./util.js";
+import { EMPTY_BYTES, entriesSize, NO_LIMIT } from "./util.js";
 
 /** Handles one message in one role. May throw ProposalDroppedError for MsgProp. */
 export type StepFunc = (r: Raft, m: Message) => void;
@@ -66,6 +66,8 @@ export class Raft {
   state: StateType = StateType.Follower;
   /** Whether this node is a learner in the current configuration. */
   isLearner = false;
+  /** Whether this node has a Progress (is a voter or learner) in the current configuration. */
+  isMember = false;
   /** Messages that may be sent before the current Ready is persisted. */
   msgs: Message[] = [];
   /** Messages that may be sent only after the current Ready is persisted. */
@@ -368,12 +370,35 @@ export class Raft {
     return true;
   }
 
+  /** Leader: appends one normal entry with `data` (the single-proposal fast path). */
+  appendNormalEntry(data: Uint8Array): boolean {
+    const e: Entry = {
+      term: this.term,
+      index: this.raftLog.lastIndex() + 1,
+      type: EntryType.Normal,
+      data,
+    };
+    if (this.maxUncommittedSize !== NO_LIMIT) {
+      const s = data.byteLength;
+      if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) {
+        this.logger?.warn(
+          `${this.id.toString(16)} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
+        );
+        return false;
+      }
+      this.uncommittedSize += s;
+    }
+    this.raftLog.appendOne(e);
+    return true;
+  }
+
   /**
    * Counts proposed bytes against maxUncommittedEntriesSize. Always admits a proposal when
    * nothing is uncommitted (so one oversized entry cannot wedge the leader) and always
    * admits empty entries.
    */
   private increaseUncommittedSize(ents: readonly Entry[]): boolean {
+    if (this.maxUncommittedSize === NO_LIMIT) return true; // nothing to account for
     const s = entriesSize(ents);
     if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) {
       return false;
@@ -452,9 +477,7 @@ export class Raft {
 
   /** Whether this node leads but is no longer a voter (removed, or demoted to learner). */
   isRemovedLeader(): boolean {
-    if (this.state !== StateType.Leader) return false;
-    const pr = this.trk.progress.get(this.id);
-    return pr === undefined || pr.isLearner;
+    return this.state === StateType.Leader && (!this.isMember || this.isLearner);
   }
 
   /**

@@ -14,6 +14,7 @@ import { leaderMaybeCommit } from "./read-index.js";
 import type { Ready } from "./ready.js";
 import { bcastAppend } from "./replicate.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
+import { proposeOnLeader } from "./step-leader.js";
 import {
   type ConfChange,
   ConfChangeType,
@@ -30,7 +31,7 @@ import {
   type SoftState,
   StateType,
 } from "./types.js";
-import { EMPTY_BYTES, entriesSize } from "./util.js";
+import { EMPTY_BYTES, entriesSize, NO_LIMIT } from "./util.js";
 
 /** What `advance` must do for one Ready, recorded when the Ready is handed out. */
 interface ReadyRecord {
@@ -97,6 +98,8 @@ export class RawNode {
   private prevSoftSt: SoftState;
   private prevHardSt: HardState;
   private readonly inFlight: ReadyRecord[] = [];
+  /** Whether applied payload sizes are needed (a committed or uncommitted size limit). */
+  private readonly countSizes: boolean;
 
   /**
    * Creates a node from `config`, restoring HardState and ConfState from
@@ -105,6 +108,9 @@ export class RawNode {
    */
   constructor(config: Config) {
     this.raft = newRaft(config);
+    this.countSizes =
+      this.raft.maxUncommittedSize !== NO_LIMIT ||
+      this.raft.raftLog.maxApplyingEntsSize !== NO_LIMIT;
     this.prevSoftSt = this.raft.softState();
     this.prevHardSt = this.raft.hardState();
   }
@@ -172,6 +178,11 @@ export class RawNode {
    * guarantee commitment (watch committedEntries).
    */
   propose(data: Uint8Array): void {
+    if (this.raft.state === StateType.Leader) {
+      // Same as stepping a local MsgProp on the leader, without the message.
+      proposeOnLeader(this.raft, data);
+      return;
+    }
     const m = localMessage(MessageType.MsgProp, this.raft.id);
     m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }];
     this.raft.step(m);
@@ -305,7 +316,8 @@ export class RawNode {
     const ce = rd.committedEntries;
     if (ce.length > 0) {
       rec.appliedIndex = ce[ce.length - 1].index;
-      rec.appliedSize = entriesSize(ce);
+      // Sizes matter only for maxCommittedSizePerReady and maxUncommittedEntriesSize.
+      if (this.countSizes) rec.appliedSize = entriesSize(ce);
       log.acceptApplying(rec.appliedIndex, rec.appliedSize);
     }
     this.inFlight.push(rec);

@@ -50,7 +50,9 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
     rejectHint: 0,
     context: EMPTY_BYTES,
   });
-  pr.sentEntries(ents.length, ents.length === 0 ? 0 : entriesSize(ents));
+  // Byte accounting is only needed when inflight bytes are limited.
+  const bytes = ents.length === 0 || r.trk.maxInflightBytes === 0 ? 0 : entriesSize(ents);
+  pr.sentEntries(ents.length, bytes);
   pr.sentCommitTo(commit);
   return true;
 }

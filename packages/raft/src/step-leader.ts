@@ -130,6 +130,17 @@ function handlePropose(r: Raft, m: Message): void {
 }
 
 /**
+ * A local proposal of one normal entry on the leader: exactly what stepping a local
+ * MsgProp does (handlePropose), without allocating the message. The hot path of writes.
+ */
+export function proposeOnLeader(r: Raft, data: Uint8Array): void {
+  if (r.isRemovedLeader()) throw new ProposalDroppedError("leader is not a voter");
+  if (r.leadTransferee !== None) throw new ProposalDroppedError("leadership transfer in progress");
+  if (!r.appendNormalEntry(data)) throw new ProposalDroppedError("uncommitted entries size limit");
+  r.pendingBcast = true;
+}
+
+/**
  * The reason a proposed conf change must not enter the log now, or "" if it may:
  * another one may be unapplied (thesis §4.1: one change at a time); a joint
  * configuration must be left before anything else; only a joint configuration can be
