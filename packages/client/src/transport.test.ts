@@ -70,6 +70,12 @@ describe("transport rules against a scripted fake member", () => {
       txn: () => {},
       compact: () => {},
     });
+    server.addService(etcdserverpb.WatchService, {
+      // A member that accepts watch streams but never confirms a watch.
+      watch: (call: { on(e: string, f: () => void): void; end(): void }) => {
+        call.on("end", () => call.end());
+      },
+    } as never);
     server.addService(etcdserverpb.AuthService, {
       authenticate: unary("authenticate", () => script.authenticate),
     } as never);
@@ -223,6 +229,15 @@ describe("transport rules against a scripted fake member", () => {
     };
     // A token refused again after a fresh one: the error surfaces.
     await expect(client.put("k", "v")).rejects.toBeInstanceOf(InvalidAuthTokenError);
+    await client.close();
+  });
+
+  it("does not hang on a member that never confirms a watch", async () => {
+    const client = new Client({ endpoints: [endpoint], callTimeoutMs: 300, ...fast });
+    await expect(client.watch("k")).rejects.toBeInstanceOf(DeadlineExceededError);
+    await expect(client.watch("k", { timeoutMs: 100 })).rejects.toBeInstanceOf(
+      DeadlineExceededError,
+    );
     await client.close();
   });
 

@@ -44,6 +44,7 @@ export class WatchManager {
   private generation = 0;
   private connecting = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private createTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   /** Watchers waiting to be created on the current stream, in order. */
   private createQueue: Watcher[] = [];
@@ -217,6 +218,7 @@ export class WatchManager {
     const stream = this.stream;
     this.stream = undefined;
     this.creating = undefined;
+    clearTimeout(this.createTimer);
     this.createQueue = [];
     this.byId.clear();
     if (stream) {
@@ -236,6 +238,19 @@ export class WatchManager {
     if (!next) return;
     this.creating = next;
     this.send({ requestUnion: { $case: "createRequest", value: next.createRequest() } });
+    // A member that never confirms would stall every later watcher: treat it as broken.
+    const conn = this.conn;
+    const generation = this.generation;
+    clearTimeout(this.createTimer);
+    this.createTimer = setTimeout(() => {
+      if (generation !== this.generation || this.creating !== next || !conn) return;
+      const error = new DeadlineExceededError(
+        status.DEADLINE_EXCEEDED,
+        `chainfire: ${conn.url}: watch creation not confirmed`,
+      );
+      this.handleStreamFailure(conn, error, undefined);
+    }, this.transport.settings.callTimeoutMs);
+    this.createTimer.unref();
   }
 
   private sendCancel(watcher: Watcher): Promise<void> {
@@ -276,6 +291,7 @@ export class WatchManager {
     if (r.created) {
       const watcher = this.creating;
       this.creating = undefined;
+      clearTimeout(this.createTimer);
       if (watcher) this.handleCreated(watcher, r, header);
       this.pump();
       return;
