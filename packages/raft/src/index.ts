@@ -42,7 +42,9 @@ export {
 export { MemoryStorage } from "./memory-storage.js";
 export { isLocalMsg, isResponseMsg, RawNode } from "./raw-node.js";
 export * from "./ready.js";
+/** Node status reported by `RawNode.status()` / `basicStatus()`. */
 export type { BasicStatus, ProgressStatus, Status } from "./status.js";
 export * from "./storage.js";
+/** A follower's replication state as seen by the leader. */
 export type { ProgressStateType } from "./tracker/progress.js";
 export * from "./types.js";

@@ -14,6 +14,7 @@ export type NodeId = bigint;
 /** The id that means "no node": no leader, no vote. */
 export const None: NodeId = 0n;
 
+/** What an entry carries: application data, or a membership change (v1 or V2 codec). */
 export enum EntryType {
   Normal = 0,
   ConfChange = 1,
@@ -36,6 +37,7 @@ export interface HardState {
   commit: number;
 }
 
+/** A membership configuration as persisted (with the applied index) and in snapshots. */
 export interface ConfState {
   /** The voters of the incoming configuration (the only one outside joint consensus). */
   voters: NodeId[];
@@ -48,6 +50,7 @@ export interface ConfState {
   autoLeave: boolean;
 }
 
+/** What a snapshot covers: the last index and term it includes, and the configuration then. */
 export interface SnapshotMetadata {
   confState: ConfState;
   /** The index of the last entry the snapshot covers. */
@@ -65,6 +68,10 @@ export interface Snapshot {
   data: Uint8Array;
 }
 
+/**
+ * Message types, numbered as in etcd's raftpb. MsgHup, MsgBeat, MsgUnreachable, MsgSnapStatus
+ * and MsgCheckQuorum are local only (never valid from the network).
+ */
 export enum MessageType {
   MsgHup = 0,
   MsgBeat = 1,
@@ -106,6 +113,7 @@ export interface Message {
   context: Uint8Array;
 }
 
+/** What a single membership change does to one node. */
 export enum ConfChangeType {
   AddNode = 0,
   RemoveNode = 1,
@@ -123,11 +131,13 @@ export interface ConfChange {
   id: bigint;
 }
 
+/** One change of a ConfChangeV2. */
 export interface ConfChangeSingle {
   type: ConfChangeType;
   nodeId: NodeId;
 }
 
+/** How a ConfChangeV2 is carried out: directly, or through a joint configuration. */
 export enum ConfChangeTransition {
   /** Joint consensus when more than one change, left automatically; else simple. */
   Auto = 0,
@@ -144,6 +154,7 @@ export interface ConfChangeV2 {
   context: Uint8Array;
 }
 
+/** A node's role. */
 export enum StateType {
   Follower = 0,
   Candidate = 1,
@@ -163,6 +174,7 @@ export interface ReadState {
   requestCtx: Uint8Array;
 }
 
+/** The outcome of sending a snapshot, reported with `reportSnapshot`. */
 export enum SnapshotStatus {
   Finish = 0,
   Failure = 1,
