@@ -153,17 +153,29 @@ describe.skipIf(skip !== undefined)("watch against a live member", () => {
   });
 
   it("reassembles fragmented responses", async () => {
-    const w = await client.watch({ prefix: "wf/" }, { fragment: true });
     const { op } = await import("./txn.js");
-    // Three 600 KiB values in one revision: more than etcd's 1.5 MiB per response.
-    const big = "x".repeat(600 * 1024);
-    await client.txn().then(op.put("wf/a", big), op.put("wf/b", big)).commit();
-    await client.txn().then(op.put("wf/c", big)).commit();
-    const events = await take(w, 3);
-    expect(events.map((e) => [e.kv.keyString(), e.kv.value.length])).toEqual([
-      ["wf/a", big.length],
-      ["wf/b", big.length],
-      ["wf/c", big.length],
+    const v1 = "1".repeat(700 * 1024);
+    const v2 = "2".repeat(700 * 1024);
+    await client.txn().then(op.put("wf/a", v1), op.put("wf/b", v1)).commit();
+    const w = await client.watch({ prefix: "wf/" }, { fragment: true, prevKv: true });
+    const fragments: boolean[] = [];
+    const original = w.handleResponse.bind(w);
+    w.handleResponse = (r) => {
+      fragments.push(r.fragment);
+      original(r);
+    };
+    const next = once(w.onBatch);
+    // With prevKv, this revision's events carry 2.8 MB: above etcd's 1.5 MiB per response.
+    await client.txn().then(op.put("wf/a", v2), op.put("wf/b", v2)).commit();
+    const batch = await next;
+    expect(
+      batch.events.map((e) => [e.kv.keyString(), e.kv.string() === v2, e.prevKv?.string() === v1]),
+    ).toEqual([
+      ["wf/a", true, true],
+      ["wf/b", true, true],
     ]);
+    expect(fragments.length).toBeGreaterThan(1); // it did arrive in pieces
+    expect(fragments.at(-1)).toBe(false);
+    await w.cancel();
   });
 });

@@ -8,7 +8,7 @@
  *
  * (Package tests may not import test/harness, so this is a small local copy of the idea.)
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
@@ -34,8 +34,20 @@ export function targetUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The etcd binary's version ("3.4.23"), when the target is etcd. */
+export const ETCD_VERSION: string | undefined =
+  TARGET === "etcd" ? etcdVersion(process.env.ETCD_BIN ?? "etcd") : undefined;
+
+function etcdVersion(bin: string): string | undefined {
+  try {
+    return /etcd Version: (\S+)/.exec(execFileSync(bin, ["--version"], { encoding: "utf8" }))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the target is etcd 3.4, for tests of features that only newer servers have. */
-export const IS_ETCD_34 = TARGET === "etcd";
+export const IS_ETCD_34 = ETCD_VERSION?.startsWith("3.4.") ?? false;
 
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
