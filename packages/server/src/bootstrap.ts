@@ -250,10 +250,18 @@ async function join(s: MemberStorage, o: MemberOptions, logger: Logger): Promise
   }
   const batch = s.engine.batch();
   try {
+    // The membership as the peer knows it, so the transport can reach everyone until the
+    // leader's snapshot (which a joining member always gets: its log is empty) replaces it.
     s.meta.bootstrap(batch, {
       clusterId: answer.clusterId,
       memberId: self.id,
-      members: [],
+      members: answer.members.map((m) => ({
+        id: m.id,
+        name: m.name,
+        peerURLs: m.peerUrls,
+        clientURLs: m.clientUrls,
+        isLearner: m.isLearner,
+      })),
       confState: emptyConfState(),
     });
     await s.engine.write(batch, { sync: true });

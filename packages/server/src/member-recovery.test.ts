@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { kv, pollUntil, TestCluster } from "./__tests__/cluster.js";
+import { freePort, kv, pollUntil, TestCluster } from "./__tests__/cluster.js";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -131,5 +131,52 @@ describe("Member recovery", () => {
     await kv(c.client(down)).put({ key: b("post"), value: b("1") });
     const r = await kv(c.client(down)).range({ key: b("post"), serializable: true });
     expect(r.kvs.length).toBe(1);
+  });
+
+  it("adds a member: it joins with --initial-cluster-state existing and catches up by snapshot", async () => {
+    c = await TestCluster.start();
+    const li = await c.waitLeader();
+    await Promise.all(c.running().map((i) => c!.member(i).ready));
+    for (let i = 0; i < 20; i++) await kv(c.client(i % 3)).put({ key: b(`j${i}`), value: b("v") });
+    const peerUrl = `http://127.0.0.1:${await freePort()}`;
+    const clientUrl = `http://127.0.0.1:${await freePort()}`;
+    const added = await c.member(li).addMember([peerUrl], false);
+    expect(
+      c
+        .member(li)
+        .members()
+        .map((m) => m.id),
+    ).toContain(added.id);
+    c.slots.push({
+      name: "n4",
+      clientUrl,
+      peerUrl,
+      dataDir: `${c.dir}/n4`,
+      member: undefined,
+      client: undefined,
+    });
+    const initialCluster = new Map(c.slots.map((x) => [x.name, [x.peerUrl]]));
+    const m = await c.startMember(3, { initialClusterState: "existing", initialCluster });
+    expect(m.bootstrapped).toBe("join");
+    expect(m.id).toBe(added.id);
+    expect(m.clusterId).toBe(c.member(0).clusterId);
+    await m.ready;
+    expect(m.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    await expectAll(
+      c,
+      3,
+      Array.from({ length: 20 }, (_, i) => `j${i}`),
+    );
+    await pollUntil(
+      () =>
+        c!
+          .member(0)
+          .members()
+          .find((x) => x.id === m.id)?.name === "n4"
+          ? true
+          : undefined,
+      5_000,
+      "the new member to publish its name",
+    );
   });
 });
