@@ -1,5 +1,6 @@
-import { type ConfState, type Entry, EntryType, emptyConfState } from "../index.js";
+import { type ConfState, type Entry, EntryType, emptyConfState, type Snapshot } from "../index.js";
 import { chainHash } from "./hash.js";
+import { BOOT_CHAIN } from "./sim-util.js";
 
 /**
  * The simulation's application: a tiny key-value store fed by committed entries. Its
@@ -55,14 +56,23 @@ export class KvApp {
     return ENCODER.encode(JSON.stringify({ applied: this.applied, chain: this.chain, kv }));
   }
 
-  /** Restores a state machine from a snapshot payload and the snapshot's configuration. */
-  static decode(data: Uint8Array, confState: ConfState): KvApp {
-    const o = JSON.parse(DECODER.decode(data)) as {
+  /**
+   * Restores a state machine from a snapshot. An empty payload is the bootstrap snapshot
+   * of `new MemoryStorage(confState)` (index 1): the empty state with the boot chain.
+   */
+  static decode(snap: Snapshot): KvApp {
+    const cs = cloneConfState(snap.metadata.confState);
+    if (snap.data.byteLength === 0) {
+      if (snap.metadata.index > 1)
+        throw new Error(`KvApp: empty snapshot at ${snap.metadata.index}`);
+      return new KvApp(snap.metadata.index, BOOT_CHAIN, cs);
+    }
+    const o = JSON.parse(DECODER.decode(snap.data)) as {
       applied: number;
       chain: number;
       kv: [string, string][];
     };
-    return new KvApp(o.applied, o.chain, cloneConfState(confState), new Map(o.kv));
+    return new KvApp(o.applied, o.chain, cs, new Map(o.kv));
   }
 
   static empty(chain: number): KvApp {

@@ -18,11 +18,8 @@ import { Prng } from "./prng.js";
 import { ReadChecker } from "./read-checker.js";
 import { SafetyChecker, SafetyViolation } from "./safety-checker.js";
 import { type DriverBug, type NodeConfig, type NodeHost, SimNode } from "./sim-node.js";
-import { describeCs, TICK } from "./sim-util.js";
+import { BOOT_CHAIN, describeCs, TICK } from "./sim-util.js";
 import { Trace } from "./trace.js";
-
-/** The chain hash every log and state machine starts from. */
-export const BOOT_CHAIN = 0x5eed;
 
 export interface SimOptions {
   seed: number;
@@ -87,6 +84,8 @@ export interface SimKnobs {
   chaosInterval: number;
   /** How many Readys a node may take before the first is persisted (ready.ts pipelining). */
   maxPipeline: number;
+  /** Bootstrap with `new MemoryStorage(confState)` rather than an applied snapshot. */
+  constructorBootstrap: boolean;
 }
 
 export type SimEvent =
@@ -157,6 +156,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
       failpointRate: r.pick([0, 0.002, 0.01]),
       chaosInterval: r.pick([3, 6, 12]),
       maxPipeline: r.pick([1, 1, 2, 4]),
+      constructorBootstrap: r.chance(0.5),
     };
     const voters: NodeId[] = [];
     for (let i = 1; i <= opts.voters; i++) voters.push(BigInt(i));
@@ -177,18 +177,24 @@ export class ClusterSim implements NodeHost, ChaosHost {
   }
 
   /**
-   * Creates a node. Bootstrap members start from a snapshot at index 1 holding `cs` (so a
-   * node that joins later must catch up from a snapshot, which carries the configuration;
-   * see BUGS-FOUND.md about bootstrapping at index 0); joining nodes start empty.
+   * Creates a node. Bootstrap members start from a snapshot at index 1 holding `cs` — made
+   * by `new MemoryStorage(cs)` or, for half of the seeds, applied to an empty storage with
+   * the application's state as payload —, so a node that joins later (empty) catches up
+   * from a snapshot, which carries the configuration.
    */
   addNode(id: NodeId, cs?: ConfState): SimNode {
-    const storage = new MemoryStorage();
+    let storage = new MemoryStorage();
     const app = KvApp.empty(BOOT_CHAIN);
     let base = { index: 0, term: 0, chain: BOOT_CHAIN };
     if (cs !== undefined) {
       app.applied = 1;
       app.confState = cs;
-      storage.applySnapshot({ metadata: { index: 1, term: 1, confState: cs }, data: app.encode() });
+      if (this.knobs.constructorBootstrap) storage = new MemoryStorage(cs);
+      else
+        storage.applySnapshot({
+          metadata: { index: 1, term: 1, confState: cs },
+          data: app.encode(),
+        });
       base = { index: 1, term: 1, chain: BOOT_CHAIN };
     }
     const n = new SimNode(id, storage, app, this.knobs.node);

@@ -94,7 +94,7 @@ export class SimNode {
     if (snap.metadata.index > this.app.applied) {
       // A received snapshot was persisted but not applied before a crash: the member
       // restores its state machine from it before starting raft, as a real server does.
-      this.app = KvApp.decode(snap.data, snap.metadata.confState);
+      this.app = KvApp.decode(snap);
       h.checker.onRestore(this.id, this.app.applied, this.app.chain);
     }
     this.raw = new RawNode({
@@ -160,7 +160,7 @@ export class SimNode {
     }
     if (h.failpoint(this, "after-send")) return;
     if (rd.snapshot !== undefined) {
-      this.app = KvApp.decode(rd.snapshot.data, rd.snapshot.metadata.confState);
+      this.app = KvApp.decode(rd.snapshot);
       h.checker.onRestore(this.id, this.app.applied, this.app.chain);
       if (this.app.applied !== rd.snapshot.metadata.index) {
         throw new Error(

@@ -1,5 +1,8 @@
 import type { ConfState } from "../index.js";
 
+/** The chain hash every log and state machine starts from (see hash.ts). */
+export const BOOT_CHAIN = 0x5eed;
+
 /** Virtual time units per tick. Message delays and fsync delays are in the same units. */
 export const TICK = 10;
 
