@@ -77,7 +77,8 @@ export interface ResolvedConfig {
 type Raw = string | boolean;
 
 /** Environment variables with our prefixes that are not flags (read by other tools). */
-const NON_FLAG_ENV = /^(CHAINFIRE_(GIT_SHA|TEST_.*|COMPAT_.*|BY_DEFAULT)|ETCD_UNSUPPORTED_ARCH)$/;
+const NON_FLAG_ENV =
+  /^(CHAINFIRE_(GIT_SHA|STDIN_LIFELINE|TEST_.*|COMPAT_.*|BY_DEFAULT)|ETCD_UNSUPPORTED_ARCH)$/;
 
 /**
  * Builds MemberOptions from flags, env and config file. Throws {@link ConfigError}.

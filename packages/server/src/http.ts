@@ -88,6 +88,17 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 /** The request handler (exported for tests that need no socket). */
 export function httpHandler(ctx: MemberContext, health: MemberHealth): Handler {
   const log = ctx.logger.child({ svc: "http" });
+  // Probes poll often: a failure is logged when its text changes, or once a minute.
+  let lastWarning = "";
+  let lastWarningAt = 0;
+  const warnOnce = (fields: Record<string, unknown>, msg: string) => {
+    const key = `${msg}:${JSON.stringify(fields)}`;
+    const now = Date.now();
+    if (key === lastWarning && now - lastWarningAt < 60_000) return;
+    lastWarning = key;
+    lastWarningAt = now;
+    log.warn(fields, msg);
+  };
   const checkSets: Record<string, () => Map<string, HealthCheck>> = {
     "/livez": () => health.livez(),
     "/readyz": () => health.readyz(),
@@ -108,7 +119,7 @@ export function httpHandler(ctx: MemberContext, health: MemberHealth): Handler {
         if (h.health === "true") ctx.metrics.healthSuccess.inc();
         else {
           ctx.metrics.healthFailures.inc();
-          log.warn({ reason: h.reason }, "/health error");
+          warnOnce({ reason: h.reason }, "/health error");
         }
         return send(res, h.health === "true" ? 200 : 503, "application/json", JSON.stringify(h));
       }
@@ -129,7 +140,7 @@ export function httpHandler(ctx: MemberContext, health: MemberHealth): Handler {
         const excluded = new Set(url.searchParams.getAll("exclude"));
         const { ok, report } = await runChecks(checks, excluded, abortOnClose(req));
         if (!ok) {
-          log.warn({ path, report }, "health check error");
+          warnOnce({ path, report }, "health check error");
           return send(res, 503, "text/plain; charset=utf-8", report);
         }
         const verbose = url.searchParams.has("verbose");

@@ -7,6 +7,9 @@
  *    words; the local cluster and the tests wait for it).
  * 4. First SIGTERM/SIGINT: close HTTP, `member.close()`, exit 0. A second signal while
  *    closing exits 1 at once. If the member stops by itself (a fatal error), exit 1.
+ *
+ * With `CHAINFIRE_STDIN_LIFELINE=1` (set by the local cluster for its children), the end of
+ * stdin counts as SIGTERM: a member whose supervisor died (even by SIGKILL) stops too.
  */
 import type { Logger } from "pino";
 import { ConfigError, type ResolvedConfig, resolveMemberConfig } from "../config.js";
@@ -58,6 +61,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
 
   const lifecycle = new Lifecycle(logger);
   lifecycle.installSignalHandlers();
+  if (env.CHAINFIRE_STDIN_LIFELINE === "1") lifecycle.stopOnStdinEnd();
   let member: Member;
   let http: HttpEndpoints | undefined;
   try {
@@ -101,6 +105,14 @@ class Lifecycle {
   installSignalHandlers(): void {
     process.on("SIGTERM", this.#onSignal!);
     process.on("SIGINT", this.#onSignal!);
+  }
+
+  /** The end of stdin (the supervisor went away) acts as SIGTERM. */
+  stopOnStdinEnd(): void {
+    const stdin = process.stdin;
+    stdin.on("data", () => {});
+    stdin.once("end", () => this.#onSignal!("SIGTERM"));
+    stdin.once("error", () => this.#onSignal!("SIGTERM"));
   }
 
   removeSignalHandlers(): void {
