@@ -16,23 +16,16 @@
 import {
   ErrBadLeaderTransferee,
   ErrCanceled,
-  ErrMemberBadURLs,
-  ErrMemberNotFound,
-  ErrMemberNotLearner,
   ErrNotLeader,
-  ErrPeerURLExist,
   ErrStopped,
   ErrTimeout,
   EtcdError,
   type etcdserverpb,
-  peerpb,
 } from "@chainfire/api";
 import {
   BugIndicatingError,
-  ConfChangeType,
   type Message,
   ProposalDroppedError,
-  RawNode,
   type SoftState,
   StateType,
   StepLocalMessageError,
@@ -42,11 +35,9 @@ import {
   createStateSnapshot,
   type LeaseStore,
   type MvccStore,
-  type StagedSnapshot,
   type StateSnapshot,
-  stageStateSnapshot,
 } from "@chainfire/storage";
-import { Server, status } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
 import {
@@ -58,7 +49,7 @@ import {
   openStorage,
 } from "./bootstrap.js";
 import { type ClientListener, listenForClients } from "./client-listener.js";
-import { computeMemberId, formatId } from "./ids.js";
+import { formatId } from "./ids.js";
 import { createLogger } from "./log.js";
 import type {
   AppliedEvent,
@@ -70,13 +61,16 @@ import type {
   MemberStatus,
   ProposalRequest,
 } from "./member-context.js";
+import { delay, Emitter, sameUrls } from "./member-events.js";
+import { Membership } from "./member-membership.js";
 import type { MemberOptions } from "./member-options.js";
 import { MemberMetrics } from "./metrics.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
+import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
 import { clientServerOptions, registerClientServices } from "./services/index.js";
-import { installSnapshot } from "./snapshot.js";
+import { SnapshotReceiver } from "./snapshot.js";
 import { shutdownServer, Transport } from "./transport/transport.js";
 import { CHAINFIRE_VERSION } from "./version.js";
 
@@ -97,59 +91,6 @@ export interface MemberDeps {
 /** etcd's SnapshotCatchUpEntries. */
 export const DEFAULT_CATCH_UP_ENTRIES = 5000;
 
-/** A seeded PRNG (mulberry32) returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function sameUrls(a: readonly string[], b: readonly string[]): boolean {
-  const x = [...a].sort();
-  const y = [...b].sort();
-  return x.length === y.length && x.every((u, i) => u === y[i]);
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    t.unref();
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** A typed event source. */
-class Emitter<T> {
-  readonly #listeners = new Set<(e: T) => void>();
-  readonly #logger: Logger;
-  constructor(logger: Logger) {
-    this.#logger = logger;
-  }
-  readonly event: Event<T> = (listener) => {
-    this.#listeners.add(listener);
-    return { dispose: () => this.#listeners.delete(listener) };
-  };
-  fire(e: T): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#logger.error({ err }, "bug: an event listener threw");
-      }
-    }
-  }
-}
-
 export class Member implements MemberContext {
   readonly id: bigint;
   readonly clusterId: bigint;
@@ -166,7 +107,6 @@ export class Member implements MemberContext {
 
   readonly #stop = new AbortController();
   readonly #deps: MemberDeps;
-  readonly #dbDir: string;
   readonly #electionTick: number;
   readonly #requestTimeoutMs: number;
   readonly #random: () => number;
@@ -175,6 +115,7 @@ export class Member implements MemberContext {
   readonly #transport: Transport;
   readonly #readIndex: ReadIndexBatcher;
   readonly #proposer: Proposer;
+  readonly #membership: Membership;
   #clientServer: Server | null = null;
   #services: { dispose(): void } | null = null;
   #clientListener: ClientListener | null = null;
@@ -183,9 +124,7 @@ export class Member implements MemberContext {
   #isLeader = false;
   #term = 0;
   #leaderElectedAt = 0;
-  #installing: Promise<unknown> | null = null;
-  #snapshotsInstalled = 0;
-  #receivingSnapshot = false;
+  readonly #snapshots: SnapshotReceiver;
   #compaction: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   #fatal: unknown;
@@ -240,7 +179,6 @@ export class Member implements MemberContext {
     this.clusterId = boot.clusterId;
     this.name = options.name;
     this.bootstrapped = boot.how;
-    this.#dbDir = dbDir;
     this.#storage = storage;
     this.stopping = this.#stop.signal;
     this.metrics =
@@ -256,7 +194,7 @@ export class Member implements MemberContext {
       this.#resolveClosed = r;
     });
     const hb = options.heartbeatIntervalMs;
-    this.#electionTick = Math.max(2, Math.round(options.electionTimeoutMs / hb));
+    this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
@@ -275,6 +213,11 @@ export class Member implements MemberContext {
         maxRequestBytes: options.maxRequestBytes,
       },
     );
+    this.#membership = new Membership({
+      meta: () => this.#storage.meta,
+      token: options.initialClusterToken,
+      proposeConfChange: (cc, signal) => this.#proposer.proposeConfChange(cc, signal),
+    });
     this.#readIndex = new ReadIndexBatcher(
       {
         readIndex: (ctx) => this.#driver.readIndex(ctx),
@@ -286,6 +229,29 @@ export class Member implements MemberContext {
         retryMs: Math.max(2 * hb, Math.min(500, options.electionTimeoutMs)),
       },
     );
+    this.#snapshots = new SnapshotReceiver({
+      memberId: this.id,
+      clusterId: this.clusterId,
+      dbDir,
+      logger,
+      storage: () => this.#storage,
+      driver: () => this.#driver,
+      closing: () => this.#closing !== null,
+      pauseTicks: () => this.#stopTicking(),
+      resumeTicks: () => this.#startTicking(),
+      newDriverState: (st) => this.#driverState(st),
+      swapped: (st) => {
+        this.#storage = st;
+        this.#proposer.failAll(new EtcdError(ErrTimeout));
+        this.#updatePeers();
+        if (this.#lead !== 0n) this.#setLeader(0n);
+        this.#term = st.log.hardState.term;
+        this.#readIndex.onApplied(st.meta.appliedIndex);
+        this.#readIndex.onRaftReset();
+        this.#applied.fire({ index: BigInt(st.meta.appliedIndex), revision: st.store.revision });
+      },
+      onFatal: (err) => this.#onFatal(err),
+    });
     this.#transport = new Transport({
       logger: logger.child({ component: "transport" }),
       identity: () => ({
@@ -302,8 +268,8 @@ export class Member implements MemberContext {
       observeRoundTrip: (id, s) => this.metrics.peerRoundTrip.observe({ To: formatId(id) }, s),
       step: (m) => this.#step(m),
       createSnapshot: () => createStateSnapshot(this.#storage.engine),
-      stageSnapshot: (data) => this.#stageSnapshot(data),
-      installSnapshot: (staged, msg) => this.#installSnapshot(staged, msg),
+      stageSnapshot: (data) => this.#snapshots.stage(data),
+      installSnapshot: (staged, msg) => this.#snapshots.install(staged, msg),
     });
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
@@ -355,30 +321,18 @@ export class Member implements MemberContext {
     this.metrics.isLeader.set(0);
   }
 
-  #newRawNode(s: MemberStorage): RawNode {
-    const raftLog = this.logger.child({ component: "raft-core" });
-    return new RawNode({
-      id: this.id,
-      electionTick: this.#electionTick,
-      heartbeatTick: 1,
-      storage: s.log,
-      applied: s.meta.appliedIndex,
-      maxSizePerMsg: 1024 * 1024,
-      maxInflightMsgs: 256,
-      maxUncommittedEntriesSize: 1 << 30,
-      checkQuorum: true,
-      preVote: true,
-      random: this.#random,
-      logger: {
-        debug: (msg) => raftLog.debug(msg),
-        info: (msg) => raftLog.info(msg),
-        warn: (msg) => raftLog.warn(msg),
-      },
-    });
-  }
-
   #driverState(s: MemberStorage): DriverState {
-    return { ...s, node: this.#newRawNode(s) };
+    return {
+      ...s,
+      node: newRawNode({
+        id: this.id,
+        electionTick: this.#electionTick,
+        storage: s.log,
+        applied: s.meta.appliedIndex,
+        random: this.#random,
+        logger: this.logger.child({ component: "raft-core" }),
+      }),
+    };
   }
 
   async #listen(): Promise<void> {
@@ -472,7 +426,7 @@ export class Member implements MemberContext {
   // ---- raft callbacks ----
 
   #step(m: Message): void {
-    if (this.#installing || this.#stop.signal.aborted) return;
+    if (this.#snapshots.installing || this.#stop.signal.aborted) return;
     try {
       this.#driver.step(m);
     } catch (err) {
@@ -548,82 +502,9 @@ export class Member implements MemberContext {
 
   // ---- snapshots from the leader ----
 
-  /**
-   * Stages one snapshot at a time (they share the staging directory): a second transfer
-   * while one is staged or installing is refused, and the leader retries later.
-   */
-  async #stageSnapshot(data: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
-    if (this.#receivingSnapshot || this.#closing) {
-      throw Object.assign(new Error("another snapshot is being received"), {
-        code: status.UNAVAILABLE,
-      });
-    }
-    this.#receivingSnapshot = true;
-    let staged: StagedSnapshot;
-    try {
-      staged = await stageStateSnapshot(data, this.#dbDir, {
-        memberId: this.id,
-        hardState: this.#storage.log.hardState,
-      });
-    } catch (err) {
-      this.#receivingSnapshot = false;
-      throw err;
-    }
-    const done = () => {
-      this.#receivingSnapshot = false;
-    };
-    return {
-      header: staged.header,
-      sha256: staged.sha256,
-      pairCount: staged.pairCount,
-      dir: staged.dir,
-      install: () => staged.install().finally(done),
-      discard: () => staged.discard().finally(done),
-    };
-  }
-
-  async #installSnapshot(staged: StagedSnapshot, msg: Message): Promise<bigint> {
-    while (this.#installing) await this.#installing.catch(() => {});
-    if (this.#closing) {
-      await staged.discard();
-      throw new EtcdError(ErrStopped);
-    }
-    const p = installSnapshot(staged, msg, {
-      storage: () => this.#storage,
-      dbDir: this.#dbDir,
-      logger: this.logger,
-      driver: this.#driver,
-      pauseTicks: () => this.#stopTicking(),
-      resumeTicks: () => this.#startTicking(),
-      newDriverState: (s) => this.#driverState(s),
-      swapped: (s) => {
-        this.#storage = s;
-        this.#proposer.failAll(new EtcdError(ErrTimeout));
-        this.#updatePeers();
-        if (this.#lead !== 0n) this.#setLeader(0n);
-        this.#term = s.log.hardState.term;
-        this.#readIndex.onApplied(s.meta.appliedIndex);
-        this.#readIndex.onRaftReset();
-        this.#applied.fire({ index: BigInt(s.meta.appliedIndex), revision: s.store.revision });
-      },
-      clusterId: this.clusterId,
-    });
-    this.#installing = p;
-    try {
-      const index = await p;
-      this.#snapshotsInstalled++;
-      return index;
-    } catch (err) {
-      if (!(err instanceof EtcdError)) this.#onFatal(err);
-      throw err;
-    } finally {
-      this.#installing = null;
-    }
-  }
-
   /** State snapshots received from a leader and installed (or found stale) since start. */
   get snapshotsInstalled(): number {
-    return this.#snapshotsInstalled;
+    return this.#snapshots.installed;
   }
 
   /** The first index still in this member's raft log (after compaction). */
@@ -782,90 +663,20 @@ export class Member implements MemberContext {
     });
   }
 
-  async addMember(
-    peerUrls: string[],
-    isLearner: boolean,
-    signal?: AbortSignal,
-  ): Promise<MemberInfo> {
-    if (peerUrls.length === 0) throw new EtcdError(ErrMemberBadURLs);
-    for (const u of peerUrls) {
-      try {
-        const url = new URL(u);
-        if ((url.protocol !== "http:" && url.protocol !== "https:") || url.port === "")
-          throw new Error();
-      } catch {
-        throw new EtcdError(ErrMemberBadURLs);
-      }
-    }
-    for (const m of this.#storage.meta.members()) {
-      if (m.peerURLs.some((u) => peerUrls.includes(u))) throw new EtcdError(ErrPeerURLExist);
-    }
-    // etcd: a member added at runtime has an id from its URLs, the token and the time.
-    const id = computeMemberId(
-      peerUrls,
-      `${this.options.initialClusterToken}${Math.floor(Date.now() / 1000)}`,
-    );
-    const context = peerpb.MemberInfo.encode({
-      id,
-      name: "",
-      peerUrls,
-      clientUrls: [],
-      isLearner,
-    }).finish();
-    await this.#proposer.proposeConfChange(
-      {
-        type: isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode,
-        nodeId: id,
-        context,
-      },
-      signal,
-    );
-    return { id, name: "", peerUrls, clientUrls: [], isLearner };
+  addMember(peerUrls: string[], isLearner: boolean, signal?: AbortSignal): Promise<MemberInfo> {
+    return this.#membership.add(peerUrls, isLearner, signal);
   }
 
-  async removeMember(id: bigint, signal?: AbortSignal): Promise<void> {
-    if (this.#storage.meta.member(id) === undefined) throw new EtcdError(ErrMemberNotFound);
-    await this.#proposer.proposeConfChange(
-      { type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) },
-      signal,
-    );
+  removeMember(id: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#membership.remove(id, signal);
   }
 
-  async updateMember(id: bigint, peerUrls: string[], signal?: AbortSignal): Promise<void> {
-    const m = this.#storage.meta.member(id);
-    if (m === undefined) throw new EtcdError(ErrMemberNotFound);
-    for (const o of this.#storage.meta.members()) {
-      if (o.id !== id && o.peerURLs.some((u) => peerUrls.includes(u)))
-        throw new EtcdError(ErrPeerURLExist);
-    }
-    const context = peerpb.MemberInfo.encode({
-      id,
-      name: m.name,
-      peerUrls,
-      clientUrls: m.clientURLs,
-      isLearner: m.isLearner,
-    }).finish();
-    await this.#proposer.proposeConfChange(
-      { type: ConfChangeType.UpdateNode, nodeId: id, context },
-      signal,
-    );
+  updateMember(id: bigint, peerUrls: string[], signal?: AbortSignal): Promise<void> {
+    return this.#membership.update(id, peerUrls, signal);
   }
 
-  async promoteMember(id: bigint, signal?: AbortSignal): Promise<void> {
-    const m = this.#storage.meta.member(id);
-    if (m === undefined) throw new EtcdError(ErrMemberNotFound);
-    if (!m.isLearner) throw new EtcdError(ErrMemberNotLearner);
-    const context = peerpb.MemberInfo.encode({
-      id,
-      name: m.name,
-      peerUrls: m.peerURLs,
-      clientUrls: m.clientURLs,
-      isLearner: false,
-    }).finish();
-    await this.#proposer.proposeConfChange(
-      { type: ConfChangeType.AddNode, nodeId: id, context },
-      signal,
-    );
+  promoteMember(id: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#membership.promote(id, signal);
   }
 
   // ---- shutdown ----
@@ -905,7 +716,7 @@ export class Member implements MemberContext {
     this.#proposer.close();
     this.#readIndex.close();
     this.#stopTicking();
-    while (this.#installing) await this.#installing.catch(() => {});
+    await this.#snapshots.settled();
     await this.#driver.stop();
     await this.#transport.close();
     server?.forceShutdown();

@@ -20,9 +20,10 @@
  *
  * A snapshot not newer than what is applied already is discarded (and the message stepped).
  */
-import { ErrClusterIdMismatch, EtcdError } from "@chainfire/api";
+import { ErrClusterIdMismatch, ErrStopped, EtcdError } from "@chainfire/api";
 import type { Message } from "@chainfire/raft";
-import type { StagedSnapshot } from "@chainfire/storage";
+import { type StagedSnapshot, stageStateSnapshot } from "@chainfire/storage";
+import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
 import { formatId } from "./ids.js";
@@ -33,7 +34,7 @@ export interface SnapshotInstallHost {
   storage(): MemberStorage;
   readonly dbDir: string;
   readonly logger: Logger;
-  readonly driver: RaftDriver;
+  driver(): RaftDriver;
   readonly clusterId: bigint;
   pauseTicks(): void;
   resumeTicks(): void;
@@ -57,12 +58,12 @@ export async function installSnapshot(
       { snapshotIndex: h.appliedIndex, appliedIndex: old.meta.appliedIndex },
       "ignoring a snapshot not newer than the applied state",
     );
-    host.driver.step(msg);
+    host.driver().step(msg);
     return BigInt(old.meta.appliedIndex);
   }
   const started = performance.now();
   host.pauseTicks();
-  await host.driver.pause();
+  await host.driver().pause();
   let resumed = false;
   try {
     const hs = old.log.hardState;
@@ -89,10 +90,10 @@ export async function installSnapshot(
     }
     const state = host.newDriverState(s);
     host.swapped(s);
-    host.driver.resume(state);
+    host.driver().resume(state);
     resumed = true;
     host.resumeTicks();
-    host.driver.step(msg);
+    host.driver().step(msg);
     host.logger.info(
       {
         appliedIndex: h.appliedIndex,
@@ -105,5 +106,94 @@ export async function installSnapshot(
     return BigInt(h.appliedIndex);
   } finally {
     if (!resumed) host.resumeTicks();
+  }
+}
+
+/** What a {@link SnapshotReceiver} needs beyond an install. */
+export interface SnapshotReceiverHost extends SnapshotInstallHost {
+  readonly memberId: bigint;
+  /** Whether the member is shutting down (new transfers are refused). */
+  closing(): boolean;
+  /** An install failed in a way that leaves the member unusable. */
+  onFatal(err: unknown): void;
+}
+
+/**
+ * The follower side of snapshot transfers: one staged at a time (they share the staging
+ * directory; a second transfer meanwhile is refused and the leader retries later), then
+ * installed with {@link installSnapshot}.
+ */
+export class SnapshotReceiver {
+  readonly #host: SnapshotReceiverHost;
+  #receiving = false;
+  #installing: Promise<bigint> | null = null;
+  /** Snapshots installed (or found stale) since start. */
+  installed = 0;
+
+  constructor(host: SnapshotReceiverHost) {
+    this.#host = host;
+  }
+
+  /** Whether an install is swapping the database right now. */
+  get installing(): boolean {
+    return this.#installing !== null;
+  }
+
+  /** Resolves when no install is running. */
+  async settled(): Promise<void> {
+    while (this.#installing) await this.#installing.catch(() => {});
+  }
+
+  /** Stages and verifies a received state snapshot next to the database (no effect yet). */
+  async stage(data: AsyncIterable<Uint8Array>): Promise<StagedSnapshot> {
+    const h = this.#host;
+    if (this.#receiving || h.closing()) {
+      throw Object.assign(new Error("another snapshot is being received"), {
+        code: status.UNAVAILABLE,
+      });
+    }
+    this.#receiving = true;
+    let staged: StagedSnapshot;
+    try {
+      staged = await stageStateSnapshot(data, h.dbDir, {
+        memberId: h.memberId,
+        hardState: h.storage().log.hardState,
+      });
+    } catch (err) {
+      this.#receiving = false;
+      throw err;
+    }
+    const done = () => {
+      this.#receiving = false;
+    };
+    return {
+      header: staged.header,
+      sha256: staged.sha256,
+      pairCount: staged.pairCount,
+      dir: staged.dir,
+      install: () => staged.install().finally(done),
+      discard: () => staged.discard().finally(done),
+    };
+  }
+
+  /** Installs `staged` and steps `msg`; a failure other than an EtcdError is fatal. */
+  async install(staged: StagedSnapshot, msg: Message): Promise<bigint> {
+    await this.settled();
+    if (this.#host.closing()) {
+      await staged.discard();
+      throw new EtcdError(ErrStopped);
+    }
+    const p = installSnapshot(staged, msg, this.#host);
+    this.#installing = p;
+    try {
+      const index = await p;
+      this.installed++;
+      return index;
+    } catch (err) {
+      if (!(err instanceof EtcdError)) this.#host.onFatal(err);
+      throw err;
+    } finally {
+      this.#installing = null;
+    }
   }
 }
