@@ -179,4 +179,34 @@ describe("Member recovery", () => {
       "the new member to publish its name",
     );
   });
+
+  it("without a quorum, writes and linearizable reads time out with etcd's error; serializable reads still work", async () => {
+    c = await TestCluster.start();
+    await c.waitLeader();
+    await kv(c.client(0)).put({ key: b("q"), value: b("1") });
+    await pollUntil(
+      async () =>
+        (await kv(c!.client(2)).range({ key: b("q"), serializable: true })).count === 1n
+          ? true
+          : undefined,
+      5_000,
+      "the write to reach n3",
+    );
+    await Promise.all([c.stopMember(0), c.stopMember(1)]);
+    const k = kv(c.client(2), 10_000);
+    const fail = async (p: Promise<unknown>) =>
+      (await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { details?: string };
+    const [w, r] = await Promise.all([
+      fail(k.put({ key: b("q"), value: b("2") })),
+      fail(k.range({ key: b("q") })),
+    ]);
+    expect(w.details).toMatch(/^etcdserver: request timed out/);
+    expect(r.details).toMatch(/^etcdserver: request timed out/);
+    const s = await k.range({ key: b("q"), serializable: true });
+    expect(s.kvs[0].value.toString()).toBe("1");
+    expect(c.member(2).hasLeader()).toBe(false);
+  });
 });
