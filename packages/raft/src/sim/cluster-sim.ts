@@ -260,9 +260,8 @@ export class ClusterSim implements NodeHost, ChaosHost {
   private handle(ev: SimEvent): void {
     switch (ev.k) {
       case "tick": {
-        const n = this.nodes.get(ev.id)!;
-        if (n.stopped) return;
-        n.raw?.tick();
+        // Ticks keep coming while a node is down or shut down (a re-added node restarts).
+        this.nodes.get(ev.id)!.raw?.tick();
         this.queue.push(this.now + TICK + (this.rng.chance(0.1) ? this.rng.int(-2, 2) : 0), ev);
         return;
       }
@@ -310,16 +309,17 @@ export class ClusterSim implements NodeHost, ChaosHost {
   private afterEvent(): void {
     for (const n of this.nodes.values()) {
       for (let guard = 0; guard < 100 && n.raw !== undefined; guard++) {
-        const st = n.raw.status();
+        const st = n.raw.basicStatus();
         this.checker.observe(n.id, {
           term: st.hardState.term,
           commit: st.hardState.commit,
           isLeader: st.softState.raftState === StateType.Leader,
         });
+        if (n.pending.length >= this.knobs.maxPipeline || !n.raw.hasReady()) break;
         const delay = this.rng.chance(this.knobs.persistNow)
           ? 0
           : this.rng.int(1, this.knobs.persistDelayMax);
-        if (!n.maybeReady(this, delay, this.knobs.maxPipeline)) break;
+        n.maybeReady(this, delay, this.knobs.maxPipeline);
       }
     }
     this.maybeShutdownRemoved();
@@ -443,7 +443,7 @@ export class ClusterSim implements NodeHost, ChaosHost {
     let bestTerm = -1;
     for (const n of this.nodes.values()) {
       if (n.raw === undefined) continue;
-      const st = n.raw.status();
+      const st = n.raw.basicStatus();
       if (st.softState.raftState === StateType.Leader && st.hardState.term > bestTerm) {
         best = n;
         bestTerm = st.hardState.term;

@@ -129,7 +129,7 @@ export class SimNode {
     const raw = this.raw;
     if (raw === undefined || this.pending.length >= maxPipeline || !raw.hasReady()) return false;
     const rd = raw.ready();
-    h.checker.onReady(this.id, rd, raw.status().hardState.term);
+    h.checker.onReady(this.id, rd, raw.basicStatus().hardState.term);
     h.trace(`n${this.id} ready ${summarizeReady(rd)}`);
     this.pending.push(rd);
     const early =
@@ -213,7 +213,7 @@ export class SimNode {
   }
 
   isLeader(): boolean {
-    return this.raw?.status().softState.raftState === StateType.Leader;
+    return this.raw?.basicStatus().softState.raftState === StateType.Leader;
   }
 }
 
