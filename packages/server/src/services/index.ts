@@ -19,7 +19,8 @@
  * | etcdserverpb.Maintenance     | Status, Alarm, HashKV, Snapshot, MoveLeader; rest UNIMPLEMENTED |
  * | etcdserverpb.Cluster         | MemberList, MemberAdd/Remove/Update/Promote via the context  |
  * | grpc.health.v1.Health        | SERVING while the member has a leader                        |
- * | etcdserverpb.Watch/Lease/Auth | UNIMPLEMENTED placeholders (unimplemented.ts)               |
+ * | etcdserverpb.Watch           | services/watch.ts (core)                                     |
+ * | etcdserverpb.Lease/Auth      | UNIMPLEMENTED placeholders (unimplemented.ts)                |
  */
 import { ErrNotSupportedForLearner, EtcdError, etcdserverpb } from "@chainfire/api";
 import type { ChannelOptions } from "@grpc/grpc-js";
@@ -58,7 +59,7 @@ export function clientServerOptions(
 }
 
 /**
- * Registers KV, Maintenance, Cluster, Health and the Watch/Lease/Auth placeholders on
+ * Registers KV, Maintenance, Cluster, Watch, Health and the Lease/Auth placeholders on
  * `server`. Dispose to release the context listeners (the health service's).
  */
 export function registerClientServices(server: ServiceRegistry, ctx: MemberContext): Disposable {

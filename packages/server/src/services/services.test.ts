@@ -207,8 +207,21 @@ describe("Cluster", () => {
 
 describe("placeholders, learners, errors and metrics", () => {
   // (Watch is implemented: services/watch.test.ts.)
-  it("Lease and Auth answer UNIMPLEMENTED", async () => {
+  it("Lease and Auth answer UNIMPLEMENTED, streams included", async () => {
     const l = client(etcdserverpb.LeaseClient);
+    const err = await new Promise<ServiceError>((resolve) => {
+      const s = l.leaseKeepAlive();
+      s.on("error", resolve);
+      s.write(etcdserverpb.LeaseKeepAliveRequest.fromPartial({ ID: 1n }));
+    });
+    expect(err).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: "chainfire: Lease.LeaseKeepAlive is not implemented yet",
+    });
+    const text = await ctx.metrics.text();
+    expect(text).toMatch(
+      /grpc_type="bidi_stream",grpc_service="etcdserverpb.Lease",grpc_method="LeaseKeepAlive",grpc_code="Unimplemented"\} 1$/m,
+    );
     await expect(
       call(l.leaseGrant.bind(l), etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: 5n })),
     ).rejects.toMatchObject({
