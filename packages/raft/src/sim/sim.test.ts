@@ -9,7 +9,7 @@ import { ClusterSim, type SimOptions, type SimResult } from "./cluster-sim.js";
 // `npm run sim -- --seeds 1 --start <seed> --nodes <n> --full-trace`.
 
 const STEPS = 2000;
-const SEEDS_PER_SIZE = 200;
+const SEEDS_PER_SIZE = 400;
 
 function run(opts: Partial<SimOptions> & { seed: number; voters: number }): SimResult {
   return new ClusterSim({ steps: STEPS, ...opts }).run();
