@@ -75,7 +75,13 @@ buildNpmPackage (
   )
   // {
     npmFlags = [ "--ignore-scripts" ];
-    npmBuildScript = "build";
+    # The member and the CLI (and what they import); the root `tsc -b` also checks test/.
+    dontNpmBuild = true;
+    buildPhase = ''
+      runHook preBuild
+      node_modules/.bin/tsc -b packages/server packages/client
+      runHook postBuild
+    '';
 
     nativeBuildInputs = [
       makeWrapper

@@ -3,9 +3,11 @@
 # package mirrors but no container registry:
 #
 #   1. make node:20-slim locally: a `debootstrap --variant=minbase bookworm` rootfs with
-#      this machine's Node 20 (node + npm), a `node` user (uid 1000) and `podman import`
+#      this machine's Node 20 (node + npm), its CA bundle (so npm and apt inside the build
+#      trust what this machine trusts), a `node` user (uid 1000) and `podman import`
 #      (skipped when the image exists; --rebuild-base forces it)
-#   2. podman build --pull=never of deploy/Dockerfile as localhost/chainfire:dev
+#   2. podman build --pull=never --network=host of deploy/Dockerfile as
+#      localhost/chainfire:dev (host networking: no netavark/iptables needed in a VM)
 #
 # usage: deploy/podman/build-image.sh [--rebuild-base] [TAG]     (run as root)
 # needs: podman, runc, debootstrap (apt-get install -y podman runc debootstrap), node 20
@@ -34,7 +36,8 @@ if $rebuild_base || ! podman image exists "$base"; then
   work=$(mktemp -d /var/tmp/chainfire-base.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   echo "podman: debootstrap bookworm into $work/rootfs" >&2
-  debootstrap --variant=minbase bookworm "$work/rootfs" >"$work/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs" \
+    >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log" >&2; exit 1; }
   # Node and npm as node:20-slim has them: /usr/local/bin/{node,npm,npx}.
   npm_dir=$(npm root -g)/npm
@@ -44,13 +47,17 @@ if $rebuild_base || ! podman image exists "$base"; then
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$work/rootfs/usr/local/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$work/rootfs/usr/local/bin/npx"
   chroot "$work/rootfs" sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
-  chroot "$work/rootfs" node -e 'console.log("node", process.version, "runs in the base")'
+  cp /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/ca-certificates.crt"
+  chroot "$work/rootfs" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin \
+    node -e 'console.log("node", process.version, "runs in the base")'
   rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
   tar -C "$work/rootfs" -c . |
-    podman import --change 'CMD ["node"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$base"
+    podman import --change 'CMD ["node"]' \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' - "$base"
 fi
 
 echo "podman: building $tag" >&2
-podman build --pull=never --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
+podman build --pull=never --network=host --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
   -f "$repo/deploy/Dockerfile" -t "$tag" "$repo"
 echo "$tag"
