@@ -173,6 +173,24 @@ describe("listenForClients", () => {
     },
   );
 
+  it("close() returns at once while handed-over connections stay with the gRPC server", async () => {
+    const url = await start();
+    const client = new etcdserverpb.MaintenanceClient(
+      new URL(url).host,
+      credentials.createInsecure(),
+    );
+    try {
+      await new Promise<void>((resolve, reject) =>
+        client.status({}, (err) => (err ? reject(err) : resolve())),
+      );
+      await listener!.close(); // must not wait for the open connection
+      const again = await listenForClients(server!, [url]); // the port is free again
+      await again.close();
+    } finally {
+      client.close();
+    }
+  });
+
   it("refuses to start when the port is taken", async () => {
     const url = await start();
     await expect(listenForClients(server!, [url])).rejects.toThrow(/cannot listen for clients/);

@@ -57,7 +57,11 @@ export interface ClientListener {
   readonly urls: readonly string[];
   /** Connections served through the repairing stream so far (tests, debugging). */
   readonly repairedConnections: number;
-  /** Stops accepting and drops connections not yet handed over. Idempotent. */
+  /**
+   * Stops accepting and drops connections not yet handed over; resolves at once.
+   * Connections already handed over belong to the gRPC server: its shutdown closes them.
+   * Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -99,7 +103,10 @@ export async function listenForClients(
     closed ??= (async () => {
       for (const s of sniffing) s.destroy();
       sniffing.clear();
-      await Promise.all(listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
+      // Stop listening now. Not waiting for net.Server's "close": that fires only when
+      // every accepted connection has ended, and the handed-over ones end with the gRPC
+      // server's shutdown, which comes after this.
+      for (const l of listeners) if (l.listening) l.close();
     })();
     return closed;
   };
