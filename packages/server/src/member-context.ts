@@ -64,7 +64,9 @@ export interface ApplyResultMap {
 }
 
 /** The result type of proposing `R`. */
-export type ApplyResultOf<R extends ProposalRequest> = ApplyResultMap[R["$case"]];
+export type ApplyResultOf<R extends ProposalRequest> = R["$case"] extends keyof ApplyResultMap
+  ? ApplyResultMap[R["$case"]]
+  : unknown;
 
 /** Maintenance.Status, as the member knows it. */
 export interface MemberStatus {

@@ -698,14 +698,38 @@ export class Member implements MemberContext {
     const deadline = performance.now() + bound;
     const left = () => Math.max(0, deadline - performance.now());
     const graceful = this.#fatal === undefined && this.#driver.accepting;
-    // 1. No new client calls (in-flight ones continue).
-    await this.#clientListener?.close();
+    /** Runs one shutdown phase; a slow one is logged (a hang shows where it is). */
+    const phase = async (name: string, p: Promise<unknown> | undefined) => {
+      const t0 = performance.now();
+      const slow = setTimeout(
+        () => this.logger.warn({ phase: name }, "shutdown phase is slow"),
+        2_000,
+      );
+      slow.unref();
+      try {
+        await p;
+      } finally {
+        clearTimeout(slow);
+        this.logger.debug(
+          { phase: name, ms: Math.round(performance.now() - t0) },
+          "shutdown phase done",
+        );
+      }
+    };
+    // 1. No new client calls (in-flight ones continue). The listener stops accepting at
+    // once; its close resolves only when every connection has ended (after the server's
+    // shutdown below), so it is awaited last.
+    const listenerClosed = this.#clientListener?.close();
     const server = this.#clientServer;
     const serverDone = server ? shutdownServer(server, bound) : Promise.resolve();
     if (graceful) {
       // 2. Hand leadership over.
-      if (this.#isLeader)
-        await this.#transferLeadership(Math.min(left(), 3 * this.options.electionTimeoutMs));
+      if (this.#isLeader) {
+        await phase(
+          "leadership transfer",
+          this.#transferLeadership(Math.min(left(), 3 * this.options.electionTimeoutMs)),
+        );
+      }
       // 3. Let in-flight proposals finish.
       const until = performance.now() + Math.min(left(), 2_000);
       while (this.#proposer.pending > 0 && performance.now() < until) {
@@ -716,16 +740,23 @@ export class Member implements MemberContext {
     this.#proposer.close();
     this.#readIndex.close();
     this.#stopTicking();
-    await this.#snapshots.settled();
-    await this.#driver.stop();
-    await this.#transport.close();
+    await phase("snapshot install", this.#snapshots.settled());
+    await phase("raft loop", this.#driver.stop());
+    await phase("peer transport", this.#transport.close());
     server?.forceShutdown();
-    await serverDone;
+    await phase("client server", serverDone);
+    await phase(
+      "client listener",
+      Promise.race([listenerClosed, new Promise((r) => setTimeout(r, 1_000).unref())]),
+    );
     this.#services?.dispose();
-    await this.#compaction;
-    await closeStorage(this.#storage).catch((err: unknown) => {
-      this.logger.error({ err }, "closing the database failed");
-    });
+    await phase("compaction", this.#compaction);
+    await phase(
+      "database",
+      closeStorage(this.#storage).catch((err: unknown) => {
+        this.logger.error({ err }, "closing the database failed");
+      }),
+    );
     this.logger.info({ memberId: formatId(this.id) }, "member stopped");
   }
 
