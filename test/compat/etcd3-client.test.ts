@@ -166,52 +166,51 @@ for (const kind of compatTargets()) {
       expect(await client.get("e3c/k").revision(second.header.revision).string()).toBe("2");
     });
 
-    // Watch and lease come with their own issue; until Chainfire serves them, this smoke
-    // test runs only against etcd (enable it for chainfire there).
-    it.skipIf(kind === "chainfire")(
-      "watch and lease smoke test (pending the watch/lease issue)",
-      async () => {
-        const watcher = await client.watch().prefix("e3w/").create();
-        try {
-          const events: string[] = [];
-          watcher.on("put", (kv) => events.push(`put ${kv.key} ${kv.value}`));
-          watcher.on("delete", (kv) => events.push(`delete ${kv.key}`));
-          await client.put("e3w/a").value("1");
-          await client.delete().key("e3w/a");
-          await pollUntil(() => (events.length >= 2 ? true : undefined), {
-            timeoutMs: 10_000,
-            what: "two watch events",
-          });
-          expect(events).toEqual(["put e3w/a 1", "delete e3w/a"]);
-        } finally {
-          await watcher.cancel();
-        }
+    it("watch smoke test (more in watch-clients.test.ts)", async () => {
+      const watcher = await client.watch().prefix("e3w/").create();
+      try {
+        const events: string[] = [];
+        watcher.on("put", (kv) => events.push(`put ${kv.key} ${kv.value}`));
+        watcher.on("delete", (kv) => events.push(`delete ${kv.key}`));
+        await client.put("e3w/a").value("1");
+        await client.delete().key("e3w/a");
+        await pollUntil(() => (events.length >= 2 ? true : undefined), {
+          timeoutMs: 10_000,
+          what: "two watch events",
+        });
+        expect(events).toEqual(["put e3w/a 1", "delete e3w/a"]);
+      } finally {
+        await watcher.cancel();
+      }
+    });
 
-        const lease = client.lease(30, { autoKeepAlive: false });
-        try {
-          const id = await lease.grant();
-          await lease.put("e3l/k").value("v");
-          const ttl = await client.leaseClient.leaseTimeToLive({ ID: id, keys: true });
-          expect(Number(ttl.TTL)).toBeGreaterThan(0);
-          expect(ttl.grantedTTL).toBe("30");
-          expect(ttl.keys.map((key) => key.toString())).toEqual(["e3l/k"]);
-          const keepAlive = await lease.keepaliveOnce();
-          expect(keepAlive.ID).toBe(id);
-          expect(Number(keepAlive.TTL)).toBeGreaterThan(0);
-          expect(
-            await client
-              .get("e3l/k")
-              .exec()
-              .then((r) => r.kvs[0].lease),
-          ).toBe(id);
-        } finally {
-          await lease.revoke();
-        }
-        expect(await client.get("e3l/k").string()).toBeNull();
-        await expect(client.put("e3l/x").value("v").lease("1234").exec()).rejects.toBeInstanceOf(
-          EtcdLeaseInvalidError,
-        );
-      },
-    );
+    // Lease comes with its own issue; until Chainfire serves it, this smoke test runs only
+    // against etcd (enable it for chainfire there).
+    it.skipIf(kind === "chainfire")("lease smoke test (pending the lease issue)", async () => {
+      const lease = client.lease(30, { autoKeepAlive: false });
+      try {
+        const id = await lease.grant();
+        await lease.put("e3l/k").value("v");
+        const ttl = await client.leaseClient.leaseTimeToLive({ ID: id, keys: true });
+        expect(Number(ttl.TTL)).toBeGreaterThan(0);
+        expect(ttl.grantedTTL).toBe("30");
+        expect(ttl.keys.map((key) => key.toString())).toEqual(["e3l/k"]);
+        const keepAlive = await lease.keepaliveOnce();
+        expect(keepAlive.ID).toBe(id);
+        expect(Number(keepAlive.TTL)).toBeGreaterThan(0);
+        expect(
+          await client
+            .get("e3l/k")
+            .exec()
+            .then((r) => r.kvs[0].lease),
+        ).toBe(id);
+      } finally {
+        await lease.revoke();
+      }
+      expect(await client.get("e3l/k").string()).toBeNull();
+      await expect(client.put("e3l/x").value("v").lease("1234").exec()).rejects.toBeInstanceOf(
+        EtcdLeaseInvalidError,
+      );
+    });
   });
 }
