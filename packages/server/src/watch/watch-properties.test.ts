@@ -12,6 +12,7 @@
  * - a stream whose client does not read never holds more than its buffer (plus one batch),
  *   never delays another stream, and loses nothing: its watchers catch up from history.
  */
+import fs from "node:fs";
 import type { etcdserverpb } from "@chainfire/api";
 import type { MvccEvent, RequestOp } from "@chainfire/storage";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -412,6 +413,34 @@ describe("watch properties", () => {
       );
     } finally {
       h.close();
+    }
+  });
+
+  it("pauses catching up while the old store is closed for a replacement", async () => {
+    const old = await TempStore.open();
+    const source = new FakeSource(old.store);
+    const h = watchHarness(source, { catchUpPageEntries: 2, catchUpEntriesPerTurn: 2 });
+    try {
+      for (let n = 0; n < 20; n++) {
+        await old.put(`z/${n % 3}`, `${n}`);
+        await db.put(`z/${n % 3}`, `${n}`);
+      }
+      const s = h.open();
+      s.stream.handle(createReq({ key: b("z/"), rangeEnd: b("z0"), startRevision: 2n }));
+      await until(() => s.t.received.some((r) => r.events.length > 0), "some events");
+      // The install closes the old database before handing over the new one.
+      await old.engine.close();
+      await settle(10);
+      expect(s.t.failed).toBeUndefined();
+      expect(h.hub.counts().unsynced).toBe(1);
+      source.swap(db.store);
+      await until(() => h.hub.counts().synced === 1, "caught up on the new store");
+      await settle();
+      const values = s.t.received.flatMap((r) => r.events.map((e) => e.kv!.value.toString()));
+      expect(values).toEqual(Array.from({ length: 20 }, (_, i) => `${i}`));
+    } finally {
+      h.close();
+      fs.rmSync(old.dir, { recursive: true, force: true });
     }
   });
 

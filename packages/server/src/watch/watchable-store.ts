@@ -62,6 +62,9 @@ export interface StoreSource {
 
 type SinkWatcher = Watcher<WatchSink>;
 
+/** Catch-up pause while the store cannot be read (being replaced). */
+const RETRY_MS = 20;
+
 /** See the module comment. */
 export class WatchableStore {
   /** Watchers that have every event up to the store's revision. */
@@ -79,7 +82,7 @@ export class WatchableStore {
   #rev: bigint;
   #commitSub: { dispose(): void };
   readonly #appliedSub: Disposable;
-  #syncTimer: NodeJS.Immediate | undefined;
+  #syncTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   #closed = false;
   /** Counters (for tests, logs and future metrics). */
   readonly stats = { victims: 0, catchUpTurns: 0, catchUpPages: 0, compacted: 0 };
@@ -170,7 +173,11 @@ export class WatchableStore {
     this.#closed = true;
     this.#commitSub.dispose();
     this.#appliedSub.dispose();
-    if (this.#syncTimer) clearImmediate(this.#syncTimer);
+    const t = this.#syncTimer;
+    if (t) {
+      clearImmediate(t as NodeJS.Immediate);
+      clearTimeout(t as NodeJS.Timeout);
+    }
     this.#syncTimer = undefined;
   }
 
@@ -243,12 +250,19 @@ export class WatchableStore {
     this.#scheduleSync();
   }
 
-  #scheduleSync(): void {
+  #scheduleSync(delayMs = 0): void {
     if (this.#syncTimer || this.#closed || this.unsynced.size === 0) return;
-    this.#syncTimer = setImmediate(() => {
+    const run = () => {
       this.#syncTimer = undefined;
       this.#syncWatchers();
-    });
+    };
+    if (delayMs > 0) {
+      const t = setTimeout(run, delayMs);
+      t.unref();
+      this.#syncTimer = t;
+    } else {
+      this.#syncTimer = setImmediate(run);
+    }
   }
 
   /** One catch-up turn (etcd's syncWatchers): bounded work, then yield. */
@@ -259,6 +273,7 @@ export class WatchableStore {
     const store = this.#store;
     const pageEntries = this.#opts.catchUpPageEntries;
     let budget = this.#opts.catchUpEntriesPerTurn;
+    let retryLater = false;
     for (const w of [...this.unsynced]) {
       if (budget <= 0) break;
       if (w.state !== "unsynced") continue;
@@ -294,10 +309,12 @@ export class WatchableStore {
           w.owner.compacted(w, store.compactRevision);
           continue;
         }
-        if (this.#closed || store !== this.#source.store) {
-          // Shutting down, or the store was swapped under us: try again on the new one.
+        if (this.#closed || store !== this.#source.store || store.engine.closed) {
+          // Shutting down, or the store is being replaced (a snapshot install closes the
+          // old one before the new one is handed over): try again a little later.
           this.unsynced.add(w);
-          continue;
+          retryLater = true;
+          break;
         }
         this.#logger.error({ err, watchId: w.id }, "reading watch history failed");
         w.state = "canceled";
@@ -319,6 +336,6 @@ export class WatchableStore {
         this.unsynced.add(w); // to the back: round robin
       }
     }
-    this.#scheduleSync();
+    this.#scheduleSync(retryLater ? RETRY_MS : 0);
   }
 }
