@@ -16,7 +16,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { forgetDir, trackDir } from "./cleanup.js";
 import { EtcdGrpcClient } from "./grpc-client.js";
-import { CHAINFIRE_MAIN, ExitedError, kindAvailable, Member, type MemberKind } from "./member.js";
+import {
+  CHAINFIRE_MAIN,
+  ExitedError,
+  kindAvailable,
+  Member,
+  type MemberConfig,
+  type MemberKind,
+} from "./member.js";
 import { allocatePorts } from "./ports.js";
 import { describeError, pollUntil } from "./wait.js";
 
@@ -39,7 +46,24 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Keep the temp dir (logs, data) after close; also env CHAINFIRE_TEST_KEEP=1. */
   keepDir?: boolean;
+  /**
+   * Where each member runs, instead of 127.0.0.1 with probed ports: its own address and
+   * ports, a command prefix, how the harness reaches it (fault tests: netns.ts).
+   */
+  placement?: (index: number) => MemberPlacement;
 }
+
+/** {@link ClusterOptions.placement} of one member. */
+export type MemberPlacement = Pick<MemberConfig, "clientPort" | "peerPort" | "metricsPort"> &
+  Pick<
+    MemberConfig,
+    | "host"
+    | "metricsHost"
+    | "extraListenClientUrls"
+    | "commandPrefix"
+    | "dialClientUrl"
+    | "healthSocket"
+  >;
 
 /** Options of {@link Cluster.restart}. */
 export interface RestartOptions {
@@ -97,13 +121,24 @@ export class Cluster {
 
   private static async spawn(options: ClusterOptions): Promise<Cluster> {
     const size = options.size ?? 3;
-    const ports = await allocatePorts(size * 3);
+    const place =
+      options.placement ??
+      (await (async () => {
+        const ports = await allocatePorts(size * 3);
+        return (i: number): MemberPlacement => ({
+          clientPort: ports[i * 3],
+          peerPort: ports[i * 3 + 1],
+          metricsPort: ports[i * 3 + 2],
+        });
+      })());
+    const placements = Array.from({ length: size }, (_, i) => place(i));
     const dir = mkdtempSync(join(tmpdir(), `chainfire-test-${options.kind}-`));
     trackDir(dir);
     const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-    const peerUrl = (i: number) => `http://127.0.0.1:${ports[i * 3 + 1]}`;
+    const peerUrl = (i: number) =>
+      `http://${placements[i].host ?? "127.0.0.1"}:${placements[i].peerPort}`;
     const initialCluster = names.map((name, i) => `${name}=${peerUrl(i)}`).join(",");
-    const token = `chainfire-test-${process.pid}-${ports[0]}`;
+    const token = `chainfire-test-${process.pid}-${placements[0].clientPort}`;
     const members = names.map((name, i) => {
       const memberDir = join(dir, name);
       mkdirSync(memberDir, { recursive: true });
@@ -112,9 +147,7 @@ export class Cluster {
         name,
         dataDir: join(memberDir, "data"),
         logFile: join(dir, `${name}.log`),
-        clientPort: ports[i * 3],
-        peerPort: ports[i * 3 + 1],
-        metricsPort: ports[i * 3 + 2],
+        ...placements[i],
         initialCluster,
         initialClusterState: "new",
         initialClusterToken: token,

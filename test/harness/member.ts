@@ -46,6 +46,22 @@ export interface MemberConfig {
   extraArgs: string[];
   /** Node flags for Chainfire members (e.g. `--cpu-prof`). */
   nodeArgs: string[];
+  /**
+   * The address the member binds and advertises its peer and client URLs on (default
+   * 127.0.0.1). Fault tests give each member its own address in its own network
+   * namespace (see netns.ts); everything below is for them too.
+   */
+  host?: string;
+  /** Host of the metrics URL (default: {@link host}). */
+  metricsHost?: string;
+  /** More --listen-client-urls besides the advertised one. */
+  extraListenClientUrls?: string[];
+  /** Argv before the member's own command, e.g. `["ip", "netns", "exec", ns]` (which execs). */
+  commandPrefix?: string[];
+  /** The URL the harness's clients dial (default: the advertised client URL). */
+  dialClientUrl?: string;
+  /** A unix socket that reaches the metrics port, for GET /health (default: TCP). */
+  healthSocket?: string;
 }
 
 /** How a member process ended. */
@@ -58,7 +74,10 @@ export interface ExitInfo {
 export type MemberState = "running" | "stopped" | "exited";
 
 export class Member {
+  /** The URL clients of the harness dial (the advertised client URL unless placed). */
   readonly clientUrl: string;
+  /** --advertise-client-urls. */
+  readonly advertiseClientUrl: string;
   readonly peerUrl: string;
   readonly metricsUrl: string;
   /** Set once the member has answered Status. */
@@ -72,9 +91,11 @@ export class Member {
     readonly index: number,
     readonly config: MemberConfig,
   ) {
-    this.clientUrl = `http://127.0.0.1:${config.clientPort}`;
-    this.peerUrl = `http://127.0.0.1:${config.peerPort}`;
-    this.metricsUrl = `http://127.0.0.1:${config.metricsPort}`;
+    const host = config.host ?? "127.0.0.1";
+    this.advertiseClientUrl = `http://${host}:${config.clientPort}`;
+    this.clientUrl = config.dialClientUrl ?? this.advertiseClientUrl;
+    this.peerUrl = `http://${host}:${config.peerPort}`;
+    this.metricsUrl = `http://${config.metricsHost ?? host}:${config.metricsPort}`;
   }
 
   get name(): string {
@@ -102,8 +123,8 @@ export class Member {
     const flags = [
       `--name=${c.name}`,
       `--data-dir=${c.dataDir}`,
-      `--listen-client-urls=${this.clientUrl}`,
-      `--advertise-client-urls=${this.clientUrl}`,
+      `--listen-client-urls=${[this.advertiseClientUrl, ...(c.extraListenClientUrls ?? [])].join(",")}`,
+      `--advertise-client-urls=${this.advertiseClientUrl}`,
       `--listen-peer-urls=${this.peerUrl}`,
       `--initial-advertise-peer-urls=${this.peerUrl}`,
       `--initial-cluster=${c.initialCluster}`,
@@ -131,7 +152,8 @@ export class Member {
   /** Starts the process (also used to restart it on the same data dir and ports). */
   start(): void {
     if (this.state !== "exited") throw new Error(`${this.name} is already running`);
-    const { file, args } = this.commandLine();
+    const command = this.commandLine();
+    const [file, ...args] = [...(this.config.commandPrefix ?? []), command.file, ...command.args];
     const log = openSync(this.config.logFile, "a");
     let child: ChildProcess;
     try {
@@ -202,7 +224,9 @@ export class Member {
   /** One GET /health: true when the member answers `{"health":"true"}`. */
   healthy(timeoutMs = 1000): Promise<boolean> {
     return new Promise((resolveHealth) => {
-      const request = httpGet(`${this.metricsUrl}/health`, { agent: false }, (response) => {
+      const socketPath = this.config.healthSocket;
+      const url = socketPath ? "http://localhost/health" : `${this.metricsUrl}/health`;
+      const request = httpGet(url, { agent: false, socketPath }, (response) => {
         let body = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => {

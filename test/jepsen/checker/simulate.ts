@@ -5,6 +5,7 @@
  * so the history is linearizable by construction — unless a fault is switched on.
  */
 import type { Op, OpKind } from "../history.js";
+import { rng } from "../random.js";
 
 /** Options of {@link simulate}. */
 export interface SimulateOptions {
@@ -30,18 +31,6 @@ export interface Simulated {
   visibleStaleReads: number;
   /** Lost writes that a read invoked after their acknowledgement missed. */
   lostWrites: number;
-}
-
-/** A small seeded generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Planned {

@@ -1,0 +1,344 @@
+/**
+ * One Jepsen-style run: start a cluster (members in network namespaces when the chosen
+ * nemeses need them), run a workload while the nemesis injects faults, heal, check
+ * liveness, read everything back, kill every member and restart them, read again,
+ * compare HashKV across members, then check the history and write a report.
+ *
+ * Every process started and every namespace created is ended in `finally`, also when a
+ * step throws; the harness's exit hooks are the safety net behind that.
+ */
+import { join } from "node:path";
+import { Cluster, type MemberKind, REPO_ROOT } from "../harness/index.js";
+import { NetnsNetwork, netnsSupport } from "../harness/netns.js";
+import { delay, describeError, pollUntil, StopPolling } from "../harness/wait.js";
+import { checkDurability } from "./checker/durability.js";
+import { checkLinearizable } from "./checker/linearizable.js";
+import { checkRevisions } from "./checker/revisions.js";
+import { Connections } from "./connections.js";
+import { errorText, hashKV, put } from "./kv-ops.js";
+import type { NemesisContext } from "./nemesis/nemeses.js";
+import { selectNemeses } from "./nemesis/nemeses.js";
+import { healAll, runSchedule } from "./nemesis/schedule.js";
+import { rng } from "./random.js";
+import { Recorder } from "./recorder.js";
+import { type CheckResult, type RunReport, summarize, writeReport } from "./report/report.js";
+import { finalReads, runRegister } from "./workloads/register.js";
+
+/** Options of {@link runJepsen}. */
+export interface RunOptions {
+  kind: MemberKind;
+  /** Members (1, 3, 5, ...). */
+  size: number;
+  /** Seconds of workload under faults. */
+  timeSec: number;
+  /** Nemesis names or groups, comma-separated ("all", "kill", "pause-leader", "none"). */
+  nemesis: string;
+  workload: "register";
+  seed: number;
+  clients: number;
+  keys: number;
+  /** Target operations per second over all clients. */
+  rate: number;
+  opTimeoutMs: number;
+  /** "auto": namespaces when root and a chosen nemesis needs them. */
+  network: "auto" | "netns" | "loopback";
+  heartbeatMs: number;
+  electionMs: number;
+  /** Kill every member and restart them before the final reads (default true). */
+  crashRestart: boolean;
+  /** Search budget per key. */
+  checkTimeoutMs: number;
+  /** Results root (a run writes a folder under it); undefined writes nothing. */
+  out?: string;
+  log: (line: string) => void;
+}
+
+/** Defaults for everything but kind. */
+export const DEFAULT_OPTIONS: Omit<RunOptions, "kind" | "log"> = {
+  size: 3,
+  timeSec: 60,
+  nemesis: "kill,pause",
+  workload: "register",
+  seed: 1,
+  clients: 8,
+  keys: 4,
+  rate: 150,
+  opTimeoutMs: 2000,
+  network: "auto",
+  heartbeatMs: 50,
+  electionMs: 500,
+  crashRestart: true,
+  checkTimeoutMs: 60_000,
+  out: join(REPO_ROOT, "results"),
+};
+
+const LIVENESS_BOUND_MS = 30_000;
+
+/** Runs one test and returns its report (also written under `out` when set). */
+export async function runJepsen(options: RunOptions): Promise<RunReport> {
+  const log = options.log;
+  // Replaced by a fresh recorder once the cluster is up: its clock starts with the workload.
+  let recorder = new Recorder();
+  const support = netnsSupport();
+  const probe = selectNemeses(options.nemesis, options.size, true);
+  const wantsNet = probe.nemeses.some((n) => n.network);
+  const useNet =
+    options.network === "netns" || (options.network === "auto" && wantsNet && support.ok);
+  if (options.network === "netns" && !support.ok) {
+    throw new Error(`--network netns: ${support.reason}`);
+  }
+  const { nemeses, skipped } = selectNemeses(options.nemesis, options.size, useNet);
+  for (const s of skipped) {
+    const why = !support.ok && s.includes("namespaces") ? ` (${support.reason})` : "";
+    log(`nemesis skipped: ${s}${why}`);
+    recorder.event(`nemesis skipped: ${s}${why}`);
+  }
+  log(
+    `jepsen: ${options.kind} x${options.size}, workload ${options.workload}, nemeses [${nemeses.map((n) => n.name).join(", ")}], ${options.timeSec} s, seed ${options.seed}, network ${useNet ? "netns" : "loopback"}`,
+  );
+
+  let net: NetnsNetwork | undefined;
+  let cluster: Cluster | undefined;
+  let connections: Connections | undefined;
+  const checks: CheckResult[] = [];
+  const startedAt = new Date();
+  let finalFrom = 0;
+  let afterRestartFrom = -1;
+  try {
+    if (useNet) net = await NetnsNetwork.create(options.size);
+    const network = net;
+    cluster = await Cluster.start({
+      kind: options.kind,
+      size: options.size,
+      heartbeatMs: options.heartbeatMs,
+      electionMs: options.electionMs,
+      placement: network ? (i) => network.placement(i) : undefined,
+    });
+    const c = cluster;
+    const conns = (connections = new Connections((i) => c.member(i).clientUrl));
+    await c.waitForLeader();
+    const early = recorder.events;
+    recorder = new Recorder();
+    for (const e of early) recorder.event(e.message);
+    const ctx: NemesisContext = {
+      cluster: c,
+      net,
+      random: rng(options.seed + 1),
+      recorder,
+      electionMs: options.electionMs,
+    };
+    const stopWorkload = new AbortController();
+    const workload = runRegister({
+      recorder,
+      connections: conns,
+      members: options.size,
+      clients: options.clients,
+      keys: options.keys,
+      rate: options.rate,
+      opTimeoutMs: options.opTimeoutMs,
+      seed: options.seed,
+      signal: stopWorkload.signal,
+    });
+    const untilMs = options.timeSec * 1000;
+    try {
+      await runSchedule(ctx, nemeses, { untilMs, quietMs: [1000, 3000], log });
+      const rest = untilMs - recorder.now();
+      if (rest > 0) await delay(rest);
+    } finally {
+      await healAll(ctx);
+    }
+    const healedAt = recorder.now();
+    recorder.event("healed");
+    checks.push(await liveness(c, conns, recorder, healedAt, options.opTimeoutMs));
+    // A little normal operation after healing, then stop the clients.
+    await delay(Math.min(3000, options.electionMs * 4));
+    stopWorkload.abort();
+    await workload;
+    log(`workload: ${recorder.ops.length} operations`);
+
+    finalFrom = recorder.ops.length;
+    await waitAllHealthy(c);
+    const everyone = Array.from({ length: options.size }, (_, i) => i);
+    await finalReads(recorder, conns, everyone, options.keys, options.clients, 10_000);
+    if (options.crashRestart) {
+      recorder.event("kill -9 every member, restart");
+      const end = recorder.fault("kill-all (final)", "kill -9 every member, then restart");
+      await Promise.all(everyone.map((i) => c.kill(i, "SIGKILL")));
+      await Promise.all(everyone.map((i) => c.restart(i, { waitReady: false })));
+      end();
+      await c.waitForLeader(LIVENESS_BOUND_MS);
+      await waitAllHealthy(c);
+      afterRestartFrom = recorder.ops.length;
+      await finalReads(
+        recorder,
+        conns,
+        everyone,
+        options.keys,
+        options.clients + options.size,
+        10_000,
+      );
+    }
+    checks.push(await hashKvCheck(c, conns, recorder));
+  } catch (error) {
+    checks.push({
+      name: "run",
+      status: "fail",
+      detail: `the run itself failed: ${describeError(error)}`,
+    });
+    if (cluster) log(cluster.logTails(30));
+  } finally {
+    connections?.close();
+    await cluster
+      ?.close()
+      .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
+    await net?.close();
+  }
+
+  const ops = recorder.ops;
+  const linear = checkLinearizable(ops, { timeoutMs: options.checkTimeoutMs });
+  checks.unshift({
+    name: "linearizable",
+    status: linear.valid === true ? "pass" : linear.valid === false ? "fail" : "unknown",
+    detail: linear.keys
+      .map(
+        (k) =>
+          `${k.key}: ${k.verdict} (${k.checked} ops checked, ${k.dropped} dropped, ${k.pinned} pinned, ${k.ms} ms)${k.explanation ? `\n${k.explanation}` : ""}`,
+      )
+      .join("\n"),
+  });
+  const revisions = checkRevisions(ops);
+  checks.splice(1, 0, {
+    name: "revisions",
+    status: revisions.length === 0 ? "pass" : "fail",
+    detail:
+      revisions.length === 0
+        ? "unique per write, monotonic in real time, reads and CAS agree with writes"
+        : revisions.map((v) => `${v.rule}: ${v.message}`).join("\n"),
+  });
+  if (afterRestartFrom >= 0) {
+    const lost = checkDurability(ops.slice(0, afterRestartFrom), ops.slice(afterRestartFrom));
+    checks.push({
+      name: "durability",
+      status: lost.length === 0 ? "pass" : "fail",
+      detail:
+        lost.length === 0
+          ? `every acknowledged write present on all ${options.size} members after kill -9 of all and restart`
+          : lost.map((v) => v.message).join("\n"),
+    });
+  } else if (options.crashRestart) {
+    checks.push({
+      name: "durability",
+      status: "fail",
+      detail: "the run ended before the crash-restart reads",
+    });
+  }
+  const report = summarize({
+    options: { ...options, log: undefined },
+    network: useNet ? "netns" : "loopback",
+    nemeses: nemeses.map((n) => n.name),
+    startedAt,
+    recorder,
+    checks,
+    finalFrom,
+  });
+  if (options.out) {
+    report.dir = writeReport(options.out, report, recorder);
+    log(`report: ${join(report.dir, "report.html")}`);
+  }
+  return report;
+}
+
+/** After healing: a leader, and a write that succeeds, within the bound. */
+async function liveness(
+  cluster: Cluster,
+  connections: Connections,
+  recorder: Recorder,
+  healedAt: number,
+  opTimeoutMs: number,
+): Promise<CheckResult> {
+  try {
+    await cluster.waitForLeader(LIVENESS_BOUND_MS);
+    let attempt = 0;
+    await pollUntil(
+      async () => {
+        const member = attempt++ % cluster.size;
+        const probe = new Recorder();
+        const op = await put(
+          {
+            client: -1,
+            member,
+            conn: connections.get(member),
+            recorder: probe,
+            timeoutMs: opTimeoutMs,
+          },
+          "/jepsen/liveness",
+          `${attempt}`,
+        );
+        if (op.status !== "ok") throw new Error(op.error);
+        return true;
+      },
+      {
+        timeoutMs: Math.max(1000, LIVENESS_BOUND_MS - (recorder.now() - healedAt)),
+        what: "a successful write after healing",
+      },
+    );
+    const ms = Math.round(recorder.now() - healedAt);
+    return {
+      name: "liveness",
+      status: "pass",
+      detail: `leader and a successful write ${ms} ms after healing (bound ${LIVENESS_BOUND_MS} ms)`,
+    };
+  } catch (error) {
+    return { name: "liveness", status: "fail", detail: describeError(error) };
+  }
+}
+
+async function waitAllHealthy(cluster: Cluster): Promise<void> {
+  await Promise.all(
+    Array.from({ length: cluster.size }, (_, i) => cluster.waitHealthy(i, LIVENESS_BOUND_MS)),
+  );
+}
+
+/** HashKV at one revision on every member: equal hashes (skipped if unimplemented). */
+async function hashKvCheck(
+  cluster: Cluster,
+  connections: Connections,
+  recorder: Recorder,
+): Promise<CheckResult> {
+  const status = await connections.get(0).status(5000);
+  const revision = Number(status.header?.revision ?? 0n);
+  const hashes: string[] = [];
+  for (let i = 0; i < cluster.size; i++) {
+    try {
+      const res = await pollUntil(
+        async () => {
+          try {
+            return await hashKV(connections.get(i), revision, 5000);
+          } catch (error) {
+            if (/UNIMPLEMENTED|not implemented|unknown method/i.test(errorText(error))) {
+              throw new StopPolling(new Unimplemented(errorText(error)));
+            }
+            throw error;
+          }
+        },
+        { timeoutMs: 15_000, what: `HashKV(${revision}) on n${i + 1}` },
+      );
+      hashes.push(`${res.hash}@compact${res.compactRevision}`);
+    } catch (error) {
+      if (error instanceof Unimplemented) {
+        const why = `HashKV is not implemented by ${cluster.kind}: ${error.message}`;
+        recorder.event(`hashkv skipped: ${why}`);
+        return { name: "hashkv", status: "skipped", detail: why };
+      }
+      return { name: "hashkv", status: "fail", detail: describeError(error) };
+    }
+  }
+  const equal = hashes.every((h) => h === hashes[0]);
+  return {
+    name: "hashkv",
+    status: equal ? "pass" : "fail",
+    detail: `HashKV at revision ${revision}: ${hashes.map((h, i) => `n${i + 1}=${h}`).join(", ")}`,
+  };
+}
+
+class Unimplemented extends Error {}
