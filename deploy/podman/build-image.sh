@@ -6,11 +6,13 @@
 #      this machine's Node 20 (node + npm), its CA bundle (so npm and apt inside the build
 #      trust what this machine trusts), a `node` user (uid 1000) and `podman import`
 #      (skipped when the image exists; --rebuild-base forces it)
-#   2. podman build --pull=never --network=host of deploy/Dockerfile as
-#      localhost/chainfire:dev (host networking: no netavark/iptables needed in a VM)
+#   2. podman build --pull=never --network=host --format docker of deploy/Dockerfile as
+#      localhost/chainfire:dev (host networking: no netavark/iptables needed in a VM;
+#      docker format: OCI images drop HEALTHCHECK)
 #
 # usage: deploy/podman/build-image.sh [--rebuild-base] [TAG]     (run as root)
-# needs: podman, runc, debootstrap (apt-get install -y podman runc debootstrap), node 20
+# needs: podman, runc, debootstrap, iptables (apt-get install -y podman runc debootstrap
+#        iptables), node 20
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,7 +29,7 @@ done
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$repo/deploy/podman/containers.conf}
 
 for tool in podman debootstrap node; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y podman runc debootstrap" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y podman runc debootstrap iptables" >&2; exit 1; }
 done
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" = 20 ] || { echo "need Node 20 on this machine (found $(node -v))" >&2; exit 1; }
@@ -58,6 +60,6 @@ if $rebuild_base || ! podman image exists "$base"; then
 fi
 
 echo "podman: building $tag" >&2
-podman build --pull=never --network=host --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
+podman build --pull=never --network=host --format docker --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
   -f "$repo/deploy/Dockerfile" -t "$tag" "$repo"
 echo "$tag"

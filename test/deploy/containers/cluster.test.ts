@@ -7,8 +7,9 @@
  * Run it (docs/operations.md, "Container image"):
  *   docker build -f deploy/Dockerfile -t localhost/chainfire:dev .    # or deploy/podman/build-image.sh
  *   CHAINFIRE_CONTAINER_TESTS=1 npx vitest run test/deploy/containers
- * With podman: `podman system service --time=0 unix:///run/podman.sock &`, then
- *   DOCKER_HOST=unix:///run/podman.sock TESTCONTAINERS_RYUK_DISABLED=true \
+ * With podman (and iptables, for its networks): CONTAINERS_CONF=deploy/podman/containers.conf
+ *   podman system service --time=0 unix:///tmp/podman.sock &, then
+ *   DOCKER_HOST=unix:///tmp/podman.sock TESTCONTAINERS_RYUK_DISABLED=true \
  *   TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 CHAINFIRE_CONTAINER_TESTS=1 npx vitest run test/deploy/containers
  * CHAINFIRE_IMAGE picks another image (default localhost/chainfire:dev).
  */
@@ -71,7 +72,8 @@ describe.skipIf(reason !== undefined)(
               CHAINFIRE_INITIAL_CLUSTER_STATE: "new",
               CHAINFIRE_INITIAL_CLUSTER_TOKEN: "chainfire-containers",
             })
-            .withExposedPorts(2379, 2381)
+            // All three: podman lists every EXPOSEd port, and testcontainers waits for each.
+            .withExposedPorts(2379, 2380, 2381)
             .withWaitStrategy(Wait.forHttp("/health", 2381).forStatusCode(200))
             .withStartupTimeout(120_000)
             .start(),
