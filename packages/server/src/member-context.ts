@@ -16,6 +16,8 @@
 import type { etcdserverpb, internalpb } from "@chainfire/api";
 import type { LeaseStore, MvccStore, StateSnapshot } from "@chainfire/storage";
 import type { Logger } from "pino";
+import type { LessorApplyResult } from "./lease/apply-lessor.js";
+import type { Lessor } from "./lease/lessor.js";
 import type { MemberOptions } from "./member-options.js";
 import type { MemberMetrics } from "./metrics.js";
 
@@ -48,6 +50,7 @@ export interface ApplyResultMap {
   leaseGrant: etcdserverpb.LeaseGrantResponse;
   leaseRevoke: etcdserverpb.LeaseRevokeResponse;
   leaseCheckpoint: etcdserverpb.LeaseCheckpointResponse;
+  lessor: LessorApplyResult;
   alarm: etcdserverpb.AlarmResponse;
   memberAttrSet: Record<string, never>;
   authEnable: etcdserverpb.AuthEnableResponse;
@@ -142,6 +145,13 @@ export interface MemberContext {
    * wrapper (services/interceptors.ts) counts requests into them. One per member.
    */
   readonly metrics: MemberMetrics;
+  // --- end of addition ---------------------------------------------------------------------
+  // --- Added by the lease engineer (see README "Conventions") ------------------------------
+  /**
+   * This member's lease manager (lease/lessor.ts): keep-alives and TimeToLive (served by
+   * the leader, forwarded from other members); expiry and checkpoints on the leader.
+   */
+  readonly lessor: Lessor;
   // --- end of addition ---------------------------------------------------------------------
 
   /**

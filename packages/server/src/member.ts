@@ -50,6 +50,8 @@ import {
 } from "./bootstrap.js";
 import { type ClientListener, listenForClients } from "./client-listener.js";
 import { formatId } from "./ids.js";
+import { Lessor } from "./lease/lessor.js";
+import { type LessorOptions, minLeaseTtl } from "./lease/options.js";
 import { createLogger } from "./log.js";
 import type {
   AppliedEvent,
@@ -86,6 +88,8 @@ export interface MemberDeps {
   requestTimeoutMs?: number;
   /** Bound on the graceful parts of close(). Default 5 s. */
   closeTimeoutMs?: number;
+  /** Lessor tuning (lease/options.ts): checkpoint interval, clock, ... */
+  lessor?: Partial<LessorOptions>;
 }
 
 /** etcd's SnapshotCatchUpEntries. */
@@ -98,6 +102,7 @@ export class Member implements MemberContext {
   readonly options: MemberOptions;
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
+  readonly lessor: Lessor;
   readonly ready: Promise<void>;
   readonly stopping: AbortSignal;
   /** Resolves when the member has stopped (closed, or failed fatally). */
@@ -196,6 +201,7 @@ export class Member implements MemberContext {
     const hb = options.heartbeatIntervalMs;
     this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
+    this.lessor = new Lessor(this, { requestTimeoutMs: this.#requestTimeoutMs, ...deps.lessor });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
 
@@ -270,6 +276,7 @@ export class Member implements MemberContext {
       createSnapshot: () => createStateSnapshot(this.#storage.engine),
       stageSnapshot: (data) => this.#snapshots.stage(data),
       installSnapshot: (staged, msg) => this.#snapshots.install(staged, msg),
+      forward: (method, request, signal) => this.lessor.handleForward(method, request, signal),
     });
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
@@ -292,7 +299,8 @@ export class Member implements MemberContext {
               header: (rev) => this.header(rev),
               applyConfChange: (cc) => this.#driver.node.applyConfChange(cc),
               warn: (o, msg) => this.logger.warn(o, msg),
-              minLeaseTtl: Math.ceil((1.5 * options.electionTimeoutMs) / 1000),
+              minLeaseTtl: minLeaseTtl(options.heartbeatIntervalMs, options.electionTimeoutMs),
+              leaseHooks: this.lessor,
             },
             w,
             entries,
@@ -354,6 +362,7 @@ export class Member implements MemberContext {
     });
     this.#startTicking();
     this.#driver.schedule();
+    this.lessor.start();
     this.logger.info(
       {
         memberId: formatId(this.id),

@@ -33,6 +33,8 @@ export interface TestClusterOptions {
   catchUpEntries?: number;
   token?: string;
   maxRequestBytes?: number;
+  /** Extra member dependencies for every member (e.g. lessor tuning). */
+  deps?: Partial<MemberDeps>;
 }
 
 interface Slot {
@@ -69,6 +71,7 @@ export class TestCluster {
       catchUpEntries: o.catchUpEntries ?? 5000,
       token: o.token ?? "test-token",
       maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MEMBER_OPTIONS.maxRequestBytes,
+      deps: o.deps ?? {},
     };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chainfire-member-test-"));
     const c = new TestCluster(dir, opts);
@@ -119,6 +122,7 @@ export class TestCluster {
       snapshotCatchUpEntries: this.opts.catchUpEntries,
       requestTimeoutMs: 3_000,
       closeTimeoutMs: 2_000,
+      ...this.opts.deps,
     };
   }
 

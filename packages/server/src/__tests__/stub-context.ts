@@ -14,6 +14,7 @@ import type {
 } from "../member-context.js";
 import { DEFAULT_MEMBER_OPTIONS, type MemberOptions } from "../member-options.js";
 import { MemberMetrics } from "../metrics.js";
+import { NotImplementedError } from "../services/errors.js";
 
 export interface StubState {
   leader: bigint;
@@ -113,6 +114,10 @@ export function stubContext(
     stopping: stopping.signal,
     store,
     leases: {} as MemberContext["leases"],
+    lessor: {
+      keepAlive: () => Promise.reject(new NotImplementedError("stub Lessor")),
+      timeToLive: () => Promise.reject(new NotImplementedError("stub Lessor")),
+    } as unknown as MemberContext["lessor"],
     header,
     status: () => ({
       leader: state.leader,

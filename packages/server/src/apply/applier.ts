@@ -30,6 +30,7 @@ import {
   EntryType,
 } from "@chainfire/raft";
 import { type LeaseStore, type MetaStore, type MvccWrite, revokeLease } from "@chainfire/storage";
+import { applyLessorRequest, type LeaseApplyHooks } from "../lease/apply-lessor.js";
 import type { WaitOutcome } from "../wait.js";
 import type { AlarmStore } from "./alarms.js";
 import { toEtcdError } from "./errors.js";
@@ -51,6 +52,8 @@ export interface ApplyEnv {
   readonly minLeaseTtl: number;
   /** Logs an entry that cannot be applied (the same on every member). */
   warn(obj: object, msg: string): void;
+  /** The lessor, told of applied grants and revocations (lease/apply-lessor.ts). */
+  readonly leaseHooks?: LeaseApplyHooks;
 }
 
 /** One applied request's outcome for the wait registry. */
@@ -108,7 +111,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
       const req = decoded[i];
       if (!req) continue; // a new leader's no-op, or undecodable
       out.requests++;
-      applyNormal(env, w, req, out);
+      applyNormal(env, w, req, out, e.term);
     } else {
       applyConfChangeEntry(env, w, e, out);
     }
@@ -122,11 +125,12 @@ function applyNormal(
   w: MvccWrite,
   req: internalpb.InternalRequest,
   out: ApplyOutput,
+  term: number,
 ): void {
   const id = req.header?.id ?? 0n;
   let outcome: WaitOutcome<unknown>;
   try {
-    outcome = { ok: true, value: applyRequest(env, w, req, out) };
+    outcome = { ok: true, value: applyRequest(env, w, req, out, term) };
   } catch (err) {
     const etcdErr = toEtcdError(err);
     if (etcdErr === undefined) throw err;
@@ -140,6 +144,7 @@ function applyRequest(
   w: MvccWrite,
   req: internalpb.InternalRequest,
   out: ApplyOutput,
+  term: number,
 ): unknown {
   const r = req.request;
   switch (r?.$case) {
@@ -165,6 +170,7 @@ function applyRequest(
       if (r.value.TTL > MAX_LEASE_TTL) throw new EtcdError(ErrLeaseTTLTooLarge);
       const ttl = Math.max(env.minLeaseTtl, Number(r.value.TTL));
       const l = env.leases.grant(w.batch, r.value.ID, ttl);
+      env.leaseHooks?.granted(l.id, l.ttl);
       return {
         header: env.header(w.revision),
         ID: l.id,
@@ -174,6 +180,7 @@ function applyRequest(
     }
     case "leaseRevoke": {
       const res = revokeLease(w, env.leases, r.value.ID);
+      env.leaseHooks?.revoked(r.value.ID);
       return { header: env.header(res.revision) } satisfies etcdserverpb.LeaseRevokeResponse;
     }
     case "leaseCheckpoint": {
@@ -184,6 +191,9 @@ function applyRequest(
       }
       return { header: env.header(w.revision) } satisfies etcdserverpb.LeaseCheckpointResponse;
     }
+    case "lessor":
+      // Expiries and checkpoints of the leader's lessor, bound to its term.
+      return applyLessorRequest(env, w, r.value, term);
     case "alarm": {
       const alarms = env.alarms.apply(w.batch, r.value);
       return { header: env.header(w.revision), alarms } satisfies etcdserverpb.AlarmResponse;

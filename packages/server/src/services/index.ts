@@ -20,7 +20,8 @@
  * | etcdserverpb.Cluster         | MemberList, MemberAdd/Remove/Update/Promote via the context  |
  * | grpc.health.v1.Health        | SERVING while the member has a leader                        |
  * | etcdserverpb.Watch           | services/watch.ts (core)                                     |
- * | etcdserverpb.Lease/Auth      | UNIMPLEMENTED placeholders (unimplemented.ts)                |
+ * | etcdserverpb.Lease           | services/lease.ts (the member's Lessor, lease/)              |
+ * | etcdserverpb.Auth            | UNIMPLEMENTED placeholder (unimplemented.ts)                 |
  */
 import { ErrNotSupportedForLearner, EtcdError, etcdserverpb } from "@chainfire/api";
 import type { ChannelOptions } from "@grpc/grpc-js";
@@ -36,6 +37,7 @@ import {
   type ServiceShape,
 } from "./interceptors.js";
 import { kvService } from "./kv.js";
+import { leaseService } from "./lease.js";
 import { maintenanceService } from "./maintenance.js";
 import { unimplementedService } from "./unimplemented.js";
 import { watchService } from "./watch.js";
@@ -78,7 +80,7 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
   add(etcdserverpb.MaintenanceService, maintenanceService(ctx));
   add(etcdserverpb.ClusterService, clusterService(ctx));
   add(etcdserverpb.WatchService, watchService(ctx));
-  add(etcdserverpb.LeaseService, unimplementedService(etcdserverpb.LeaseService));
+  add(etcdserverpb.LeaseService, leaseService(ctx));
   add(etcdserverpb.AuthService, unimplementedService(etcdserverpb.AuthService));
   // The health service bypasses the learner gate: probes must work on learners too.
   return registerHealthService(instrumentedRegistry(server, { ...opts, gate: undefined }), ctx);

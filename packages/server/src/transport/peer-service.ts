@@ -3,7 +3,7 @@
  * Snapshot stream. Every message from the network is checked before it reaches raft: the
  * sender's cluster id (a peer of another cluster is refused with FAILED_PRECONDITION
  * "etcdserver: cluster ID mismatch" and an error in the log), the recipient id, and the
- * message's shape (see codec.ts). Forwarding (Forward/ForwardStream) is not used yet.
+ * message's shape (see codec.ts). Forward/ForwardStream: forward.ts.
  */
 import { createHash } from "node:crypto";
 import { ErrClusterIdMismatch, EtcdError, peerpb } from "@chainfire/api";
@@ -11,7 +11,6 @@ import type { Message } from "@chainfire/raft";
 import { MessageType } from "@chainfire/raft";
 import type { StagedSnapshot } from "@chainfire/storage";
 import {
-  type ServerDuplexStream,
   type ServerReadableStream,
   type ServerUnaryCall,
   type sendUnaryData,
@@ -19,6 +18,7 @@ import {
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { MalformedMessageError, messageFromWire } from "./codec.js";
+import { type ForwardHandler, forwardHandlers } from "./forward.js";
 import { type LocalIdentity, PROTOCOL_VERSION } from "./peer-connection.js";
 
 /** What the peer service needs from the member. */
@@ -36,6 +36,8 @@ export interface PeerServiceHost {
    * with the applied index installed (or already had, for a stale snapshot).
    */
   installSnapshot(staged: StagedSnapshot, msg: Message): Promise<bigint>;
+  /** Serves requests other members forward to the leader (forward.ts); optional. */
+  readonly forward?: ForwardHandler;
   readonly logger: Logger;
 }
 
@@ -150,16 +152,8 @@ export function createPeerService(host: PeerServiceHost): peerpb.PeerServer {
       );
     },
 
-    forward(
-      _call: ServerUnaryCall<peerpb.ForwardRequest, peerpb.ForwardResponse>,
-      callback: sendUnaryData<peerpb.ForwardResponse>,
-    ) {
-      callback({ code: status.UNIMPLEMENTED, details: "forwarding is not used yet" });
-    },
-
-    forwardStream(call: ServerDuplexStream<peerpb.ForwardRequest, peerpb.ForwardResponse>) {
-      call.emit("error", { code: status.UNIMPLEMENTED, details: "forwarding is not used yet" });
-    },
+    // Requests only the leader serves (lease keep-alives, TimeToLive): see forward.ts.
+    ...forwardHandlers(host),
   };
 }
 

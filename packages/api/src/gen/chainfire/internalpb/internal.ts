@@ -18,6 +18,7 @@ import {
   AuthUserRevokeRoleRequest,
   CompactionRequest,
   DeleteRangeRequest,
+  LeaseCheckpoint,
   LeaseCheckpointRequest,
   LeaseGrantRequest,
   LeaseRevokeRequest,
@@ -68,6 +69,30 @@ export interface MemberAttrSet {
   clientUrls: string[];
 }
 
+/**
+ * LessorRequest is what the leader's lessor proposes on its own: revocations of
+ * expired leases and checkpoints of remaining TTLs (etcd proposes these as plain
+ * LeaseRevoke and LeaseCheckpoint requests). It is bound to the term of the
+ * leader that decided it: members apply it only from a log entry of that same
+ * term and skip it otherwise, so the decision of a deposed leader (re-proposed,
+ * or forwarded to the new leader, after the term changed) changes nothing. See
+ * packages/server/src/lease/.
+ */
+export interface LessorRequest {
+  /** The raft term in which the proposing leader decided this. */
+  term: bigint;
+  /**
+   * Leases found expired: each is revoked with its attached keys (one revision
+   * per lease that has keys), in this order. Unknown leases are skipped.
+   */
+  expired: bigint[];
+  /**
+   * Remaining TTLs to record (etcd's LeaseCheckpoint; remaining_TTL 0 clears
+   * the record, so a new leader restarts the lease from its full TTL).
+   */
+  checkpoints: LeaseCheckpoint[];
+}
+
 /** InternalRequest is one replicated command. */
 export interface InternalRequest {
   header: RequestHeader | undefined;
@@ -79,6 +104,7 @@ export interface InternalRequest {
     | { $case: "leaseGrant"; value: LeaseGrantRequest }
     | { $case: "leaseRevoke"; value: LeaseRevokeRequest }
     | { $case: "leaseCheckpoint"; value: LeaseCheckpointRequest }
+    | { $case: "lessor"; value: LessorRequest }
     | { $case: "alarm"; value: AlarmRequest }
     | { $case: "memberAttrSet"; value: MemberAttrSet }
     | { $case: "authEnable"; value: AuthEnableRequest }
@@ -320,6 +346,129 @@ export const MemberAttrSet: MessageFns<MemberAttrSet> = {
   },
 };
 
+function createBaseLessorRequest(): LessorRequest {
+  return { term: 0n, expired: [], checkpoints: [] };
+}
+
+export const LessorRequest: MessageFns<LessorRequest> = {
+  encode(message: LessorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.term !== 0n) {
+      if (BigInt.asUintN(64, message.term) !== message.term) {
+        throw new globalThis.Error("value provided for field message.term of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.term);
+    }
+    if (message.expired.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.expired) {
+        if (BigInt.asIntN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field expired of type int64 is too large");
+        }
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    for (const v of message.checkpoints) {
+      LeaseCheckpoint.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LessorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLessorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.term = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.expired.push(reader.int64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.expired.push(reader.int64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checkpoints.push(LeaseCheckpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LessorRequest {
+    return {
+      term: isSet(object.term) ? BigInt(object.term) : 0n,
+      expired: globalThis.Array.isArray(object?.expired) ? object.expired.map((e: any) => BigInt(e)) : [],
+      checkpoints: globalThis.Array.isArray(object?.checkpoints)
+        ? object.checkpoints.map((e: any) => LeaseCheckpoint.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LessorRequest): unknown {
+    const obj: any = {};
+    if (message.term !== 0n) {
+      obj.term = message.term.toString();
+    }
+    if (message.expired?.length) {
+      obj.expired = message.expired.map((e) => e.toString());
+    }
+    if (message.checkpoints?.length) {
+      obj.checkpoints = message.checkpoints.map((e) => LeaseCheckpoint.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LessorRequest>): LessorRequest {
+    return LessorRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LessorRequest>): LessorRequest {
+    const message = createBaseLessorRequest();
+    message.term = (object.term !== undefined && object.term !== null) ? BigInt(object.term) : 0n;
+    message.expired = object.expired?.map((e) => BigInt(e)) || [];
+    message.checkpoints = object.checkpoints?.map((e) => LeaseCheckpoint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseInternalRequest(): InternalRequest {
   return { header: undefined, request: undefined };
 }
@@ -350,6 +499,9 @@ export const InternalRequest: MessageFns<InternalRequest> = {
         break;
       case "leaseCheckpoint":
         LeaseCheckpointRequest.encode(message.request.value, writer.uint32(178).fork()).join();
+        break;
+      case "lessor":
+        LessorRequest.encode(message.request.value, writer.uint32(186).fork()).join();
         break;
       case "alarm":
         AlarmRequest.encode(message.request.value, writer.uint32(242).fork()).join();
@@ -472,6 +624,14 @@ export const InternalRequest: MessageFns<InternalRequest> = {
               $case: "leaseCheckpoint",
               value: LeaseCheckpointRequest.decode(reader, reader.uint32()),
             };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.request = { $case: "lessor", value: LessorRequest.decode(reader, reader.uint32()) };
             continue;
           }
           case 30: {
@@ -630,6 +790,8 @@ export const InternalRequest: MessageFns<InternalRequest> = {
         ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.leaseCheckpoint) }
         : isSet(object.lease_checkpoint)
         ? { $case: "leaseCheckpoint", value: LeaseCheckpointRequest.fromJSON(object.lease_checkpoint) }
+        : isSet(object.lessor)
+        ? { $case: "lessor", value: LessorRequest.fromJSON(object.lessor) }
         : isSet(object.alarm)
         ? { $case: "alarm", value: AlarmRequest.fromJSON(object.alarm) }
         : isSet(object.memberAttrSet)
@@ -721,6 +883,8 @@ export const InternalRequest: MessageFns<InternalRequest> = {
       obj.leaseRevoke = LeaseRevokeRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "leaseCheckpoint") {
       obj.leaseCheckpoint = LeaseCheckpointRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "lessor") {
+      obj.lessor = LessorRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "alarm") {
       obj.alarm = AlarmRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "memberAttrSet") {
@@ -802,6 +966,12 @@ export const InternalRequest: MessageFns<InternalRequest> = {
             $case: "leaseCheckpoint",
             value: LeaseCheckpointRequest.fromPartial(object.request.value),
           };
+        }
+        break;
+      }
+      case "lessor": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "lessor", value: LessorRequest.fromPartial(object.request.value) };
         }
         break;
       }
