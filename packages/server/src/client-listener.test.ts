@@ -1,5 +1,6 @@
 import { execFile, spawnSync } from "node:child_process";
 import { connect } from "node:http2";
+import { createConnection } from "node:net";
 import { promisify } from "node:util";
 import { etcdserverpb } from "@chainfire/api";
 import { credentials, Server } from "@grpc/grpc-js";
@@ -186,6 +187,69 @@ describe("listenForClients", () => {
       await listener!.close(); // must not wait for the open connection
       const again = await listenForClients(server!, [url]); // the port is free again
       await again.close();
+    } finally {
+      client.close();
+    }
+  });
+
+  it("survives clients that reset the connection while it is being watched", async () => {
+    const url = await start();
+    const { port } = new URL(url);
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const s = createConnection({ host: "127.0.0.1", port: Number(port) }, () => {
+          // Preface and SETTINGS, then a reset with our SETTINGS unread: the server side
+          // sees ECONNRESET.
+          s.write(
+            Buffer.concat([
+              Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+              Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+            ]),
+          );
+          setTimeout(() => {
+            s.resetAndDestroy();
+            resolve();
+          }, 50);
+        });
+        s.on("error", () => {});
+      });
+    }
+    // The same in repair mode: a bad :authority request, then a reset mid-connection.
+    await new Promise<void>((resolve) => {
+      const s = createConnection({ host: "127.0.0.1", port: Number(port) }, () => {
+        const hpack = Buffer.concat([
+          Buffer.from([0x83, 0x86, 0x41, 9]), // POST, http, :authority (literal, indexed name)
+          Buffer.from("http://x:"),
+          Buffer.from([0x44, 9]), // :path
+          Buffer.from("/a/b/c/de"),
+        ]);
+        const headers = Buffer.concat([Buffer.from([0, 0, hpack.length, 1, 4, 0, 0, 0, 1]), hpack]);
+        s.write(
+          Buffer.concat([
+            Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+            Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0]),
+            headers,
+          ]),
+        );
+        setTimeout(() => {
+          s.resetAndDestroy();
+          resolve();
+        }, 100);
+      });
+      s.on("error", () => {});
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(listener!.repairedConnections).toBe(1);
+    const client = new etcdserverpb.MaintenanceClient(
+      new URL(url).host,
+      credentials.createInsecure(),
+    );
+    try {
+      const r = await new Promise<etcdserverpb.StatusResponse>((resolve, reject) =>
+        client.status({}, (err, res) => (err ? reject(err) : resolve(res))),
+      );
+      expect(r.version).toBe("3.5.13");
     } finally {
       client.close();
     }

@@ -158,8 +158,18 @@ function sniff(socket: Socket, decideAfterMs: number, decide: Decision): void {
     clearTimeout(timer);
     socket.off("readable", onReadable);
     socket.off("end", onEnd);
+    socket.off("error", onError);
     decide(how, buf, !ackRemoved);
   };
+  // A client that resets the connection while we watch it (etcdctl exiting with idle
+  // connections does): drop it. Unhandled, the error would end the process.
+  const onError = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  socket.on("error", onError);
   const onEnd = () => finish("native");
   const timer = setTimeout(() => finish(ackRemoved ? "native" : "repair"), decideAfterMs);
   timer.unref();
@@ -257,7 +267,8 @@ export class AuthorityRepairStream extends Duplex {
     this.#dropAck = ackPending;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("end", () => this.push(null));
-    socket.on("error", (err) => this.destroy(err));
+    // A reset by the client just ends the connection (nothing to report upward).
+    socket.on("error", () => this.destroy());
     socket.on("close", () => this.destroy());
     if (buffered.length > 0) this.#onData(buffered);
   }
@@ -294,7 +305,10 @@ export class AuthorityRepairStream extends Duplex {
     try {
       this.#parse(out);
     } catch (err) {
-      this.destroy(err instanceof Error ? err : new Error(String(err)));
+      // A malformed header block: close the connection, as nghttp2 would (with a
+      // COMPRESSION_ERROR). A bug of ours is rethrown.
+      if (!(err instanceof HpackError)) throw err;
+      this.destroy();
       return;
     }
     if (out.length > 0 && !this.push(out.length === 1 ? out[0] : Buffer.concat(out))) {
