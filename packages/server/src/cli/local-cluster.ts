@@ -130,6 +130,8 @@ class Child {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...withoutEtcdEnv(process.env), CHAINFIRE_STDIN_LIFELINE: "1" },
     });
+    // The lifeline pipe is never written; a member that is gone must not make it throw.
+    this.process.stdin?.on("error", () => {});
     this.exited = new Promise((resolveExit) => {
       this.process.once("exit", (code, signal) => {
         this.exitCode = code ?? (signal ? 128 : null);
