@@ -200,15 +200,20 @@ describe("Watch service", () => {
     fast.s.write(createReq({ key: b("s/"), rangeEnd: b("s0") }));
     await until(() => fast.got.length === 1, "created");
     slow.s.pause(); // stop reading: HTTP/2 flow control pushes back on the server
-    const value = "x".repeat(1000);
-    const total = 4000;
+    const value = "x".repeat(2500);
+    const total = 2000;
     let maxQueued = 0;
     for (let n = 0; n < total / 10; n++) {
       await db.txn(Array.from({ length: 10 }, (_, i) => putOp(`s/${(n * 10 + i) % 211}`, value)));
       maxQueued = Math.max(maxQueued, slowStream.queuedBytes);
     }
     await until(() => events(fast.got).length === total, "the fast stream's events", 20_000);
-    expect(svc.store?.counts().victims).toBe(1);
+    // The slow client really read nothing meanwhile; its stream's queue filled up, so its
+    // watcher became a victim (it may be synced again by now: the HTTP/2 and socket
+    // buffers downstream take some megabytes before the server sees the client stop).
+    expect(events(slow.got)).toEqual([]);
+    expect(svc.store?.stats.victims).toBeGreaterThan(0);
+    expect(maxQueued).toBeGreaterThan(budget / 2);
     expect(maxQueued).toBeLessThanOrEqual(budget + 64 * 1024);
     slow.s.resume();
     await until(() => events(slow.got).length >= total, "the slow stream catching up", 20_000);

@@ -215,7 +215,7 @@ describe("watch properties", () => {
   it("random workloads: exactly the history, atomic revisions, truthful progress", async () => {
     const seed = testSeed("watch random workload");
     const seen = { victims: 0, catchUpPages: 0, progress: 0, fragments: 0, cancels: 0 };
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       const rng = new Rng(seed + round);
       const h = watchHarness(new FakeSource(db.store), {
         streamBufferBytes: 1 + rng.int(3000),
@@ -241,7 +241,7 @@ describe("watch properties", () => {
         tracked[si]!.push({ stream: si, id: -2n, spec, createdAt: -1, from: spec.startRevision });
       };
       for (let si = 0; si < streams.length; si++) for (let i = 0; i < 4; i++) create(si);
-      for (let n = 0; n < 150; n++) {
+      for (let n = 0; n < 120; n++) {
         await db.batch((w) => {
           const txns = 1 + rng.int(3);
           for (let i = 0; i < txns; i++) {
