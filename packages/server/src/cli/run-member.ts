@@ -39,6 +39,13 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
     format: config.logFormat,
     base: { name: options.name },
   });
+  // A bug nothing caught ends the process (STYLE "Errors" 2), but as a log line first.
+  const die = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, `bug: ${kind}; exiting`);
+    process.exit(1);
+  };
+  process.on("uncaughtException", die("uncaught exception"));
+  process.on("unhandledRejection", die("unhandled promise rejection"));
   for (const w of config.warnings) logger.warn(w);
   logger.info(
     {
