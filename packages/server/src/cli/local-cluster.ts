@@ -114,6 +114,12 @@ class Child {
   readonly process: ChildProcess;
   readonly exited: Promise<number | null>;
   exitCode: number | null | undefined;
+  /**
+   * While the cluster starts or stops, warnings are expected (peers not listening yet, no
+   * leader yet, peers gone) and hidden unless --verbose; errors always show. A failed
+   * start prints the member's last lines instead.
+   */
+  hideWarnings = true;
   #tail: string[] = [];
 
   constructor(
@@ -171,7 +177,9 @@ class Child {
     } catch {
       // not a log record (a crash trace): always shown
     }
-    if (verbose || level === "warn" || level === "error" || level === "fatal") {
+    const shown =
+      level === "error" || level === "fatal" || (level === "warn" && !this.hideWarnings);
+    if (verbose || shown) {
       this.#print(text, level !== "info" && level !== "debug" && level !== "trace");
     }
   }
@@ -238,6 +246,7 @@ async function main(): Promise<number> {
   const stop = (why: string): Promise<number> => {
     stopping ??= (async () => {
       out(`\n${why}: stopping the members...\n`);
+      for (const c of children) c.hideWarnings = true;
       for (const c of children) if (c.running) c.process.kill("SIGTERM");
       const killer = setTimeout(() => {
         for (const c of children) {
@@ -284,6 +293,7 @@ async function main(): Promise<number> {
   const ok = await waitHealthy(members, children, () => signals > 0);
   if (!ok) return stop(signals > 0 ? "Interrupted" : "Start failed").then((code) => code || 1);
   started = true;
+  for (const c of children) c.hideWarnings = false;
   printBanner(members, where);
   return stop(await stopRequested);
 }
@@ -334,9 +344,12 @@ async function waitHealthy(
 
 function printBanner(members: readonly LocalMember[], where: string): void {
   const endpoints = members.map((m) => m.clientUrl).join(",");
+  const width = (f: (m: LocalMember) => string) => Math.max(...members.map((m) => f(m).length));
+  const clientWidth = width((m) => m.clientUrl);
+  const metricsWidth = width((m) => `${m.metricsUrl}/metrics`);
   const rows = members.map(
     (m) =>
-      `  ${m.name}  client ${m.clientUrl}  metrics ${m.metricsUrl}/metrics  data ${relative(process.cwd(), m.dataDir) || m.dataDir}`,
+      `  ${m.name}  client ${m.clientUrl.padEnd(clientWidth)}  metrics ${`${m.metricsUrl}/metrics`.padEnd(metricsWidth)}  data ${relative(process.cwd(), m.dataDir) || m.dataDir}`,
   );
   process.stdout.write(
     [
