@@ -107,6 +107,12 @@ describe("Watch service", () => {
     ]);
     expect(w.got[2]!.events[0]!.prevKv?.value.toString()).toBe("1");
     expect(w.got[2]!.header).toMatchObject({ clusterId: 0xc1n, memberId: 1n, revision: 3n });
+    // etcd's watch metrics.
+    const text = await ctx.metrics.registry.metrics();
+    expect(text).toContain("etcd_debugging_mvcc_watch_stream_total 1");
+    expect(text).toContain("etcd_debugging_mvcc_watcher_total 0");
+    expect(text).toContain("etcd_debugging_mvcc_slow_watcher_total 0");
+    expect(text).toContain("etcd_debugging_mvcc_events_total 3");
     w.s.cancel();
   });
 

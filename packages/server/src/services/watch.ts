@@ -19,6 +19,7 @@
 import { ErrNoLeader, ErrStopped, EtcdError, type etcdserverpb } from "@chainfire/api";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { Disposable, MemberContext } from "../member-context.js";
+import { registerWatchMetrics } from "../watch/metrics.js";
 import { type WatchOptions, watchOptions } from "../watch/options.js";
 import { ServerWatchStream } from "../watch/watch-stream.js";
 import { WatchableStore } from "../watch/watchable-store.js";
@@ -62,6 +63,18 @@ export function createWatchService(
   let disposed = false;
 
   const opts = () => watchOptions(ctx.options, overrides);
+  const watcherCounts = () => hub?.counts() ?? { synced: 0, unsynced: 0, victims: 0 };
+  const metrics = registerWatchMetrics(ctx.metrics.registry, {
+    streams: () => streams.size,
+    watchers: () => {
+      const c = watcherCounts();
+      return c.synced + c.unsynced + c.victims;
+    },
+    slowWatchers: () => {
+      const c = watcherCounts();
+      return c.unsynced + c.victims;
+    },
+  });
 
   const endRequireLeader = () => {
     noLeaderTimer = undefined;
@@ -119,6 +132,7 @@ export function createWatchService(
       (revision) => ctx.header(revision),
       opts(),
       logger,
+      metrics,
     );
     streams.add(stream);
     if (wantsLeader) requireLeader.add(stream);

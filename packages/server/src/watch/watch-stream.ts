@@ -49,6 +49,7 @@
 import { ErrCompacted, type etcdserverpb, type mvccpb } from "@chainfire/api";
 import { compareBytes, isFromKey, type StoredEvent } from "@chainfire/storage";
 import type { Logger } from "pino";
+import type { WatchMetrics } from "./metrics.js";
 import type { WatchOptions } from "./options.js";
 import { fragmentResponse, responseSize } from "./response-size.js";
 import type { WatchableStore, WatchSink } from "./watchable-store.js";
@@ -95,6 +96,7 @@ export class ServerWatchStream implements WatchSink {
   readonly #header: (revision: bigint) => etcdserverpb.ResponseHeader;
   readonly #opts: WatchOptions;
   readonly #logger: Logger;
+  readonly #metrics: WatchMetrics | undefined;
   readonly #watchers = new Map<bigint, Watcher<WatchSink>>();
   /** progress_notify watchers → whether the next tick may notify them (etcd's `progress`). */
   readonly #progress = new Map<bigint, boolean>();
@@ -115,12 +117,14 @@ export class ServerWatchStream implements WatchSink {
     header: (revision: bigint) => etcdserverpb.ResponseHeader,
     opts: WatchOptions,
     logger: Logger,
+    metrics?: WatchMetrics,
   ) {
     this.#hub = hub;
     this.#transport = transport;
     this.#header = header;
     this.#opts = opts;
     this.#logger = logger;
+    this.#metrics = metrics;
   }
 
   /** Live and compacted watchers (ids in use). */
@@ -204,6 +208,7 @@ export class ServerWatchStream implements WatchSink {
     }
     // etcd: if every event is filtered out, nothing is sent.
     if (out.length === 0) return true;
+    this.#metrics?.events.inc(out.length);
     const res = response(this.#header(revision), w.id, { events: out });
     if (w.fragment) {
       for (const f of fragmentResponse(res, this.#opts.fragmentBytes)) this.#enqueue(f);
