@@ -3,7 +3,8 @@
 # around Node 20.
 #
 # Dependencies come from package-lock.json through importNpmLock, so there is no
-# npmDepsHash to keep in sync: every tarball is fetched by the lock's own integrity hash.
+# npmDepsHash to keep in sync: every tarball is fetched by the lock's own integrity hash
+# (from the registry URL npm-lock.nix fills in: the repository's locks carry none).
 # importNpmLock runs `npm install` over a lock whose workspace links it rewrote; should a
 # nixpkgs release mishandle the workspace links, build with the classic fixed-output
 # cache instead: `chainfire.override { npmDepsHash = "sha256-..."; }` (nix prints the
@@ -67,7 +68,10 @@ buildNpmPackage (
   // (
     if npmDepsHash == null then
       {
-        npmDeps = importNpmLock { npmRoot = root; };
+        npmDeps = importNpmLock {
+          npmRoot = root;
+          packageLock = import ./npm-lock.nix { inherit lib; } (lib.importJSON (root + "/package-lock.json"));
+        };
         npmConfigHook = importNpmLock.npmConfigHook;
       }
     else

@@ -8,7 +8,9 @@
 #      (skipped when the image exists; --rebuild-base forces it)
 #   2. podman build --pull=never --network=host --format docker of deploy/Dockerfile as
 #      localhost/chainfire:dev (host networking: no netavark/iptables needed in a VM;
-#      docker format: OCI images drop HEALTHCHECK)
+#      docker format: OCI images drop HEALTHCHECK; NPM_INSTALL=install by default, as the
+#      package mirror here lacks optional packages the lockfile names — set NPM_INSTALL=ci
+#      where the public registry is reachable)
 #
 # usage: deploy/podman/build-image.sh [--rebuild-base] [TAG]     (run as root)
 # needs: podman, runc, debootstrap, iptables (apt-get install -y podman runc debootstrap
@@ -60,6 +62,7 @@ if $rebuild_base || ! podman image exists "$base"; then
 fi
 
 echo "podman: building $tag" >&2
-podman build --pull=never --network=host --format docker --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
+podman build --pull=never --network=host --format docker \
+  --build-arg NPM_INSTALL="${NPM_INSTALL:-install}" --ignorefile "$repo/deploy/Dockerfile.dockerignore" \
   -f "$repo/deploy/Dockerfile" -t "$tag" "$repo"
 echo "$tag"

@@ -67,10 +67,11 @@ describe("deploy/Dockerfile", () => {
     expect(env).toContain("CHAINFIRE_DATA_DIR=/var/lib/chainfire");
   });
 
-  it("builds with the lockfile and ships production dependencies only", () => {
+  it("builds with the lockfile (npm ci unless told otherwise), ships production dependencies only", () => {
+    expect(dockerfile.filter((i) => i.op === "ARG").map((i) => i.args)).toEqual(["NPM_INSTALL=ci"]);
     const build = dockerfile.filter((i) => i.stage === 0 && i.op === "RUN").map((i) => i.args);
     expect(build.join(" ")).toMatch(
-      /npm ci .*npx tsc -b packages\/server packages\/client .*npm prune --omit=dev/,
+      /npm "\$NPM_INSTALL" .*npx tsc -b packages\/server packages\/client .*npm prune --omit=dev/,
     );
   });
 

@@ -413,6 +413,59 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
   });
 });
 
+describe("nix/npm-lock.nix (registry URLs for importNpmLock)", () => {
+  interface LockEntry {
+    name?: string;
+    version?: string;
+    resolved?: string;
+    link?: boolean;
+  }
+  let lock: Record<string, LockEntry>;
+  beforeAll(() => {
+    lock = evalJson<{ packages: Record<string, LockEntry> }>([
+      "--expr",
+      `let lib = import ./test/deploy/nix/nixpkgs-lib/lib; in import ./nix/npm-lock.nix { inherit lib; } (lib.importJSON ./package-lock.json)`,
+    ]).packages;
+  });
+
+  it("gives every registry package of package-lock.json a tarball URL", () => {
+    const without = Object.entries(lock)
+      .filter(([, e]) => e.resolved === undefined)
+      .map(([path]) => path);
+    // Only the root and the workspace packages themselves come from no registry.
+    expect(
+      without.every((p) => p === "" || /^packages\/[a-z]+$/.test(p)),
+      without.join(" "),
+    ).toBe(true);
+    for (const [path, entry] of Object.entries(lock)) {
+      if (entry.link || !entry.resolved || !path.includes("node_modules/")) continue;
+      // Aliases (`"x-cjs": "npm:x@4"`) carry the real package name.
+      const name =
+        entry.name ?? path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length);
+      const base = name.split("/").pop();
+      expect(entry.resolved).toBe(
+        `https://registry.npmjs.org/${name}/-/${base}-${entry.version}.tgz`,
+      );
+    }
+  });
+
+  it("names the RocksDB addon's tarball as npm does, and keeps workspace links", () => {
+    expect(lock["node_modules/@nxtedition/rocksdb"].resolved).toMatch(
+      /^https:\/\/registry\.npmjs\.org\/@nxtedition\/rocksdb\/-\/rocksdb-[0-9.]+\.tgz$/,
+    );
+    expect(lock["node_modules/@chainfire/server"]).toEqual({
+      resolved: "packages/server",
+      link: true,
+    });
+  });
+
+  it("is what package.nix hands importNpmLock", () => {
+    expect(run("cat", ["nix/package.nix"]).stdout).toMatch(
+      /packageLock = import \.\/npm-lock\.nix \{ inherit lib; \}/,
+    );
+  });
+});
+
 describe("nix/flake.nix (outputs with stand-in inputs)", () => {
   interface FlakeSummary {
     inputs: string[];
