@@ -197,7 +197,15 @@ export class Cluster {
   client(i: number): EtcdGrpcClient {
     let client = this.clients.get(i);
     if (!client) {
-      client = new EtcdGrpcClient(this.member(i).clientUrl);
+      // Reconnect fast: grpc-js's backoff grows to minutes, and a member being restarted
+      // refuses connections for a while; waitForLeader would then wait on the backoff.
+      client = new EtcdGrpcClient(this.member(i).clientUrl, {
+        channelOptions: {
+          "grpc.initial_reconnect_backoff_ms": 100,
+          "grpc.min_reconnect_backoff_ms": 100,
+          "grpc.max_reconnect_backoff_ms": 1000,
+        },
+      });
       this.clients.set(i, client);
     }
     return client;

@@ -409,3 +409,17 @@ describe("revision invariants", () => {
     expect(verdict(ops)).toBe(true);
   });
 });
+
+describe("preparation of unknown writes", () => {
+  it("keeps unobserved unknown writes when a cas names a revision nobody reported", () => {
+    // put b (unknown, never read) took effect at revision 3; a client that guessed
+    // revision 3 succeeds with its cas: legal, and only explained by the unknown put.
+    const ops = history(
+      put("x", "a", [0, 1], 2),
+      put("x", "b", [2]),
+      cas("x", 3, "c", [10, 11], { rev: 4 }),
+      get("x", [12, 13], "c", 4, 4),
+    );
+    expect(verdict(ops)).toBe(true);
+  });
+});

@@ -15,6 +15,9 @@
  *   as no compare-and-set names the revision it would have had, which a client can
  *   only learn by observing the value. This removes the +∞ operations that make the
  *   search exponential after a crash.
+ *   Dropping is skipped for a key where some successful compare-and-set expected a
+ *   revision that no completed operation reported (the client must have guessed it, or
+ *   learned it from a write of unknown outcome).
  * The value rule needs values to be unique per key; when they are not, nothing is
  * dropped or pinned and the search handles the unknown writes as such.
  */
@@ -94,9 +97,18 @@ export function prepareKey(ops: readonly Op[]): Prepared {
       seen.set(op.read, { modRev: op.readModRev ?? 0, by: op.complete });
     }
   }
+  // A successful cas expecting a revision no completed operation reported can only be
+  // explained by a write of unknown outcome: keep them all for the search.
+  const reported = new Set<number>([0]);
+  for (const op of ops) {
+    if (op.status !== "ok") continue;
+    if (op.readModRev !== undefined) reported.add(op.readModRev);
+    if (op.f === "put" || op.succeeded) reported.add(op.rev!);
+  }
+  const blind = ops.some((op) => op.f === "cas" && op.succeeded && !reported.has(op.expect!));
   const prepared: Prepared = { operations: [], source: [], dropped: 0, pinned: 0 };
   for (const op of ops) {
-    const operation = toOperation(op, unique ? seen : undefined);
+    const operation = toOperation(op, unique && !blind ? seen : undefined);
     if (operation === "drop") {
       prepared.dropped++;
       continue;

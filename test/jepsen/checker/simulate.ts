@@ -100,6 +100,7 @@ export function simulate(options: SimulateOptions): Simulated {
     if (op.f === "cas") op.expect = lastSeen.get(memory) ?? 0;
     const matches = op.f === "put" || (current?.modRev ?? 0) === op.expect;
     if (op.f === "cas" && !matches) {
+      if (op.status === "unknown") continue; // its client never learns what it read
       op.succeeded = false;
       op.rev = revision;
       op.read = current?.value ?? null;

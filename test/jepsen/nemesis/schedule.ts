@@ -1,10 +1,11 @@
 /**
  * The nemesis schedule: quiet, fault, hold, heal, wait for a leader, repeat — until the
- * deadline. Holds are timed (that is what a fault is); waiting for recovery polls with
- * a deadline. Every fault is recorded as a window on the run's clock.
+ * deadline, taking the nemeses in shuffled rounds so each one gets its turn. Holds are
+ * timed (that is what a fault is); waiting for recovery polls with a deadline. Every
+ * fault is recorded as a window on the run's clock.
  */
 import { delay, describeError } from "../../harness/wait.js";
-import { between, pick } from "../random.js";
+import { between, sample } from "../random.js";
 import type { Fault, Nemesis, NemesisContext } from "./nemeses.js";
 
 /** Options of {@link runSchedule}. */
@@ -25,10 +26,13 @@ export async function runSchedule(
 ): Promise<void> {
   const log = options.log ?? (() => {});
   const clock = ctx.recorder;
+  // Rounds of a shuffled list: every nemesis gets its turn, in a seeded random order.
+  let round: Nemesis[] = [];
   while (clock.now() < options.untilMs && !options.signal?.aborted) {
     await hold(between(ctx.random, ...options.quietMs), options.signal);
     if (clock.now() >= options.untilMs || options.signal?.aborted || nemeses.length === 0) break;
-    const nemesis = pick(ctx.random, nemeses);
+    if (round.length === 0) round = sample(ctx.random, nemeses, nemeses.length);
+    const nemesis = round.shift()!;
     const startedAt = clock.now();
     let fault: Fault | undefined;
     let close: (() => void) | undefined;

@@ -4,8 +4,8 @@
  * mod_revision. Every written value is unique (`c<client>.<seq>`), which lets the checker
  * pin down writes of unknown outcome that someone observed.
  *
- * Each client is a sequential process: it talks to one member, moves on to the next when
- * a request could not reach its member, and never retries a write.
+ * Each client is a sequential process: it talks to its home member, moves on to the next
+ * for a second when a request fails, and never retries a write.
  */
 import { delay } from "../../harness/wait.js";
 import type { Connections } from "../connections.js";
@@ -44,11 +44,14 @@ export async function runRegister(options: RegisterOptions): Promise<void> {
 }
 
 async function client(o: RegisterOptions, keys: string[], c: number, random: Random) {
-  let member = c % o.members;
+  const home = c % o.members;
+  let member = home;
+  let awayUntil = 0;
   let seq = 0;
   const seen = new Map<string, number>(); // key -> last mod_revision this client saw
   const meanGap = (o.clients * 1000) / o.rate;
   while (!o.signal.aborted) {
+    if (member !== home && o.recorder.now() > awayUntil) member = home;
     const s: Session = {
       client: c,
       member,
@@ -69,9 +72,11 @@ async function client(o: RegisterOptions, keys: string[], c: number, random: Ran
       if (done.readModRev !== undefined) seen.set(key, done.readModRev);
       else if (done.f === "put" || done.succeeded) seen.set(key, done.rev!);
     } else {
-      // The member may be down: try the next one (after a short pause so a dead
-      // member does not turn into thousands of failed operations).
+      // The member may be down: use the next one for a while, then come home (so a
+      // restarted member serves clients again), after a short pause so a dead member
+      // does not turn into thousands of failed operations.
       member = (member + 1) % o.members;
+      awayUntil = o.recorder.now() + 1000;
       await pause(50 + random() * 100, o.signal);
       continue;
     }
