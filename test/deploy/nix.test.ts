@@ -413,6 +413,50 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
   });
 });
 
+describe("nix/launch/run-node.sh (QEMU from a netboot image)", () => {
+  function dryRun(host: string, ...flags: string[]): string {
+    const dir = mkdtempSync(join(tmpdir(), "cf-netboot-"));
+    try {
+      writeFileSync(join(dir, "bzImage"), "");
+      writeFileSync(join(dir, "initrd"), "");
+      writeFileSync(
+        join(dir, "netboot.ipxe"),
+        `#!ipxe\nkernel bzImage init=/nix/store/x-nixos-system-${host}/init initrd=initrd loglevel=4 \${cmdline}\ninitrd initrd\nboot\n`,
+      );
+      const result = run("bash", ["nix/launch/run-node.sh", host, "--dry-run", ...flags], {
+        env: { ...nixEnv(), NETBOOT_DIR: dir },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("boots each host with its cluster MAC, its disk bus and its own forwarded ports", () => {
+    const cluster = evalJson<{ members: Record<string, { mac: string }> }>([
+      "--expr",
+      "{ members = (import ./nix/hosts/cluster.nix).members; }",
+    ]);
+    for (const [i, host] of HOSTS.entries()) {
+      const line = dryRun(host);
+      expect(line).toContain(`mac=${cluster.members[host].mac}`);
+      expect(line).toContain(`hostfwd=tcp:127.0.0.1:${2221 + i}-:22`);
+      expect(line).toContain(`hostfwd=tcp:127.0.0.1:${23791 + i}-:2379`);
+      if (HOST_DISKS[host].startsWith("/dev/nvme")) expect(line).toContain("-device nvme");
+      else expect(line).toContain("-device ide-hd");
+      expect(line).toContain(`-append init=/nix/store/x-nixos-system-${host}/init\\ loglevel=4`);
+      expect(line).not.toContain("initrd=initrd");
+    }
+  });
+
+  it("--pxe leaves the kernel to iPXE over TFTP", () => {
+    const line = dryRun("node01", "--pxe");
+    expect(line).toContain("bootfile=netboot.ipxe");
+    expect(line).not.toContain("-kernel");
+  });
+});
+
 describe("nix/npm-lock.nix (registry URLs for importNpmLock)", () => {
   interface LockEntry {
     name?: string;
