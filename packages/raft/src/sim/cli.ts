@@ -99,13 +99,21 @@ export function runCli(o: CliOptions, print: (line: string) => void, now: () => 
   let events = 0;
   let ticks = 0;
   let leaderTicks = 0;
+  let ticksSeed = 0;
+  let leaderSeed = 0;
   const every = Math.max(1, Math.min(500, Math.floor(o.seeds / 20)));
   for (let k = 0; k < o.seeds; k++) {
     const seed = o.start + k;
     const r = runSeed(seed, o);
     events += r.stats.events;
-    ticks = Math.max(ticks, r.stats.livenessTicks);
-    leaderTicks = Math.max(leaderTicks, r.stats.leaderTicks);
+    if (r.stats.livenessTicks > ticks) {
+      ticks = r.stats.livenessTicks;
+      ticksSeed = seed;
+    }
+    if (r.stats.leaderTicks > leaderTicks) {
+      leaderTicks = r.stats.leaderTicks;
+      leaderSeed = seed;
+    }
     if (!r.ok) {
       failed++;
       print(describeFailure(o.fullTrace ? runSeed(seed, o, true) : r));
@@ -114,7 +122,7 @@ export function runCli(o: CliOptions, print: (line: string) => void, now: () => 
     if ((k + 1) % every === 0 || k + 1 === o.seeds) {
       const s = (now() - t0) / 1000;
       print(
-        `${k + 1}/${o.seeds} seeds (${seed}), ${failed} failed, ${events} events, ${s.toFixed(1)}s, ${((k + 1) / s).toFixed(1)} seeds/s, slowest recovery: leader ${leaderTicks} ticks, commit everywhere ${ticks} ticks`,
+        `${k + 1}/${o.seeds} seeds (${seed}), ${failed} failed, ${events} events, ${s.toFixed(1)}s, ${((k + 1) / s).toFixed(1)} seeds/s, slowest recovery: leader ${leaderTicks} ticks (seed ${leaderSeed}), commit everywhere ${ticks} ticks (seed ${ticksSeed})`,
       );
     }
   }
