@@ -179,15 +179,19 @@ for (const kind of compatTargets()) {
           },
           { timeoutMs: 10_000, what: "the interactive watch to print an event" },
         );
-        const seen = w.lines.length;
         await applied(2, rev);
         w.send("progress");
-        const lines = await w.waitLines(seen + 1, "a progress line");
-        // All events up to the notified revision were printed before it.
-        const last = w.lines.filter((l) => l.startsWith("progress notify: "));
-        expect(last).toHaveLength(1);
-        expect(lines.slice(0, 3)).toEqual(["PUT", "eci/k", "v"]);
-        expect(BigInt(last[0]!.slice("progress notify: ".length))).toBeGreaterThanOrEqual(rev);
+        const progress = await pollUntil(
+          () => {
+            const p = w.lines.filter((l) => l.startsWith("progress notify: "));
+            return p.length > 0 ? p : undefined;
+          },
+          { timeoutMs: 10_000, what: `a progress line (stdout: ${JSON.stringify(w.out)})` },
+        );
+        expect(progress).toHaveLength(1);
+        expect(w.lines.slice(0, 3)).toEqual(["PUT", "eci/k", "v"]);
+        // The notified revision is at least that of the last write seen.
+        expect(BigInt(progress[0]!.slice("progress notify: ".length))).toBeGreaterThanOrEqual(rev);
       });
     });
 
