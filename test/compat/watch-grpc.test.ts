@@ -201,7 +201,7 @@ for (const kind of compatTargets()) {
       await w.waitFor(3);
       await kv().put({ key: bytes("h/k"), value: bytes("3") }); // R+1
       await kv().put({ key: bytes("h/k"), value: bytes("4") }); // R+2
-      await w.waitFor(5);
+      await w.waitFor(6);
       const text = w.got.map((r) => describe1(r, R));
       expect(text.filter((t) => t.startsWith("id=0 "))).toEqual([
         "id=0 rev=R+0 created",
