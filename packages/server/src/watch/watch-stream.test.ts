@@ -243,20 +243,37 @@ describe("watch stream", () => {
       await db.put("a", "1"); // 2
       await until(() => s.t.received.some((r) => r.watchId === 1n && !r.created), "a notify");
       await until(
-        () => s.t.received.filter((r) => r.watchId === 0n && r.events.length === 0).length >= 2,
-        "two notifies of watcher 0",
+        () =>
+          s.t.received.some(
+            (r) => r.watchId === 0n && !r.created && !r.events.length && r.header?.revision === 2n,
+          ),
+        "a notify of watcher 0 after its event",
       );
       const ids = s.t.received.filter((r) => !r.created).map((r) => r.watchId);
       expect(ids).not.toContain(2n);
-      // Every notification speaks of a revision whose events were already sent.
-      for (const r of s.t.received.filter((x) => !x.created && x.events.length === 0)) {
-        expect(r.header?.revision).toBe(2n);
-      }
-      const firstNotify0 = s.t.received.findIndex(
+      // A notification at revision R comes after every event of its watcher up to R, and
+      // before any event above R.
+      s.t.received.forEach((r, i) => {
+        if (r.created || r.events.length > 0) return;
+        const R = r.header!.revision;
+        const mine = s.t.received.filter((x) => x.watchId === r.watchId);
+        const k = mine.indexOf(r);
+        const before = mine.slice(0, k).flatMap((x) => x.events);
+        const after = mine.slice(k + 1).flatMap((x) => x.events);
+        expect(
+          before.every((e) => e.kv!.modRevision <= R),
+          `notify ${i}`,
+        ).toBe(true);
+        expect(
+          after.every((e) => e.kv!.modRevision > R),
+          `notify ${i}`,
+        ).toBe(true);
+        expect(R).toBeLessThanOrEqual(2n);
+      });
+      const notifies0 = s.t.received.filter(
         (r) => r.watchId === 0n && !r.created && !r.events.length,
       );
-      const event0 = s.t.received.findIndex((r) => r.events.length > 0);
-      expect(event0).toBeLessThan(firstNotify0);
+      expect(notifies0.at(-1)?.header?.revision).toBe(2n);
     } finally {
       h2.close();
     }
