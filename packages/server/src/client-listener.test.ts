@@ -215,39 +215,39 @@ describe("listenForClients", () => {
       });
     }
     // The same in repair mode: a bad :authority request, then a reset mid-connection.
-    await new Promise<void>((resolve) => {
-      const s = createConnection({ host: "127.0.0.1", port: Number(port) }, () => {
-        const hpack = Buffer.concat([
-          Buffer.from([0x83, 0x86, 0x41, 9]), // POST, http, :authority (literal, indexed name)
-          Buffer.from("http://x:"),
-          Buffer.from([0x44, 9]), // :path
-          Buffer.from("/a/b/c/de"),
-        ]);
-        const headers = Buffer.concat([Buffer.from([0, 0, hpack.length, 1, 4, 0, 0, 0, 1]), hpack]);
-        s.write(
-          Buffer.concat([
-            Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-            Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
-            Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0]),
-            headers,
-          ]),
-        );
-        setTimeout(() => {
-          s.resetAndDestroy();
-          resolve();
-        }, 100);
-      });
-      s.on("error", () => {});
-    });
-    await new Promise((r) => setTimeout(r, 100));
+    const s = createConnection({ host: "127.0.0.1", port: Number(port) });
+    s.on("error", () => {});
+    await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+    const hpack = Buffer.concat([
+      Buffer.from([0x83, 0x86, 0x41, 9]), // POST, http, :authority (literal, indexed name)
+      Buffer.from("http://x:"),
+      Buffer.from([0x44, 9]), // :path
+      Buffer.from("/a/b/c/de"),
+    ]);
+    const headers = Buffer.concat([Buffer.from([0, 0, hpack.length, 1, 4, 0, 0, 0, 1]), hpack]);
+    s.write(
+      Buffer.concat([
+        Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+        Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0]),
+        headers,
+      ]),
+    );
+    for (let i = 0; i < 100 && listener!.repairedConnections === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(listener!.repairedConnections).toBe(1);
+    s.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 100));
     const client = new etcdserverpb.MaintenanceClient(
       new URL(url).host,
       credentials.createInsecure(),
     );
     try {
       const r = await new Promise<etcdserverpb.StatusResponse>((resolve, reject) =>
-        client.status({}, (err, res) => (err ? reject(err) : resolve(res))),
+        client.status({}, { deadline: Date.now() + 10_000 }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        ),
       );
       expect(r.version).toBe("3.5.13");
     } finally {
