@@ -38,7 +38,7 @@ import type { Logger } from "pino";
 import type { LeaseApplyHooks } from "./apply-lessor.js";
 import { LeaderForwarder } from "./leader-forwarder.js";
 import { defaultLessorOptions, type LessorOptions } from "./options.js";
-import { isNotPrimary, NotPrimaryError, PrimaryLessor } from "./primary-lessor.js";
+import { NotPrimaryError, PrimaryLessor } from "./primary-lessor.js";
 
 /** Forwarded method names (peer.proto ForwardRequest.method). */
 export const FORWARD_KEEP_ALIVE = "LeaseKeepAlive";
@@ -303,8 +303,8 @@ export class Lessor implements LeaseApplyHooks {
         }
       } catch (err) {
         this.#throwIfDone(signal, timeout);
-        if (!(err instanceof EtcdError) || err.code !== status.UNAVAILABLE) throw err;
-        this.#log.debug({ err: err.message }, "lease request: no primary yet; retrying");
+        if (!retryable(err)) throw err;
+        this.#log.debug({ err: (err as Error).message }, "lease request: no primary; retrying");
       }
       await this.#waitChange(this.options.retryMs, s);
     }
@@ -361,4 +361,13 @@ export class Lessor implements LeaseApplyHooks {
   }
 }
 
-export { isNotPrimary };
+/**
+ * Whether a failed attempt may be retried (until the caller's deadline): UNAVAILABLE
+ * (no leader, leader changed, not primary, the leader unreachable or stopping) and
+ * CANCELLED from the leader (its copy of our deadline ran out a moment before ours).
+ */
+function retryable(err: unknown): boolean {
+  return (
+    err instanceof EtcdError && (err.code === status.UNAVAILABLE || err.code === status.CANCELLED)
+  );
+}
