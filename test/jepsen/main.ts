@@ -32,6 +32,7 @@ const HELP = `usage: npm run jepsen -- [options]
   --clients N           concurrent clients (default ${d.clients})
   --keys N              registers (default ${d.keys})
   --rate N              target ops/s over all clients (default ${d.rate})
+  --watchers N          watchers of the keys, resuming after failures (default ${d.watchers}; 0: none)
   --op-timeout MS       per-request deadline; a write past it is of unknown outcome (default ${d.opTimeoutMs})
   --election MS         --election-timeout of members; heartbeat is a tenth (default ${d.electionMs})
   --network MODE        auto | netns | loopback (default auto)
@@ -54,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       clients: { type: "string" },
       keys: { type: "string" },
       rate: { type: "string" },
+      watchers: { type: "string" },
       "op-timeout": { type: "string" },
       election: { type: "string" },
       network: { type: "string" },
@@ -98,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
       clients: num(values.clients, d.clients),
       keys: num(values.keys, d.keys),
       rate: num(values.rate, d.rate),
+      watchers: num(values.watchers, d.watchers),
       opTimeoutMs: num(values["op-timeout"], d.opTimeoutMs),
       electionMs: election,
       heartbeatMs: Math.max(10, Math.round(election / 10)),

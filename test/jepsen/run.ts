@@ -14,6 +14,7 @@ import { delay, describeError, pollUntil, StopPolling } from "../harness/wait.js
 import { checkDurability } from "./checker/durability.js";
 import { checkLinearizable } from "./checker/linearizable.js";
 import { checkRevisions } from "./checker/revisions.js";
+import { checkWatch } from "./checker/watch.js";
 import { Connections } from "./connections.js";
 import { errorText, hashKV, put } from "./kv-ops.js";
 import type { NemesisContext } from "./nemesis/nemeses.js";
@@ -22,7 +23,14 @@ import { healAll, runSchedule } from "./nemesis/schedule.js";
 import { rng } from "./random.js";
 import { Recorder } from "./recorder.js";
 import { type CheckResult, type RunReport, summarize, writeReport } from "./report/report.js";
-import { finalReads, runRegister } from "./workloads/register.js";
+import { finalReads, REGISTER_PREFIX, runRegister } from "./workloads/register.js";
+import {
+  collectHistory,
+  lastRevision,
+  startWatchers,
+  type WatchEvent,
+  type WatcherLog,
+} from "./workloads/watch.js";
 
 /** Options of {@link runJepsen}. */
 export interface RunOptions {
@@ -48,6 +56,8 @@ export interface RunOptions {
   crashRestart: boolean;
   /** Search budget per key. */
   checkTimeoutMs: number;
+  /** Watchers of the workload's keys: the first from revision 1, the others from now. */
+  watchers: number;
   /** Results root (a run writes a folder under it); undefined writes nothing. */
   out?: string;
   log: (line: string) => void;
@@ -69,6 +79,7 @@ export const DEFAULT_OPTIONS: Omit<RunOptions, "kind" | "log"> = {
   electionMs: 500,
   crashRestart: true,
   checkTimeoutMs: 60_000,
+  watchers: 3,
   out: join(REPO_ROOT, "results"),
 };
 
@@ -104,6 +115,9 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();
   let finalFrom = 0;
   let afterRestartFrom = -1;
+  let watcherLogs: WatcherLog[] = [];
+  let histories: WatchEvent[][] | undefined;
+  let finalRev = 0;
   try {
     if (useNet) net = await NetnsNetwork.create(options.size);
     const network = net;
@@ -139,6 +153,16 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       seed: options.seed,
       signal: stopWorkload.signal,
     });
+    const stopWatchers = new AbortController();
+    const watch = startWatchers({
+      recorder,
+      connections: conns,
+      members: options.size,
+      prefix: REGISTER_PREFIX,
+      starts: Array.from({ length: options.watchers }, (_, i) => (i === 0 ? 1 : 0)),
+      signal: stopWatchers.signal,
+    });
+    watcherLogs = watch.logs;
     const untilMs = options.timeSec * 1000;
     try {
       await runSchedule(ctx, nemeses, { untilMs, quietMs: [1000, 3000], log });
@@ -155,6 +179,19 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     stopWorkload.abort();
     await workload;
     log(`workload: ${recorder.ops.length} operations`);
+    if (options.watchers > 0) {
+      // A last write every watcher must see: no event may be lost at the tail either.
+      finalRev = await sentinel(conns, recorder, options);
+      await pollUntil(
+        () => (watch.logs.every((w) => lastRevision(w) >= finalRev) ? true : undefined),
+        {
+          timeoutMs: LIVENESS_BOUND_MS,
+          what: "every watcher to reach the final write",
+        },
+      ).catch((error: unknown) => recorder.event(describeError(error)));
+    }
+    stopWatchers.abort();
+    await watch.done;
 
     finalFrom = recorder.ops.length;
     await waitAllHealthy(c);
@@ -176,6 +213,13 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
         options.keys,
         options.clients + options.size,
         10_000,
+      );
+    }
+    if (options.watchers > 0) {
+      histories = await Promise.all(
+        Array.from({ length: options.size }, (_, i) =>
+          collectHistory(conns, i, REGISTER_PREFIX, finalRev, 20_000),
+        ),
       );
     }
     checks.push(await hashKvCheck(c, conns, recorder));
@@ -231,6 +275,34 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       status: "fail",
       detail: "the run ended before the crash-restart reads",
     });
+  }
+  if (options.watchers > 0) {
+    if (histories) {
+      const violations = checkWatch({
+        histories,
+        watchers: watcherLogs,
+        ops,
+        prefix: REGISTER_PREFIX,
+        finalRev,
+      });
+      const events = watcherLogs
+        .map((w) => `${w.events.length} (${w.streams.length} streams)`)
+        .join(", ");
+      checks.push({
+        name: "watch",
+        status: violations.length === 0 ? "pass" : "fail",
+        detail:
+          violations.length === 0
+            ? `${watcherLogs.length} watchers ordered, unique, gap-free, prev_kv right, caught up; events ${events}; history of ${histories[0].length} events equal on all members after the restart`
+            : violations.join("\n"),
+      });
+    } else {
+      checks.push({
+        name: "watch",
+        status: "fail",
+        detail: "the run ended before the watch history was read",
+      });
+    }
   }
   const report = summarize({
     options: { ...options, log: undefined },
@@ -342,3 +414,27 @@ async function hashKvCheck(
 }
 
 class Unimplemented extends Error {}
+
+/** Writes the sentinel key (retrying: the cluster is healed); returns its revision. */
+async function sentinel(
+  conns: Connections,
+  recorder: Recorder,
+  options: RunOptions,
+): Promise<number> {
+  let attempt = 0;
+  return pollUntil(
+    async () => {
+      const member = attempt++ % options.size;
+      const s = {
+        client: options.clients + 2 * options.size,
+        member,
+        conn: conns.get(member),
+        recorder,
+        timeoutMs: options.opTimeoutMs,
+      };
+      const op = await put(s, `${REGISTER_PREFIX}~end`, `end.${attempt}`);
+      return op.status === "ok" ? op.rev : undefined;
+    },
+    { timeoutMs: LIVENESS_BOUND_MS, what: "the final write" },
+  );
+}

@@ -28,9 +28,12 @@ export interface RegisterOptions {
   signal: AbortSignal;
 }
 
+/** Prefix of every key of the workload. */
+export const REGISTER_PREFIX = "/jepsen/register/";
+
 /** The keys of the workload. */
 export function registerKeys(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `/jepsen/register/${i}`);
+  return Array.from({ length: count }, (_, i) => `${REGISTER_PREFIX}${i}`);
 }
 
 /** Runs the clients until `signal` aborts; resolves when every client has stopped. */
