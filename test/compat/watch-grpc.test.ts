@@ -220,6 +220,12 @@ for (const kind of compatTargets()) {
       const w = open();
       w.s.write(progress()); // no watchers yet
       w.s.write(create({ key: bytes("pr/k") }));
+      // The watch starts at the revision current when it is created: wait for "created"
+      // before writing, or the put may be applied first and (rightly) not be seen.
+      await pollUntil(() => (w.got.some((r) => r.created) ? true : undefined), {
+        timeoutMs: 10_000,
+        what: "the created response",
+      });
       await kv().put({ key: bytes("pr/k"), value: bytes("1") });
       await pollUntil(() => (w.got.some((r) => r.events.length) ? true : undefined), {
         timeoutMs: 10_000,
