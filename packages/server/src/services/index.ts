@@ -61,7 +61,7 @@ export function clientServerOptions(
 }
 
 /**
- * Registers KV, Maintenance, Cluster, Watch, Health and the Lease/Auth placeholders on
+ * Registers KV, Maintenance, Cluster, Watch, Lease, Health and the Auth placeholder on
  * `server`. Dispose to release the context listeners (the health service's).
  */
 export function registerClientServices(server: ServiceRegistry, ctx: MemberContext): Disposable {
