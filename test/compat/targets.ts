@@ -2,9 +2,8 @@
  * Which implementations the compatibility suites run against.
  *
  * `CHAINFIRE_COMPAT_TARGETS` = "chainfire" | "etcd" | "both" (or a comma list) chooses
- * explicitly. Without it, the suites run against Chainfire once it serves KV, and against
- * a real etcd 3.4 until then; asking for chainfire before its member is built
- * (`npx tsc -b` → packages/server/dist/cli/main.js) fails loudly.
+ * explicitly. Without it, the suites run against Chainfire; asking for chainfire before its
+ * member is built (`npx tsc -b` → packages/server/dist/cli/main.js) fails loudly.
  */
 import { CHAINFIRE_MAIN, kindAvailable, type MemberKind } from "../harness/index.js";
 
@@ -13,7 +12,7 @@ import { CHAINFIRE_MAIN, kindAvailable, type MemberKind } from "../harness/index
  * chainfire (whenever packages/server/dist/cli/main.js is built). This is the one line
  * that enables Chainfire in `npm test`.
  */
-export const CHAINFIRE_BY_DEFAULT = false;
+export const CHAINFIRE_BY_DEFAULT = true;
 
 /** The targets selected for this run, in a stable order. */
 export function compatTargets(env: string | undefined = process.env.CHAINFIRE_COMPAT_TARGETS) {
@@ -31,7 +30,8 @@ export function compatTargets(env: string | undefined = process.env.CHAINFIRE_CO
 function parseTargets(env: string | undefined): MemberKind[] {
   const value = env?.trim() ?? "";
   if (value === "") {
-    return CHAINFIRE_BY_DEFAULT && kindAvailable("chainfire") ? ["chainfire"] : ["etcd"];
+    // No silent fallback: a missing build must fail the suites, not quietly test etcd.
+    return CHAINFIRE_BY_DEFAULT ? ["chainfire"] : ["etcd"];
   }
   if (value === "both") return ["etcd", "chainfire"];
   const kinds = value.split(",").map((part) => part.trim());
