@@ -291,7 +291,8 @@ export class Lessor implements LeaseApplyHooks {
   ): Promise<T> {
     const deadline = performance.now() + this.options.requestTimeoutMs;
     const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
-    const s = AbortSignal.any([signal, timeout, this.#host.stopping]);
+    // (Stopping needs no signal here: close() wakes and fails every wait.)
+    const s = AbortSignal.any([signal, timeout]);
     for (;;) {
       this.#throwIfDone(signal, timeout);
       const h = this.#host;

@@ -19,12 +19,10 @@
  */
 import { ErrLeaseTTLTooLarge, EtcdError, etcdserverpb } from "@chainfire/api";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { MAX_LEASE_TTL } from "../apply/applier.js";
 import type { MemberContext } from "../member-context.js";
 import { toGrpcError } from "./errors.js";
 import { callSignal, unaryHandler } from "./interceptors.js";
-
-/** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
-const MAX_LEASE_TTL = 9_000_000_000n;
 
 const KEEP_ALIVE_METHOD = "/etcdserverpb.Lease/LeaseKeepAlive";
 
