@@ -1,8 +1,9 @@
 /**
  * nix/: every file parses; the disko layouts and the cluster table evaluate on their own;
- * the NixOS modules and the three hosts evaluate with the real nixpkgs lib
- * (test/deploy/nix/eval.nix: evalModules over stubbed NixOS options), so option types,
- * unknown options and the hosts' agreement on one cluster are checked without nixpkgs.
+ * the NixOS modules and the three hosts evaluate with our stub lib
+ * (test/deploy/nix/stub-lib.nix, a small evalModules of our own; eval.nix runs it over
+ * stubbed NixOS options), so option types, unknown options and the hosts' agreement on one
+ * cluster are checked without nixpkgs.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,9 +101,7 @@ beforeAll(() => requireTool("nix-instantiate"));
 describe("nix files parse", () => {
   const files = [
     ...filesUnder("nix", (name) => name.endsWith(".nix")),
-    ...filesUnder("test/deploy/nix", (name) => name.endsWith(".nix")).filter(
-      (f) => !f.includes("nixpkgs-lib/"),
-    ),
+    ...filesUnder("test/deploy/nix", (name) => name.endsWith(".nix")),
   ];
 
   it("finds the files the issue asks for", () => {
@@ -143,6 +142,32 @@ describe("nix files parse", () => {
       expect(text, file).not.toMatch(/^\s*with lib;/m);
     }
   });
+
+  it("every lib name and type the evaluated files use is one the stub lib defines", () => {
+    // Evaluation is lazy: a misspelt name in a branch nothing forces (a defaultText, an
+    // unused helper) would pass unnoticed. The stub defines only nixpkgs names, so a name
+    // missing here is a typo or a nixpkgs helper the stub still lacks.
+    const stub = evalJson<{ lib: string[]; types: string[] }>([
+      "--expr",
+      "let lib = import ./test/deploy/nix/stub-lib.nix; in { lib = builtins.attrNames lib; types = builtins.attrNames lib.types; }",
+    ]);
+    const evaluated = files.filter(
+      (f) => f.startsWith("nix/") && f !== "nix/package.nix", // package.nix: only under nixpkgs
+    );
+    const used = { lib: new Set<string>(), types: new Set<string>() };
+    for (const file of evaluated) {
+      const text = run("cat", [file]).stdout.replace(/#.*$/gm, "");
+      for (const [, names] of text.matchAll(/inherit \(lib\)([^;]*);/g))
+        for (const name of names.split(/\s+/).filter(Boolean)) used.lib.add(name);
+      for (const [, name] of text.matchAll(/\blib\.([A-Za-z_][A-Za-z0-9_']*)/g)) used.lib.add(name);
+      for (const [, name] of text.matchAll(/\btypes\.([A-Za-z_][A-Za-z0-9_']*)/g))
+        used.types.add(name);
+    }
+    used.lib.delete("nixosSystem"); // flake.nix: eval.nix stands in for it
+    expect(used.lib.size).toBeGreaterThan(20);
+    expect([...used.lib].filter((n) => !stub.lib.includes(n))).toEqual([]);
+    expect([...used.types].filter((n) => !stub.types.includes(n))).toEqual([]);
+  });
 });
 
 describe("disko layouts", () => {
@@ -161,7 +186,7 @@ describe("disko layouts", () => {
   });
 });
 
-describe("the three hosts (evalModules with the real nixpkgs lib)", () => {
+describe("the three hosts (evalModules of the stub lib)", () => {
   let hosts: Record<string, HostSummary>;
   let installed: Record<string, HostSummary>;
   beforeAll(() => {
@@ -411,6 +436,92 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
       expect.stringContaining("initialCluster must name this member"),
     ]);
   });
+
+  it.each([
+    [
+      "a bool",
+      `{ services.chainfire = { enable = true; openFirewall = "yes"; }; }`,
+      /services\.chainfire\.openFirewall' is not of type `boolean'/,
+    ],
+    [
+      "a list",
+      `{ services.chainfire = { enable = true; listenClientUrls = "http://0.0.0.0:2379"; }; }`,
+      /services\.chainfire\.listenClientUrls' is not of type `list of string'/,
+    ],
+    [
+      "an absolute path",
+      `{ services.chainfire = { enable = true; dataDir = "chainfire"; }; }`,
+      /services\.chainfire\.dataDir' is not of type `absolute path'/,
+    ],
+    [
+      "an attribute set of strings",
+      `{ services.chainfire = { enable = true; extraConf.SNAPSHOT_COUNT = 5000; }; }`,
+      /services\.chainfire\.extraConf\.SNAPSHOT_COUNT' is not of type `string'/,
+    ],
+    [
+      "a port (NixOS option)",
+      `{ services.chainfire.enable = true; networking.firewall.allowedTCPPorts = [ 70000 ]; }`,
+      /allowedTCPPorts.*is not of type `16 bit unsigned integer/,
+    ],
+  ])("rejects a wrong type: %s", (_, extra, error) => {
+    const result = evalCustom(extra);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).toMatch(error);
+  });
+
+  it.each([
+    ["a NixOS option", `{ networking.hostname = "x"; }`, "networking.hostname"],
+    [
+      "inside a systemd unit",
+      `{ services.chainfire.enable = true; systemd.services.chainfire.serviceconfig.User = "root"; }`,
+      "systemd.services.chainfire.serviceconfig",
+    ],
+    [
+      "under firstBoot",
+      `{ services.chainfire.firstBoot.join.endpoint = [ ]; }`,
+      "services.chainfire.firstBoot.join.endpoint",
+    ],
+  ])("rejects an unknown option: %s", (_, extra, path) => {
+    const result = evalCustom(extra);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).toContain(`The option \`${path}' does not exist`);
+  });
+
+  it("rejects conflicting definitions, and mkForce settles them", () => {
+    const conflict = evalCustom(
+      `{ lib, ... }: { services.chainfire = lib.mkMerge [ { enable = true; name = "a"; } { name = "b"; } ]; }`,
+    );
+    expect(conflict.ok).toBe(false);
+    if (!conflict.ok)
+      expect(conflict.error).toContain(
+        "services.chainfire.name' has conflicting definition values",
+      );
+
+    const forced = evalCustom(
+      `{ lib, ... }: { services.chainfire = lib.mkMerge [ { enable = true; name = "a"; } { name = lib.mkForce "b"; } ]; systemd.services.chainfire.serviceConfig.LimitNOFILE = lib.mkForce 1024; }`,
+    );
+    if (!forced.ok) throw new Error(forced.error);
+    expect(forced.value.chainfire?.environment.CHAINFIRE_NAME).toBe("b");
+    expect(forced.value.chainfire?.serviceConfig.LimitNOFILE).toBe(1024);
+  });
+
+  it("drops what mkIf turns off: no StateDirectory outside /var/lib, no units when disabled", () => {
+    const elsewhere = evalCustom(
+      `{ services.chainfire = { enable = true; dataDir = "/srv/cf"; }; }`,
+    );
+    if (!elsewhere.ok) throw new Error(elsewhere.error);
+    expect(elsewhere.value.chainfire?.serviceConfig).not.toHaveProperty("StateDirectory");
+    expect(elsewhere.value.chainfire?.serviceConfig.ReadWritePaths).toEqual(["/srv/cf"]);
+
+    const disabled = evalCustom("{ }");
+    if (!disabled.ok) throw new Error(disabled.error);
+    expect(disabled.value).toMatchObject({
+      chainfire: null,
+      join: null,
+      formatDisks: null,
+      users: {},
+    });
+  });
 });
 
 describe("nix/launch/run-node.sh (QEMU from a netboot image)", () => {
@@ -468,7 +579,7 @@ describe("nix/npm-lock.nix (registry URLs for importNpmLock)", () => {
   beforeAll(() => {
     lock = evalJson<{ packages: Record<string, LockEntry> }>([
       "--expr",
-      `let lib = import ./test/deploy/nix/nixpkgs-lib/lib; in import ./nix/npm-lock.nix { inherit lib; } (lib.importJSON ./package-lock.json)`,
+      `let lib = import ./test/deploy/nix/stub-lib.nix; in import ./nix/npm-lock.nix { inherit lib; } (lib.importJSON ./package-lock.json)`,
     ]).packages;
   });
 

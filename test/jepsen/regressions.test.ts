@@ -9,9 +9,12 @@
  *   acknowledged writes. (kill -9 keeps the page cache: the full reproduction needs the
  *   crashDropUnsynced failpoint, see docs/testing-faults.md.)
  * - etcd #17780: a crash during compaction made the revision go backwards after restart.
+ * - etcd #15247: a leader paused past a lease's TTL woke up and revoked the lease,
+ *   though clients had kept it alive through the new leader all along.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { compatTargets } from "../compat/targets.js";
+import { bytes } from "../harness/grpc-client.js";
 import { Cluster } from "../harness/index.js";
 import { delay, pollUntil } from "../harness/wait.js";
 import { checkDurability } from "./checker/durability.js";
@@ -20,6 +23,7 @@ import { checkRevisions } from "./checker/revisions.js";
 import { Connections } from "./connections.js";
 import { describeOp } from "./history.js";
 import { get, put, type Session } from "./kv-ops.js";
+import { keepAlive, leaseGrant, leaseRevoke, leaseTimeToLive } from "./lease-ops.js";
 import { Recorder } from "./recorder.js";
 import { formatReport } from "./report/report.js";
 import { DEFAULT_OPTIONS, runJepsen } from "./run.js";
@@ -150,4 +154,32 @@ describe.each(compatTargets())("regressions on %s", (kind) => {
     expect(checkRevisions(recorder.ops)).toEqual([]);
     expect(checkLinearizable(recorder.ops).valid).toBe(true);
   }, 180_000);
+
+  it("#15247: a deposed leader does not revoke a lease kept alive through the new one", async () => {
+    const { c, conns } = await start(3);
+    const old = await c.waitForLeader();
+    const via = (old + 1) % 3; // a follower: keep-alives reach whoever leads
+    const id = await leaseGrant(conns.get(via), 3);
+    await conns.get(via).put({ key: bytes("/regress/15247"), value: bytes("x"), lease: id });
+    const stopKeepAlive = new AbortController();
+    const kept = keepAlive(conns.get(via), id, 300, stopKeepAlive.signal);
+    try {
+      c.stop(old);
+      await delay(6000); // hold: twice the TTL, while the others elect a leader and renew
+      c.cont(old);
+      await delay(3000); // hold: the old leader's lessor runs its expiry loop on waking
+      const ttl = await leaseTimeToLive(conns.get(via), id);
+      const res = await conns.get(via).range({ key: bytes("/regress/15247") });
+      expect(ttl, "lease TTL after the old leader woke up").toBeGreaterThan(0);
+      expect(res.kvs.length, "the leased key is still there").toBe(1);
+    } finally {
+      stopKeepAlive.abort();
+      const { alive, gone } = await kept;
+      console.log(
+        `#15247: ${alive.length} keep-alives answered, ${gone.length} said the lease was gone`,
+      );
+    }
+    await leaseRevoke(conns.get(via), id);
+    expect((await conns.get(via).range({ key: bytes("/regress/15247") })).kvs.length).toBe(0);
+  }, 120_000);
 });

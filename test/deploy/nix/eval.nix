@@ -1,17 +1,21 @@
-# Evaluates Chainfire's NixOS modules with the real nixpkgs lib, the option stubs of
-# nixos-stub.nix and fake packages, and returns plain data for test/deploy/nix.test.ts:
+# Evaluates Chainfire's NixOS modules with our stub lib (stub-lib.nix: its own small
+# evalModules, no nixpkgs code), the option stubs of nixos-stub.nix and fake packages, and
+# returns plain data for test/deploy/nix.test.ts:
 #
 #   nix-instantiate --eval --strict --json test/deploy/nix/eval.nix -A hosts
 #   nix-instantiate --eval --strict --json test/deploy/nix/eval.nix -A options
 #   nix-instantiate --eval --strict --json test/deploy/nix/eval.nix \
 #     --arg extra '{ services.chainfire.enable = true; }' -A custom
+#
+# Where nixpkgs is at hand, `--arg lib '(import <nixpkgs> { }).lib'` evaluates the same
+# systems with the real module system, for comparison.
 {
   repo ? ../../..,
   extra ? { },
+  lib ? import ./stub-lib.nix,
 }:
 
 let
-  lib = import ./nixpkgs-lib/lib;
   nixDir = repo + "/nix";
 
   fake = name: {

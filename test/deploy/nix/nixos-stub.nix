@@ -1,7 +1,7 @@
 # The few NixOS options Chainfire's modules and hosts set, declared with the types NixOS
 # gives them (lists that merge, attrs of submodules), and nothing else. Evaluated with
-# the real nixpkgs lib, this catches what NixOS would: a misspelt option, a wrong type,
-# conflicting definitions. Upstream modules (openssh, networkd, disko, netboot) are
+# stub-lib.nix's evalModules, this catches what NixOS would: a misspelt option, a wrong
+# type, conflicting definitions. Upstream modules (openssh, networkd, disko, netboot) are
 # reduced to loose "anything" options: their own checks need nixpkgs.
 { lib, ... }:
 
