@@ -69,6 +69,7 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
     logger: ctx.logger.child({ svc: "grpc" }),
     metrics: ctx.metrics,
     gate: (path, request) => learnerGate(ctx, path, request),
+    hasLeader: () => ctx.hasLeader(),
   };
   const add = (definition: ServiceShape, impl: object) =>
     server.addService(

@@ -7,6 +7,8 @@
  * Handlers may be plain grpc-js handlers or `async` functions; a rejected promise from a
  * unary handler is answered like a thrown error.
  */
+
+import { ErrNoLeader, EtcdError } from "@chainfire/api";
 import {
   type handleUnaryCall,
   type ServerErrorResponse,
@@ -48,6 +50,19 @@ export interface InstrumentOptions {
    * for etcd's learner rule.
    */
   gate?: (path: string, request: unknown) => unknown;
+  /**
+   * Whether the member knows a leader. When given, a call whose metadata carries
+   * `hasleader=true` (clientv3's WithRequireLeader; etcdctl and our SDK set it) is refused
+   * with "etcdserver: no leader" at once while there is none, as etcd's interceptors do,
+   * instead of waiting for a leader until the request times out.
+   */
+  hasLeader?: () => boolean;
+}
+
+/** Whether a call asked to be refused when the member has no leader. */
+function requiresLeader(call: unknown): boolean {
+  const md = (call as { metadata?: { get(key: string): unknown[] } }).metadata;
+  return md?.get("hasleader")[0] === "true";
 }
 
 /** Go's names of the gRPC codes, as go-grpc-prometheus writes them in grpc_code. */
@@ -127,7 +142,7 @@ function wrapHandler(method: MethodShape, handler: Handler, opts: InstrumentOpti
   const type = grpcType(method);
   const [grpc_service, grpc_method] = splitPath(method.path);
   const labels = { grpc_type: type, grpc_service, grpc_method };
-  const { metrics, logger, gate } = opts;
+  const { metrics, logger, gate, hasLeader } = opts;
   const handled = (code: number) =>
     metrics?.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
 
@@ -143,6 +158,9 @@ function wrapHandler(method: MethodShape, handler: Handler, opts: InstrumentOpti
         callback(e, value, trailer, flags);
       };
       try {
+        if (hasLeader !== undefined && !hasLeader() && requiresLeader(call)) {
+          return reply(new EtcdError(ErrNoLeader));
+        }
         const refused = gate?.(method.path, (call as { request?: unknown }).request);
         if (refused !== undefined) return reply(refused);
         const r = handler(call, reply);
@@ -172,6 +190,9 @@ function wrapHandler(method: MethodShape, handler: Handler, opts: InstrumentOpti
       call.emit("error", toGrpcError(err, logger, method.path));
     };
     try {
+      if (hasLeader !== undefined && !hasLeader() && requiresLeader(call)) {
+        return fail(new EtcdError(ErrNoLeader));
+      }
       const refused = gate?.(method.path, undefined);
       if (refused !== undefined) return fail(refused);
       const r = handler(call);
