@@ -185,7 +185,6 @@ describe("Lease service", () => {
       5_000,
       "a checkpoint after the renewal",
     );
-    const recorded = c.member(f1).leases.get(g.ID)?.remainingTtl ?? 0;
     await c.member(leader).moveLeader(c.member(f1).id);
     await pollUntil(
       () => (c.member(f1).lessor.isPrimary ? true : undefined),
@@ -193,6 +192,8 @@ describe("Lease service", () => {
       "the new leader's promotion",
     );
     const promoted = performance.now();
+    // What the new leader promoted from (it applied everything before promoting).
+    const recorded = c.member(f1).leases.get(g.ID)?.remainingTtl ?? 0;
     // Alive until 3 s after the renewal, on every member...
     await pollUntil(
       async () => {
