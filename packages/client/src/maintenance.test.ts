@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, targetUnavailable } from "./__tests__/cluster.js";
+import { notYetOnChainfire, TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
 import {
   ClientError,
@@ -56,38 +56,48 @@ describe.skipIf(skip !== undefined)("cluster and maintenance calls against a liv
     );
   });
 
-  it("lists alarms, disarms, defragments, hashes", async () => {
-    expect(await client.maintenance.alarms()).toEqual([]);
-    expect(await client.maintenance.disarm()).toEqual([]);
-    await client.maintenance.defragment(cluster.endpoints[0]);
-    const h1 = await client.maintenance.hashKV(cluster.endpoints[0]);
-    const h2 = await client.maintenance.hashKV(cluster.endpoints[0], h1.header.revision);
-    expect(h2.hash).toBe(h1.hash);
-    await client.put("m/changed", "x");
-    expect((await client.maintenance.hashKV()).hash).not.toBe(h1.hash);
-  });
+  it.skipIf(notYetOnChainfire("Maintenance.Defragment arrives with issue 5"))(
+    "lists alarms, disarms, defragments, hashes",
+    async () => {
+      expect(await client.maintenance.alarms()).toEqual([]);
+      expect(await client.maintenance.disarm()).toEqual([]);
+      await client.maintenance.defragment(cluster.endpoints[0]);
+      const h1 = await client.maintenance.hashKV(cluster.endpoints[0]);
+      const h2 = await client.maintenance.hashKV(cluster.endpoints[0], h1.header.revision);
+      expect(h2.hash).toBe(h1.hash);
+      await client.put("m/changed", "x");
+      expect((await client.maintenance.hashKV()).hash).not.toBe(h1.hash);
+    },
+  );
 
-  it("lists, adds (as learner), updates and removes members; promote of a lagging learner fails", async () => {
-    const list = await client.cluster.list();
-    expect(list.members).toHaveLength(1);
-    expect(list.members[0].clientURLs).toEqual([cluster.endpoints[0]]);
-    expect(list.members[0].name).toBe("m1");
-    const added = await client.cluster.add(["http://127.0.0.1:2"], { isLearner: true });
-    expect(added.member.isLearner).toBe(true);
-    expect(added.members).toHaveLength(2);
-    await client.cluster.update(added.member.id, ["http://127.0.0.1:3"]);
-    const updated = (await client.cluster.list()).members.find((m) => m.id === added.member.id);
-    expect(updated?.peerURLs).toEqual(["http://127.0.0.1:3"]);
-    // The learner never started, so it is not in sync: etcd refuses to promote it.
-    await expect(client.cluster.promote(added.member.id)).rejects.toBeInstanceOf(
-      FailedPreconditionError,
-    );
-    const removed = await client.cluster.remove(added.member.id);
-    expect(removed.members).toHaveLength(1);
-    await expect(client.cluster.remove(0x5eedn)).rejects.toBeInstanceOf(MemberNotFoundError);
-  });
+  it.skipIf(notYetOnChainfire("refusing to promote a lagging learner arrives with issue 5"))(
+    "lists, adds (as learner), updates and removes members; promote of a lagging learner fails",
+    async () => {
+      const list = await client.cluster.list();
+      expect(list.members).toHaveLength(1);
+      expect(list.members[0].clientURLs).toEqual([cluster.endpoints[0]]);
+      expect(list.members[0].name).toBe("m1");
+      const added = await client.cluster.add(["http://127.0.0.1:2"], { isLearner: true });
+      expect(added.member.isLearner).toBe(true);
+      expect(added.members).toHaveLength(2);
+      await client.cluster.update(added.member.id, ["http://127.0.0.1:3"]);
+      const updated = (await client.cluster.list()).members.find((m) => m.id === added.member.id);
+      expect(updated?.peerURLs).toEqual(["http://127.0.0.1:3"]);
+      // The learner never started, so it is not in sync: etcd refuses to promote it.
+      await expect(client.cluster.promote(added.member.id)).rejects.toBeInstanceOf(
+        FailedPreconditionError,
+      );
+      const removed = await client.cluster.remove(added.member.id);
+      expect(removed.members).toHaveLength(1);
+      await expect(client.cluster.remove(0x5eedn)).rejects.toBeInstanceOf(MemberNotFoundError);
+    },
+  );
 
-  it("saves a snapshot that etcdctl accepts, reporting progress", async () => {
+  it.skipIf(
+    notYetOnChainfire(
+      "etcdctl snapshot status reads bolt files; Chainfire snapshots are its own format",
+    ),
+  )("saves a snapshot that etcdctl accepts, reporting progress", async () => {
     for (let i = 0; i < 50; i++) await client.put(`snap/${i}`, "x".repeat(1000));
     const path = join(dir, "a.db");
     const progress: number[] = [];
@@ -141,27 +151,30 @@ describe.skipIf(skip !== undefined)(
       await cluster?.close();
     });
 
-    it("raises NoSpaceError and the alarm; compact, defragment and disarm recover", async () => {
-      const value = Buffer.alloc(64 * 1024, 7);
-      let failure: unknown;
-      for (let i = 0; i < 64 && failure === undefined; i++) {
-        await client.put(`big/${i}`, value).catch((e: unknown) => {
-          failure = e;
-        });
-      }
-      expect(failure).toBeInstanceOf(NoSpaceError);
-      expect((failure as Error).message).toBe("etcdserver: mvcc: database space exceeded");
-      const alarms = await client.maintenance.alarms();
-      expect(alarms.map((a) => a.alarm)).toEqual(["NOSPACE"]);
-      const health = await client.maintenance.health();
-      expect(health.healthy).toBe(false);
-      expect(health.error).toContain("NOSPACE");
-      const deleted = await client.delete({ prefix: "big/" });
-      await client.compact(deleted.revision, { physical: true });
-      await client.maintenance.defragment();
-      expect(await client.maintenance.disarm(alarms[0])).toHaveLength(1);
-      expect(await client.maintenance.alarms()).toEqual([]);
-      await client.put("after", "ok");
-    });
+    it.skipIf(notYetOnChainfire("the NOSPACE quota and Defragment arrive with issue 5"))(
+      "raises NoSpaceError and the alarm; compact, defragment and disarm recover",
+      async () => {
+        const value = Buffer.alloc(64 * 1024, 7);
+        let failure: unknown;
+        for (let i = 0; i < 64 && failure === undefined; i++) {
+          await client.put(`big/${i}`, value).catch((e: unknown) => {
+            failure = e;
+          });
+        }
+        expect(failure).toBeInstanceOf(NoSpaceError);
+        expect((failure as Error).message).toBe("etcdserver: mvcc: database space exceeded");
+        const alarms = await client.maintenance.alarms();
+        expect(alarms.map((a) => a.alarm)).toEqual(["NOSPACE"]);
+        const health = await client.maintenance.health();
+        expect(health.healthy).toBe(false);
+        expect(health.error).toContain("NOSPACE");
+        const deleted = await client.delete({ prefix: "big/" });
+        await client.compact(deleted.revision, { physical: true });
+        await client.maintenance.defragment();
+        expect(await client.maintenance.disarm(alarms[0])).toHaveLength(1);
+        expect(await client.maintenance.alarms()).toEqual([]);
+        await client.put("after", "ok");
+      },
+    );
   },
 );
