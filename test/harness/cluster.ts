@@ -63,6 +63,7 @@ export type MemberPlacement = Pick<MemberConfig, "clientPort" | "peerPort" | "me
     | "commandPrefix"
     | "dialClientUrl"
     | "healthSocket"
+    | "advertisePeerPort"
   >;
 
 /** Options of {@link Cluster.restart}. */
@@ -136,7 +137,7 @@ export class Cluster {
     trackDir(dir);
     const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const peerUrl = (i: number) =>
-      `http://${placements[i].host ?? "127.0.0.1"}:${placements[i].peerPort}`;
+      `http://${placements[i].host ?? "127.0.0.1"}:${placements[i].advertisePeerPort ?? placements[i].peerPort}`;
     const initialCluster = names.map((name, i) => `${name}=${peerUrl(i)}`).join(",");
     const token = `chainfire-test-${process.pid}-${placements[0].clientPort}`;
     const members = names.map((name, i) => {

@@ -62,6 +62,8 @@ export interface MemberConfig {
   dialClientUrl?: string;
   /** A unix socket that reaches the metrics port, for GET /health (default: TCP). */
   healthSocket?: string;
+  /** Port of --initial-advertise-peer-urls when peers reach it through a proxy. */
+  advertisePeerPort?: number;
 }
 
 /** How a member process ended. */
@@ -79,6 +81,8 @@ export class Member {
   /** --advertise-client-urls. */
   readonly advertiseClientUrl: string;
   readonly peerUrl: string;
+  /** --initial-advertise-peer-urls (the peer URL unless peers go through a proxy). */
+  readonly advertisePeerUrl: string;
   readonly metricsUrl: string;
   /** Set once the member has answered Status. */
   id: bigint | undefined;
@@ -95,6 +99,7 @@ export class Member {
     this.advertiseClientUrl = `http://${host}:${config.clientPort}`;
     this.clientUrl = config.dialClientUrl ?? this.advertiseClientUrl;
     this.peerUrl = `http://${host}:${config.peerPort}`;
+    this.advertisePeerUrl = `http://${host}:${config.advertisePeerPort ?? config.peerPort}`;
     this.metricsUrl = `http://${config.metricsHost ?? host}:${config.metricsPort}`;
   }
 
@@ -126,7 +131,7 @@ export class Member {
       `--listen-client-urls=${[this.advertiseClientUrl, ...(c.extraListenClientUrls ?? [])].join(",")}`,
       `--advertise-client-urls=${this.advertiseClientUrl}`,
       `--listen-peer-urls=${this.peerUrl}`,
-      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.advertisePeerUrl}`,
       `--initial-cluster=${c.initialCluster}`,
       `--initial-cluster-state=${c.initialClusterState}`,
       `--initial-cluster-token=${c.initialClusterToken}`,

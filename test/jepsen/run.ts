@@ -10,6 +10,8 @@
 import { join } from "node:path";
 import { Cluster, type MemberKind, REPO_ROOT } from "../harness/index.js";
 import { NetnsNetwork, netnsSupport } from "../harness/netns.js";
+import { allocatePorts } from "../harness/ports.js";
+import { DelayProxy } from "../harness/proxy.js";
 import { delay, describeError, pollUntil, StopPolling } from "../harness/wait.js";
 import { checkDurability } from "./checker/durability.js";
 import { checkLinearizable } from "./checker/linearizable.js";
@@ -91,24 +93,27 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
   // Replaced by a fresh recorder once the cluster is up: its clock starts with the workload.
   let recorder = new Recorder();
   const support = netnsSupport();
-  const probe = selectNemeses(options.nemesis, options.size, true);
+  const probe = selectNemeses(options.nemesis, options.size, true, true);
   const wantsNet = probe.nemeses.some((n) => n.network);
+  const wantsProxy = probe.nemeses.some((n) => n.proxy);
   const useNet =
     options.network === "netns" || (options.network === "auto" && wantsNet && support.ok);
   if (options.network === "netns" && !support.ok) {
     throw new Error(`--network netns: ${support.reason}`);
   }
-  const { nemeses, skipped } = selectNemeses(options.nemesis, options.size, useNet);
+  const useProxy = !useNet && wantsProxy;
+  const { nemeses, skipped } = selectNemeses(options.nemesis, options.size, useNet, useProxy);
   for (const s of skipped) {
     const why = !support.ok && s.includes("namespaces") ? ` (${support.reason})` : "";
     log(`nemesis skipped: ${s}${why}`);
     recorder.event(`nemesis skipped: ${s}${why}`);
   }
   log(
-    `jepsen: ${options.kind} x${options.size}, workload ${options.workload}, nemeses [${nemeses.map((n) => n.name).join(", ")}], ${options.timeSec} s, seed ${options.seed}, network ${useNet ? "netns" : "loopback"}`,
+    `jepsen: ${options.kind} x${options.size}, workload ${options.workload}, nemeses [${nemeses.map((n) => n.name).join(", ")}], ${options.timeSec} s, seed ${options.seed}, network ${useNet ? "netns" : useProxy ? "loopback with peer proxies" : "loopback"}`,
   );
 
   let net: NetnsNetwork | undefined;
+  let proxies: DelayProxy[] | undefined;
   let cluster: Cluster | undefined;
   let connections: Connections | undefined;
   const checks: CheckResult[] = [];
@@ -121,12 +126,27 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
   try {
     if (useNet) net = await NetnsNetwork.create(options.size);
     const network = net;
+    let placement = network ? (i: number) => network.placement(i) : undefined;
+    if (useProxy) {
+      const ports = await allocatePorts(options.size * 4);
+      const random = rng(options.seed + 2);
+      proxies = [];
+      for (let i = 0; i < options.size; i++) {
+        proxies.push(await DelayProxy.start(ports[i * 4 + 3], ports[i * 4 + 1], random));
+      }
+      placement = (i) => ({
+        clientPort: ports[i * 4],
+        peerPort: ports[i * 4 + 1],
+        metricsPort: ports[i * 4 + 2],
+        advertisePeerPort: ports[i * 4 + 3],
+      });
+    }
     cluster = await Cluster.start({
       kind: options.kind,
       size: options.size,
       heartbeatMs: options.heartbeatMs,
       electionMs: options.electionMs,
-      placement: network ? (i) => network.placement(i) : undefined,
+      placement,
     });
     const c = cluster;
     const conns = (connections = new Connections((i) => c.member(i).clientUrl));
@@ -137,6 +157,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     const ctx: NemesisContext = {
       cluster: c,
       net,
+      proxies,
       random: rng(options.seed + 1),
       recorder,
       electionMs: options.electionMs,
@@ -236,6 +257,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       ?.close()
       .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
     await net?.close();
+    for (const p of proxies ?? []) await p.close();
   }
 
   const ops = recorder.ops;

@@ -11,6 +11,7 @@
  */
 import type { Cluster } from "../../harness/index.js";
 import type { NetnsNetwork } from "../../harness/netns.js";
+import type { DelayProxy } from "../../harness/proxy.js";
 import { between, pick, type Random, sample } from "../random.js";
 import type { Recorder } from "../recorder.js";
 
@@ -19,6 +20,8 @@ export interface NemesisContext {
   cluster: Cluster;
   /** Present when members run in network namespaces. */
   net: NetnsNetwork | undefined;
+  /** One per member, in front of its peer port (loopback runs with a delay nemesis). */
+  proxies: DelayProxy[] | undefined;
   random: Random;
   recorder: Recorder;
   electionMs: number;
@@ -36,6 +39,8 @@ export interface Nemesis {
   name: string;
   /** Needs network namespaces. */
   network?: boolean;
+  /** Needs the peer proxies (loopback only). */
+  proxy?: boolean;
   /** Needs at least this many members. */
   minSize?: number;
   inject(ctx: NemesisContext): Promise<Fault>;
@@ -101,6 +106,38 @@ export const NEMESES: readonly Nemesis[] = [
     },
   },
   {
+    name: "delay",
+    proxy: true,
+    async inject(ctx) {
+      const meanMs = between(ctx.random, 10, Math.round(ctx.electionMs / 3));
+      for (const p of ctx.proxies!) p.setDelay({ meanMs, jitterMs: meanMs });
+      return {
+        detail: `every peer message delayed ${meanMs} ± ${meanMs} ms (reordered across connections)`,
+        holdMs: hold(ctx),
+        async heal() {
+          for (const p of ctx.proxies!) p.setDelay({ meanMs: 0, jitterMs: 0 });
+        },
+      };
+    },
+  },
+  {
+    name: "delay-leader",
+    proxy: true,
+    async inject(ctx) {
+      // Slower than the election timeout: the leader's acks and votes arrive too late.
+      const leader = await leaderOrAny(ctx);
+      const meanMs = between(ctx.random, ctx.electionMs / 2, ctx.electionMs * 2);
+      ctx.proxies![leader].setDelay({ meanMs, jitterMs: meanMs / 2 });
+      return {
+        detail: `messages to n${leader + 1} (leader) delayed ${meanMs} ± ${meanMs / 2} ms`,
+        holdMs: hold(ctx),
+        async heal() {
+          ctx.proxies![leader].setDelay({ meanMs: 0, jitterMs: 0 });
+        },
+      };
+    },
+  },
+  {
     name: "loss",
     network: true,
     async inject(ctx) {
@@ -120,6 +157,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
   kill: ["kill-leader", "kill-follower", "kill-minority", "kill-all"],
   pause: ["pause-leader", "pause-follower"],
   partition: ["partition-leader", "partition-halves", "partition-oneway", "partition-bridge"],
+  delay: ["delay", "delay-leader"],
   all: NEMESES.map((n) => n.name),
 };
 
@@ -131,6 +169,7 @@ export function selectNemeses(
   spec: string,
   size: number,
   network: boolean,
+  proxy = !network,
 ): { nemeses: Nemesis[]; skipped: string[] } {
   const wanted = new Set<string>();
   for (const part of spec.split(",").map((p) => p.trim())) {
@@ -145,6 +184,8 @@ export function selectNemeses(
   for (const nemesis of NEMESES) {
     if (!wanted.has(nemesis.name)) continue;
     if (nemesis.network && !network) skipped.push(`${nemesis.name}: needs network namespaces`);
+    else if (nemesis.proxy && !proxy)
+      skipped.push(`${nemesis.name}: needs peer proxies (loopback runs)`);
     else if ((nemesis.minSize ?? 1) > size)
       skipped.push(`${nemesis.name}: needs ${nemesis.minSize} members`);
     else if (
