@@ -32,6 +32,7 @@ const HELP = `usage: npm run jepsen -- [options]
   --clients N           concurrent clients (default ${d.clients})
   --keys N              registers (default ${d.keys})
   --rate N              target ops/s over all clients (default ${d.rate})
+  --lease-ttl SEC       TTL of the lease workload's kept and unkept leases (default ${d.leaseTtlSec}; 0: none)
   --watchers N          watchers of the keys, resuming after failures (default ${d.watchers}; 0: none)
   --op-timeout MS       per-request deadline; a write past it is of unknown outcome (default ${d.opTimeoutMs})
   --election MS         --election-timeout of members; heartbeat is a tenth (default ${d.electionMs})
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       keys: { type: "string" },
       rate: { type: "string" },
       watchers: { type: "string" },
+      "lease-ttl": { type: "string" },
       "op-timeout": { type: "string" },
       election: { type: "string" },
       network: { type: "string" },
@@ -101,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
       keys: num(values.keys, d.keys),
       rate: num(values.rate, d.rate),
       watchers: num(values.watchers, d.watchers),
+      leaseTtlSec: num(values["lease-ttl"], d.leaseTtlSec),
       opTimeoutMs: num(values["op-timeout"], d.opTimeoutMs),
       electionMs: election,
       heartbeatMs: Math.max(10, Math.round(election / 10)),

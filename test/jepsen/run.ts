@@ -8,6 +8,7 @@
  * step throws; the harness's exit hooks are the safety net behind that.
  */
 import { join } from "node:path";
+import type { MemberPlacement } from "../harness/cluster.js";
 import { Cluster, type MemberKind, REPO_ROOT } from "../harness/index.js";
 import { NetnsNetwork, netnsSupport } from "../harness/netns.js";
 import { allocatePorts } from "../harness/ports.js";
@@ -17,6 +18,7 @@ import { checkDurability } from "./checker/durability.js";
 import { checkLinearizable } from "./checker/linearizable.js";
 import { checkRevisions } from "./checker/revisions.js";
 import { checkWatch } from "./checker/watch.js";
+import { faketimeLibrary, MemberClocks } from "./clock.js";
 import { Connections } from "./connections.js";
 import { errorText, hashKV, put } from "./kv-ops.js";
 import type { NemesisContext } from "./nemesis/nemeses.js";
@@ -25,6 +27,7 @@ import { healAll, runSchedule } from "./nemesis/schedule.js";
 import { rng } from "./random.js";
 import { Recorder } from "./recorder.js";
 import { type CheckResult, type RunReport, summarize, writeReport } from "./report/report.js";
+import { checkKeptLease, type LeaseLog, runLeases, unkeptPresent } from "./workloads/leases.js";
 import { finalReads, REGISTER_PREFIX, runRegister } from "./workloads/register.js";
 import {
   collectHistory,
@@ -60,6 +63,8 @@ export interface RunOptions {
   checkTimeoutMs: number;
   /** Watchers of the workload's keys: the first from revision 1, the others from now. */
   watchers: number;
+  /** TTL of the lease workload's leases (0: no lease workload). */
+  leaseTtlSec: number;
   /** Results root (a run writes a folder under it); undefined writes nothing. */
   out?: string;
   log: (line: string) => void;
@@ -82,6 +87,7 @@ export const DEFAULT_OPTIONS: Omit<RunOptions, "kind" | "log"> = {
   crashRestart: true,
   checkTimeoutMs: 60_000,
   watchers: 3,
+  leaseTtlSec: 4,
   out: join(REPO_ROOT, "results"),
 };
 
@@ -93,7 +99,11 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
   // Replaced by a fresh recorder once the cluster is up: its clock starts with the workload.
   let recorder = new Recorder();
   const support = netnsSupport();
-  const probe = selectNemeses(options.nemesis, options.size, true, true);
+  const probe = selectNemeses(options.nemesis, options.size, {
+    network: true,
+    proxy: true,
+    clock: true,
+  });
   const wantsNet = probe.nemeses.some((n) => n.network);
   const wantsProxy = probe.nemeses.some((n) => n.proxy);
   const useNet =
@@ -102,7 +112,14 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     throw new Error(`--network netns: ${support.reason}`);
   }
   const useProxy = !useNet && wantsProxy;
-  const { nemeses, skipped } = selectNemeses(options.nemesis, options.size, useNet, useProxy);
+  const library = faketimeLibrary();
+  const useClock =
+    probe.nemeses.some((n) => n.clock) && options.kind === "chainfire" && library !== undefined;
+  const { nemeses, skipped } = selectNemeses(options.nemesis, options.size, {
+    network: useNet,
+    proxy: useProxy,
+    clock: useClock,
+  });
   for (const s of skipped) {
     const why = !support.ok && s.includes("namespaces") ? ` (${support.reason})` : "";
     log(`nemesis skipped: ${s}${why}`);
@@ -114,6 +131,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
 
   let net: NetnsNetwork | undefined;
   let proxies: DelayProxy[] | undefined;
+  let clocks: MemberClocks | undefined;
   let cluster: Cluster | undefined;
   let connections: Connections | undefined;
   const checks: CheckResult[] = [];
@@ -123,23 +141,42 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
   let watcherLogs: WatcherLog[] = [];
   let histories: WatchEvent[][] | undefined;
   let finalRev = 0;
+  const leaseLog: LeaseLog = {
+    ttlSec: options.leaseTtlSec,
+    keepAlives: [],
+    reads: [],
+    unkept: [],
+    errors: [],
+  };
   try {
     if (useNet) net = await NetnsNetwork.create(options.size);
     const network = net;
-    let placement = network ? (i: number) => network.placement(i) : undefined;
-    if (useProxy) {
+    let placement: ((i: number) => MemberPlacement) | undefined;
+    if (network) {
+      placement = (i) => network.placement(i);
+    } else if (useProxy || useClock) {
       const ports = await allocatePorts(options.size * 4);
-      const random = rng(options.seed + 2);
-      proxies = [];
-      for (let i = 0; i < options.size; i++) {
-        proxies.push(await DelayProxy.start(ports[i * 4 + 3], ports[i * 4 + 1], random));
-      }
       placement = (i) => ({
         clientPort: ports[i * 4],
         peerPort: ports[i * 4 + 1],
         metricsPort: ports[i * 4 + 2],
-        advertisePeerPort: ports[i * 4 + 3],
+        advertisePeerPort: useProxy ? ports[i * 4 + 3] : undefined,
       });
+      if (useProxy) {
+        const random = rng(options.seed + 2);
+        proxies = [];
+        for (let i = 0; i < options.size; i++) {
+          proxies.push(await DelayProxy.start(ports[i * 4 + 3], ports[i * 4 + 1], random));
+        }
+      }
+    }
+    if (useClock) {
+      const memberClocks = (clocks = new MemberClocks(options.size, library!));
+      const inner = placement!;
+      placement = (i) => {
+        const p = inner(i);
+        return { ...p, commandPrefix: [...(p.commandPrefix ?? []), ...memberClocks.prefix(i)] };
+      };
     }
     cluster = await Cluster.start({
       kind: options.kind,
@@ -158,6 +195,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       cluster: c,
       net,
       proxies,
+      clocks,
       random: rng(options.seed + 1),
       recorder,
       electionMs: options.electionMs,
@@ -184,6 +222,19 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       signal: stopWatchers.signal,
     });
     watcherLogs = watch.logs;
+    const leases =
+      options.leaseTtlSec > 0
+        ? runLeases(
+            {
+              recorder,
+              connections: conns,
+              members: options.size,
+              ttlSec: options.leaseTtlSec,
+              signal: stopWorkload.signal,
+            },
+            leaseLog,
+          )
+        : Promise.resolve();
     const untilMs = options.timeSec * 1000;
     try {
       await runSchedule(ctx, nemeses, { untilMs, quietMs: [1000, 3000], log });
@@ -199,6 +250,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     await delay(Math.min(3000, options.electionMs * 4));
     stopWorkload.abort();
     await workload;
+    await leases;
     log(`workload: ${recorder.ops.length} operations`);
     if (options.watchers > 0) {
       // A last write every watcher must see: no event may be lost at the tail either.
@@ -243,6 +295,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
         ),
       );
     }
+    if (options.leaseTtlSec > 0) checks.push(await leaseCheck(c, conns, leaseLog, options));
     checks.push(await hashKvCheck(c, conns, recorder));
   } catch (error) {
     checks.push({
@@ -258,6 +311,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
     await net?.close();
     for (const p of proxies ?? []) await p.close();
+    clocks?.close();
   }
 
   const ops = recorder.ops;
@@ -436,6 +490,40 @@ async function hashKvCheck(
 }
 
 class Unimplemented extends Error {}
+
+/** The kept lease never expired early; every unkept lease is gone within a bound. */
+async function leaseCheck(
+  cluster: Cluster,
+  conns: Connections,
+  log: LeaseLog,
+  options: RunOptions,
+): Promise<CheckResult> {
+  const violations = checkKeptLease(log);
+  const boundMs = options.leaseTtlSec * 1000 + options.electionMs * 3 + 10_000;
+  let left: string[] = [];
+  try {
+    await pollUntil(
+      async () => {
+        left = await unkeptPresent(conns, cluster.size, log);
+        return left.length === 0 ? true : undefined;
+      },
+      { timeoutMs: boundMs, intervalMs: 500, what: "every unkept lease to expire" },
+    );
+  } catch {
+    violations.push(
+      `unkept leases not expired ${boundMs} ms after the restart: ${left.slice(0, 5).join(", ")}${left.length > 5 ? ", …" : ""}`,
+    );
+  }
+  const answered = log.keepAlives.filter((k) => k.answered !== undefined).length;
+  return {
+    name: "leases",
+    status: violations.length === 0 ? "pass" : "fail",
+    detail:
+      violations.length === 0
+        ? `kept lease (TTL ${log.ttlSec} s): ${answered}/${log.keepAlives.length} keep-alives answered, its key read ${log.reads.length} times, never gone early; ${log.unkept.length} unkept leases all expired`
+        : violations.join("\n"),
+  };
+}
 
 /** Writes the sentinel key (retrying: the cluster is healed); returns its revision. */
 async function sentinel(

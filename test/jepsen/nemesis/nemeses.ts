@@ -12,6 +12,7 @@
 import type { Cluster } from "../../harness/index.js";
 import type { NetnsNetwork } from "../../harness/netns.js";
 import type { DelayProxy } from "../../harness/proxy.js";
+import type { MemberClocks } from "../clock.js";
 import { between, pick, type Random, sample } from "../random.js";
 import type { Recorder } from "../recorder.js";
 
@@ -22,6 +23,8 @@ export interface NemesisContext {
   net: NetnsNetwork | undefined;
   /** One per member, in front of its peer port (loopback runs with a delay nemesis). */
   proxies: DelayProxy[] | undefined;
+  /** Per-member fake wall clocks (runs with the clock nemesis). */
+  clocks: MemberClocks | undefined;
   random: Random;
   recorder: Recorder;
   electionMs: number;
@@ -41,6 +44,8 @@ export interface Nemesis {
   network?: boolean;
   /** Needs the peer proxies (loopback only). */
   proxy?: boolean;
+  /** Needs per-member fake clocks. */
+  clock?: boolean;
   /** Needs at least this many members. */
   minSize?: number;
   inject(ctx: NemesisContext): Promise<Fault>;
@@ -138,6 +143,24 @@ export const NEMESES: readonly Nemesis[] = [
     },
   },
   {
+    name: "clock",
+    clock: true,
+    async inject(ctx) {
+      // Step one member's wall clock (the leader half the time) by up to ±60 s.
+      const target =
+        ctx.random() < 0.5 ? await leaderOrAny(ctx) : pick(ctx.random, indexes(ctx.cluster.size));
+      const offset = (ctx.random() < 0.5 ? -1 : 1) * between(ctx.random, 2, 60);
+      ctx.clocks!.set(target, offset);
+      return {
+        detail: `wall clock of n${target + 1} stepped ${offset > 0 ? "+" : ""}${offset} s`,
+        holdMs: hold(ctx),
+        async heal() {
+          ctx.clocks!.set(target, 0);
+        },
+      };
+    },
+  },
+  {
     name: "loss",
     network: true,
     async inject(ctx) {
@@ -158,6 +181,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
   pause: ["pause-leader", "pause-follower"],
   partition: ["partition-leader", "partition-halves", "partition-oneway", "partition-bridge"],
   delay: ["delay", "delay-leader"],
+  clock: ["clock"],
   all: NEMESES.map((n) => n.name),
 };
 
@@ -168,8 +192,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
 export function selectNemeses(
   spec: string,
   size: number,
-  network: boolean,
-  proxy = !network,
+  can: { network: boolean; proxy: boolean; clock: boolean },
 ): { nemeses: Nemesis[]; skipped: string[] } {
   const wanted = new Set<string>();
   for (const part of spec.split(",").map((p) => p.trim())) {
@@ -183,16 +206,22 @@ export function selectNemeses(
   const skipped: string[] = [];
   for (const nemesis of NEMESES) {
     if (!wanted.has(nemesis.name)) continue;
-    if (nemesis.network && !network) skipped.push(`${nemesis.name}: needs network namespaces`);
-    else if (nemesis.proxy && !proxy)
+    if (nemesis.network && !can.network) {
+      skipped.push(`${nemesis.name}: needs network namespaces`);
+    } else if (nemesis.proxy && !can.proxy) {
       skipped.push(`${nemesis.name}: needs peer proxies (loopback runs)`);
-    else if ((nemesis.minSize ?? 1) > size)
+    } else if (nemesis.clock && !can.clock) {
+      skipped.push(
+        `${nemesis.name}: needs libfaketime and a member that reads the clock through libc (Chainfire)`,
+      );
+    } else if ((nemesis.minSize ?? 1) > size)
       skipped.push(`${nemesis.name}: needs ${nemesis.minSize} members`);
     else if (
       size === 1 &&
       nemesis.name !== "kill-all" &&
       nemesis.name !== "kill-leader" &&
-      nemesis.name !== "pause-leader"
+      nemesis.name !== "pause-leader" &&
+      nemesis.name !== "clock"
     ) {
       skipped.push(`${nemesis.name}: meaningless with one member`);
     } else nemeses.push(nemesis);

@@ -72,6 +72,7 @@ export async function runSchedule(
 export async function healAll(ctx: NemesisContext): Promise<void> {
   await ctx.net?.heal();
   for (const p of ctx.proxies ?? []) p.setDelay({ meanMs: 0, jitterMs: 0 });
+  for (let i = 0; i < (ctx.clocks?.size ?? 0); i++) ctx.clocks?.set(i, 0);
   for (let i = 0; i < ctx.cluster.size; i++) {
     const member = ctx.cluster.member(i);
     if (member.state === "stopped") ctx.cluster.cont(i);
