@@ -101,7 +101,7 @@ describe.each(compatTargets())("regressions on %s", (kind) => {
       ...DEFAULT_OPTIONS,
       kind,
       size: 1,
-      timeSec: 12,
+      timeSec: 8,
       nemesis: "kill-leader",
       network: "loopback",
       clients: 6,
