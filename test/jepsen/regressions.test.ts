@@ -105,6 +105,8 @@ describe.each(compatTargets())("regressions on %s", (kind) => {
       nemesis: "kill-leader",
       network: "loopback",
       clients: 6,
+      watchers: 1,
+      leaseTtlSec: 0,
       seed,
       log: (line) => console.log(line),
     });
