@@ -46,4 +46,25 @@ describe.each(compatTargets())("jepsen on %s", (kind) => {
     expect([...trackedProcesses().values()]).toEqual([]);
     if (net.ok) expect(ownNamespaces()).toEqual([]);
   }, 240_000);
+
+  it("negative control: serializable reads from a lagging follower fail the check", async () => {
+    // The same pipeline must say FAIL when reads may be stale, or a PASS means nothing.
+    const report = await runJepsen({
+      ...DEFAULT_OPTIONS,
+      kind,
+      timeSec: 10,
+      nemesis: "delay-follower",
+      network: "loopback",
+      serializableReads: true,
+      watchers: 0,
+      leaseTtlSec: 0,
+      crashRestart: false,
+      seed,
+      out: undefined,
+      log: (line) => console.log(line),
+    });
+    const verdict = Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
+    expect(verdict.linearizable, formatReport(report)).toBe("fail");
+    expect(verdict.revisions).toBe("fail");
+  }, 120_000);
 });

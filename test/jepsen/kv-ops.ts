@@ -45,13 +45,15 @@ export interface Session {
   conn: EtcdGrpcClient;
   recorder: Recorder;
   timeoutMs: number;
+  /** Serializable reads (served locally, may be stale): to prove the checker catches them. */
+  serializable?: boolean;
 }
 
-/** Linearizable Range of one key. */
+/** Range of one key: linearizable unless the session asks for serializable reads. */
 export async function get(s: Session, key: string): Promise<Op> {
   const o = s.recorder.invoke({ client: s.client, member: s.member, f: "get", key });
   try {
-    const res = await s.conn.range({ key: bytes(key) }, s.timeoutMs);
+    const res = await s.conn.range({ key: bytes(key), serializable: s.serializable }, s.timeoutMs);
     const kv = res.kvs[0];
     s.recorder.ok(o, {
       rev: Number(res.header?.revision ?? 0n),

@@ -38,6 +38,7 @@ const HELP = `usage: npm run jepsen -- [options]
   --election MS         --election-timeout of members; heartbeat is a tenth (default ${d.electionMs})
   --network MODE        auto | netns | loopback (default auto)
   --no-crash-restart    skip the final kill -9 of every member
+  --serializable-reads  the workload reads serializably: a negative control that must FAIL
   --check-timeout MS    linearizability search budget per key (default ${d.checkTimeoutMs})
   --out DIR             results folder (default results/)
   --check DIR           only re-check DIR/history.jsonl
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       election: { type: "string" },
       network: { type: "string" },
       "no-crash-restart": { type: "boolean" },
+      "serializable-reads": { type: "boolean" },
       "check-timeout": { type: "string" },
       out: { type: "string" },
       check: { type: "string" },
@@ -109,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       heartbeatMs: Math.max(10, Math.round(election / 10)),
       network,
       crashRestart: !values["no-crash-restart"],
+      serializableReads: values["serializable-reads"] ?? false,
       checkTimeoutMs: num(values["check-timeout"], d.checkTimeoutMs),
       out: values.out ?? d.out,
       log: (line) => process.stderr.write(`${line}\n`),

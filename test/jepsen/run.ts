@@ -75,6 +75,8 @@ export interface RunOptions {
   watchers: number;
   /** TTL of the lease workload's leases (0: no lease workload). */
   leaseTtlSec: number;
+  /** The register workload reads serializably (stale reads allowed): must fail. */
+  serializableReads?: boolean;
   /** Results root (a run writes a folder under it); undefined writes nothing. */
   out?: string;
   log: (line: string) => void;
@@ -219,6 +221,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       opTimeoutMs: options.opTimeoutMs,
       seed: options.seed,
       signal: stopWorkload.signal,
+      serializable: options.serializableReads,
     });
     const stopWatchers = new AbortController();
     const watch = startWatchers({

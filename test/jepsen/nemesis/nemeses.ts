@@ -143,6 +143,23 @@ export const NEMESES: readonly Nemesis[] = [
     },
   },
   {
+    name: "delay-follower",
+    proxy: true,
+    async inject(ctx) {
+      // A follower that lags seconds behind: its serializable reads are stale.
+      const follower = await followerOrAny(ctx);
+      const meanMs = between(ctx.random, ctx.electionMs, ctx.electionMs * 3);
+      ctx.proxies![follower].setDelay({ meanMs, jitterMs: 0 });
+      return {
+        detail: `messages to n${follower + 1} (follower) delayed ${meanMs} ms`,
+        holdMs: hold(ctx),
+        async heal() {
+          ctx.proxies![follower].setDelay({ meanMs: 0, jitterMs: 0 });
+        },
+      };
+    },
+  },
+  {
     name: "clock",
     clock: true,
     async inject(ctx) {
@@ -180,7 +197,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
   kill: ["kill-leader", "kill-follower", "kill-minority", "kill-all"],
   pause: ["pause-leader", "pause-follower"],
   partition: ["partition-leader", "partition-halves", "partition-oneway", "partition-bridge"],
-  delay: ["delay", "delay-leader"],
+  delay: ["delay", "delay-leader", "delay-follower"],
   clock: ["clock"],
   all: NEMESES.map((n) => n.name),
 };

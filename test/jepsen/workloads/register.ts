@@ -26,6 +26,8 @@ export interface RegisterOptions {
   opTimeoutMs: number;
   seed: number;
   signal: AbortSignal;
+  /** Serializable reads (may be stale: a run with them must fail the linearizability check). */
+  serializable?: boolean;
 }
 
 /** Prefix of every key of the workload. */
@@ -61,6 +63,7 @@ async function client(o: RegisterOptions, keys: string[], c: number, random: Ran
       conn: o.connections.get(member),
       recorder: o.recorder,
       timeoutMs: o.opTimeoutMs,
+      serializable: o.serializable,
     };
     const key = pick(random, keys);
     const roll = random();
