@@ -8,10 +8,12 @@
  * 1. `rd.messages` go to the transport at once (thesis §10.2.1).
  * 2. ONE RocksDB write batch gets the raft log changes (entries, HardState), the effects
  *    of `rd.committedEntries` (MVCC, leases, membership) and the applied index; it is
- *    written synced when `rd.mustSync`. Apply results are computed before the write and
- *    released only after it (DESIGN rules 3 and 4).
- * 3. `rd.messagesAfterPersist` go to the transport (DESIGN rule 1).
- * 4. Waiters are answered, read states released (hooks).
+ *    written, then fsynced when `rd.mustSync`. Apply results are computed before the write
+ *    and released only after it (DESIGN rules 3 and 4): right after the write when every
+ *    applied entry was already durable here (written and fsynced by an earlier Ready),
+ *    otherwise after the fsync. Read states are released right after the write.
+ * 3. `rd.messagesAfterPersist` go to the transport once the fsync is done (DESIGN rule 1).
+ * 4. Waiters not answered in step 2 are answered (hooks).
  * 5. `advance(rd)`; then, every `snapshotCount` applied entries, a raft snapshot is taken
  *    and the log compacted (keeping `catchUpEntries` for slow followers), once the
  *    applied state is synced.
@@ -248,6 +250,13 @@ export class RaftDriver {
     const ce = rd.committedEntries;
     const needWrite = rd.entries.length > 0 || rd.hardState !== undefined || ce.length > 0;
     let out: ApplyOutput | undefined;
+    // Results of committed entries may go before this Ready's fsync when every one of them
+    // is already durable here: it reached the disk in an earlier Ready (each Ready's fsync
+    // completes before the next Ready starts), i.e. none is among this Ready's entries.
+    // Committed entries are durable on a quorum anyway (rules 1 and 2); see
+    // docs/architecture.md, "When results are released".
+    let released = false;
+    let readsReleased = false;
     if (needWrite) {
       let w: MvccWrite | undefined;
       let batch: WriteBatch;
@@ -270,17 +279,30 @@ export class RaftDriver {
       }
       const sync = rd.mustSync;
       const t0 = performance.now();
-      if (w) await w.commit({ sync });
-      else await engine.write(batch, { sync });
-      const dt = (performance.now() - t0) / 1000;
+      // The write itself is synchronous (memtable + WAL in the page cache; later reads see
+      // it); the fsync is awaited separately below. A failed write rejects here.
+      if (w) await w.commit({ sync: false });
+      else await engine.write(batch, { sync: false });
       log.commit(batch);
       meta.commit(batch);
       leases.commit(batch);
       if (!w) batch.close(); // the MVCC store reuses its own batch
+      // Read states need only the applied index (not this Ready's durability).
+      if (rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
+      readsReleased = true;
+      if (
+        ce.length > 0 &&
+        (rd.entries.length === 0 || ce[ce.length - 1].index < rd.entries[0].index)
+      ) {
+        released = true;
+        this.#applied(out, meta.appliedIndex);
+      }
+      const t1 = performance.now();
+      if (sync) await engine.syncWal();
       const m = this.#opts.metrics;
       if (m) {
-        if (sync) m.walFsyncSeconds(dt);
-        m.backendCommitSeconds(dt);
+        if (sync) m.walFsyncSeconds((performance.now() - t1) / 1000);
+        m.backendCommitSeconds((t1 - t0) / 1000);
         if (rd.hardState) m.committedIndex(rd.hardState.commit);
         if (rd.entries.length > 0) m.readyEntries?.(rd.entries.length);
       }
@@ -292,18 +314,21 @@ export class RaftDriver {
     // 3. Messages that promise what is now durable.
     if (rd.messagesAfterPersist.length > 0) hooks.send(rd.messagesAfterPersist);
 
-    // 4. Results, reads.
-    if (ce.length > 0) {
-      hooks.onApplied(out, meta.appliedIndex);
-      this.#opts.metrics?.appliedIndex(meta.appliedIndex);
-    }
-    if (rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
+    // 4. Results, reads (unless released above).
+    if (!released && ce.length > 0) this.#applied(out, meta.appliedIndex);
+    if (!readsReleased && rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
 
     // 5.
     node.advance(rd);
     if (meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount) {
       await this.#snapshot(st);
     }
+  }
+
+  /** Hands a Ready's apply results to the member (step 4). */
+  #applied(out: ApplyOutput | undefined, applied: number): void {
+    this.#opts.hooks.onApplied(out, applied);
+    this.#opts.metrics?.appliedIndex(applied);
   }
 
   /** Raft snapshot + log compaction, once the applied state is synced. */

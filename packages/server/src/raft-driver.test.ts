@@ -1,0 +1,240 @@
+/**
+ * The Ready loop's ordering duties, on three in-process drivers wired to each other, with
+ * each member's fsync gated by the test: acknowledgements leave only after the fsync
+ * (DESIGN rule 1), and apply results are released after the write — before this Ready's
+ * fsync only when every applied entry was already durable on this member.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Entry, type Message, MessageType } from "@chainfire/raft";
+import type { MvccWrite } from "@chainfire/storage";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ApplyOutput } from "./apply/applier.js";
+import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
+import { type DriverState, RaftDriver } from "./raft-driver.js";
+import { newRawNode, seededRandom } from "./raft-driver-config.js";
+
+const logger = pino({ level: "silent" });
+const IDS = [1n, 2n, 3n];
+
+/** A gate in front of a member's fsync: syncs wait while it is closed. */
+class Gate {
+  closed = false;
+  #waiting: Array<() => void> = [];
+  wait(): Promise<void> {
+    if (!this.closed) return Promise.resolve();
+    return new Promise((r) => this.#waiting.push(r));
+  }
+  open(): void {
+    this.closed = false;
+    const w = this.#waiting;
+    this.#waiting = [];
+    for (const r of w) r();
+  }
+  get pending(): number {
+    return this.#waiting.length;
+  }
+}
+
+interface TestMember {
+  id: bigint;
+  storage: MemberStorage;
+  driver: RaftDriver;
+  gate: Gate;
+  /** Normal entries whose results were released, in order, and whether the gate was closed. */
+  released: Array<{ index: number; gateClosed: boolean }>;
+  /** Messages sent, with the fsync state when they left. */
+  sent: Array<{ m: Message; syncPending: boolean }>;
+  syncsPending: number;
+}
+
+const dirs: string[] = [];
+const members: TestMember[] = [];
+/** The network: whether `m` is delivered (default all), and a hook after each delivery. */
+let net: { deliver(m: Message): boolean; after(m: Message): void } = {
+  deliver: () => true,
+  after: () => {},
+};
+let ticker: NodeJS.Timeout | undefined;
+
+afterEach(async () => {
+  clearInterval(ticker);
+  net = { deliver: () => true, after: () => {} };
+  for (const m of members.splice(0)) {
+    m.gate.open();
+    await m.driver.stop();
+    await closeStorage(m.storage);
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function startCluster(): Promise<TestMember[]> {
+  const byId = new Map<bigint, TestMember>();
+  for (const id of IDS) {
+    const dir = mkdtempSync(join(tmpdir(), "chainfire-driver-"));
+    dirs.push(dir);
+    const storage = await openStorage(join(dir, "db"), logger);
+    const gate = new Gate();
+    const engine = storage.engine;
+    const syncWal = engine.syncWal.bind(engine);
+    const tm = {
+      id,
+      storage,
+      gate,
+      released: [],
+      sent: [],
+      syncsPending: 0,
+    } as unknown as TestMember;
+    engine.syncWal = async () => {
+      tm.syncsPending++;
+      try {
+        await gate.wait();
+        await syncWal();
+      } finally {
+        tm.syncsPending--;
+      }
+    };
+    const node = newRawNode({
+      id,
+      electionTick: 10,
+      storage: storage.log,
+      applied: storage.meta.appliedIndex,
+      random: seededRandom(Number(id)),
+      logger,
+    });
+    node.bootstrap(IDS.map((p) => ({ id: p })));
+    const state: DriverState = { ...storage, node };
+    tm.driver = new RaftDriver(state, {
+      snapshotCount: 1_000_000,
+      catchUpEntries: 5000,
+      hooks: {
+        send: (msgs) => {
+          for (const m of msgs) {
+            tm.sent.push({ m, syncPending: tm.syncsPending > 0 });
+            // Delivered on a later turn, like the network.
+            setImmediate(() => {
+              if (!net.deliver(m)) return;
+              byId.get(m.to)?.driver.step(m);
+              net.after(m);
+            });
+          }
+        },
+        apply: (w: MvccWrite, entries: readonly Entry[]): ApplyOutput => {
+          const last = entries[entries.length - 1];
+          storage.meta.setApplied(w.batch, last.index, last.term);
+          return {
+            outcomes: entries
+              .filter((e) => e.data.length > 0 && e.type === 0)
+              .map((e) => ({ id: BigInt(e.index), outcome: { ok: true, value: e.index } })),
+            last: { index: last.index, term: last.term },
+            membershipChanged: false,
+            compacted: false,
+            requests: 0,
+          };
+        },
+        onSoftState: () => {},
+        onApplied: (out) => {
+          for (const o of out?.outcomes ?? []) {
+            tm.released.push({ index: Number(o.id), gateClosed: tm.gate.closed });
+          }
+        },
+        onReadStates: () => {},
+        afterReady: () => {},
+        onFatal: (err) => {
+          throw err;
+        },
+      },
+    });
+    byId.set(id, tm);
+    members.push(tm);
+  }
+  for (const m of members) m.driver.schedule();
+  return [...byId.values()];
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function electFirst(ms: TestMember[]): Promise<TestMember> {
+  const leader = ms[0];
+  leader.driver.campaign();
+  // Only the leader ticks (heartbeats); the followers never campaign on their own.
+  ticker = setInterval(() => leader.driver.tick(), 10);
+  await until("a leader", () => leader.driver.node.basicStatus().softState.raftState === 2);
+  // Its first entry of the term (the empty entry) is committed and applied everywhere.
+  const first = leader.storage.log.lastIndex();
+  await until("the leader's empty entry applied", () =>
+    ms.every((m) => m.storage.meta.appliedIndex >= first),
+  );
+  return leader;
+}
+
+const data = (s: string) => Buffer.from(s);
+
+describe("RaftDriver", () => {
+  it("sends acknowledgements only after the fsync", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const follower = ms[1];
+    follower.gate.closed = true;
+    const before = follower.sent.length;
+    leader.driver.propose(data("a"));
+    await until("the follower's fsync to start", () => follower.gate.pending > 0);
+    await new Promise((r) => setTimeout(r, 20));
+    const acks = () =>
+      follower.sent.slice(before).filter((s) => s.m.type === MessageType.MsgAppResp);
+    expect(acks()).toEqual([]);
+    follower.gate.open();
+    await until("the follower's acknowledgement", () => acks().length > 0);
+    expect(acks().every((s) => !s.syncPending)).toBe(true);
+  });
+
+  it("releases results of entries durable here before the fsync of a Ready with new entries", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    leader.driver.propose(data("b"));
+    const b = leader.storage.log.lastIndex() + 1;
+    // When the first acknowledgement of b arrives, hold the leader's fsyncs and propose c:
+    // the Ready that applies b (durable here since its own Ready) also writes c.
+    let c = 0;
+    net.after = (m) => {
+      if (c !== 0 || m.to !== leader.id || m.type !== MessageType.MsgAppResp || m.index < b) return;
+      leader.gate.closed = true;
+      leader.driver.propose(data("c"));
+      c = b + 1;
+    };
+    await until("b's result", () => leader.released.some((r) => r.index === b));
+    const rb = leader.released.find((r) => r.index === b)!;
+    expect(rb.gateClosed).toBe(true); // released while the fsync of c was held
+    expect(leader.gate.pending).toBeGreaterThan(0);
+    leader.gate.open();
+    await until("c's result", () => leader.released.some((r) => r.index === c));
+  });
+
+  it("releases a follower's results for entries that arrived in the same Ready only after its fsync", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const lagging = ms[2];
+    // Cut the follower off; commit x with the other one.
+    net.deliver = (m) => m.to !== lagging.id && m.from !== lagging.id;
+    leader.driver.propose(data("x"));
+    const x = leader.storage.log.lastIndex() + 1;
+    await until("x applied on the leader", () => leader.released.some((r) => r.index === x));
+    // Heal, holding the follower's fsync: x and its commit reach it in one Ready.
+    lagging.gate.closed = true;
+    net.deliver = () => true;
+    await until("the follower's fsync to start", () => lagging.gate.pending > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(lagging.released.some((r) => r.index === x)).toBe(false);
+    lagging.gate.open();
+    await until("x applied on the follower", () => lagging.released.some((r) => r.index === x));
+    expect(lagging.released.find((r) => r.index === x)!.gateClosed).toBe(false);
+  });
+});
