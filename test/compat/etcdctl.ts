@@ -44,6 +44,9 @@ export function etcdctl(
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk;
   });
+  // etcdctl may exit before reading its stdin (most commands never read it): a write
+  // to the closed pipe is EPIPE, which is no error of the command's.
+  child.stdin.on("error", () => {});
   child.stdin.end(options.stdin ?? "");
   const timeoutMs = options.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {

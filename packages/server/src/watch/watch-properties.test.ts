@@ -269,6 +269,8 @@ describe("watch properties", () => {
         () => h.hub.counts().unsynced === 0 && h.hub.counts().victims === 0,
         "everyone synced",
       );
+      // Every seed exercises an answered progress request: all watchers are synced now.
+      for (const s of streams) s.stream.handle(progressReq());
       await settle();
       for (let j = 0; j < streams.length; j++) {
         resolveIds(streams[j]!.t, tracked[j]!);
