@@ -13,9 +13,9 @@
  * - Compact with `physical` waits until the compacted history is removed.
  *
  * Handlers throw; the wrapper of registerClientServices answers through the one error
- * table (services/errors.ts).
+ * table (services/errors.ts). No AbortSignal per call (see `kvHandler`).
  */
-import type { etcdserverpb } from "@chainfire/api";
+import { ErrCanceled, EtcdError, type etcdserverpb } from "@chainfire/api";
 import {
   checkDeleteRequest,
   checkPutRequest,
@@ -27,52 +27,46 @@ import type { handleUnaryCall, ServerErrorResponse, ServerUnaryCall } from "@grp
 import { rangeResponse, txnResponse } from "../apply/responses.js";
 import type { MemberContext } from "../member-context.js";
 
+/** What a KV handler may look at on its call. */
+interface KvCall {
+  /** The client cancelled (or its deadline passed) before the answer. */
+  readonly cancelled: boolean;
+}
+
 /**
- * A unary handler for the hot KV path: like interceptors.ts `unaryHandler`, but its
- * AbortSignal (client cancel or member stop) is detached once the call is answered —
- * grpc-js reports every finished call as "cancelled" — and no AbortSignal.any is built
- * per request (both cost measurable CPU per request).
+ * A unary handler for the hot KV path: no AbortSignal, no listener per call (an
+ * AbortController and its listeners cost measurable CPU per request, and grpc-js reports
+ * every finished call as "cancelled"). A proposal cannot be taken back anyway: once
+ * proposed it is applied or times out (the proposer's request timeout), and the member's
+ * stop fails every waiter with "etcdserver: server stopped"; an answer to a call the
+ * client cancelled is dropped by grpc-js. Reads check `call.cancelled` after their
+ * barrier, so a cancelled read does not scan.
  */
 function kvHandler<Req, Res>(
-  fn: (request: Req, signal: AbortSignal) => Promise<Res> | Res,
-  stopping: AbortSignal,
+  fn: (request: Req, call: KvCall) => Promise<Res> | Res,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
-    const ac = new AbortController();
-    const abort = () => ac.abort();
-    if (call.cancelled || stopping.aborted) ac.abort();
-    else {
-      call.once("cancelled", abort);
-      stopping.addEventListener("abort", abort, { once: true });
-    }
-    const done = () => {
-      call.removeListener("cancelled", abort);
-      stopping.removeEventListener("abort", abort);
-    };
     let result: Promise<Res> | Res;
     try {
-      result = fn(call.request, ac.signal);
+      result = fn(call.request, call);
     } catch (err) {
-      done();
       callback(err as ServerErrorResponse);
       return;
     }
     if (!(result instanceof Promise)) {
-      done();
       callback(null, result);
       return;
     }
     result.then(
-      (res) => {
-        done();
-        callback(null, res);
-      },
-      (err: unknown) => {
-        done();
-        callback(err as ServerErrorResponse);
-      },
+      (res) => callback(null, res),
+      (err: unknown) => callback(err as ServerErrorResponse),
     );
   };
+}
+
+/** After a read barrier: a call the client gave up on is not served. */
+function checkNotCancelled(call: KvCall): void {
+  if (call.cancelled) throw new EtcdError(ErrCanceled);
 }
 
 /** Whether every range of a read-only txn (nested ones too) is serializable. */
@@ -87,50 +81,62 @@ function isTxnSerializable(r: etcdserverpb.TxnRequest): boolean {
 
 /** The KV service of `ctx`. */
 export function kvService(ctx: MemberContext): etcdserverpb.KVServer {
-  const stop = ctx.stopping;
   return {
-    range: kvHandler<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(async (req, signal) => {
+    range: kvHandler<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>((req, call) => {
       checkRangeRequest(req);
-      if (!req.serializable) await ctx.readBarrier(signal);
-      const res = ctx.store.range(req);
-      return rangeResponse(res, ctx.header(res.header.revision));
-    }, stop),
+      if (req.serializable) {
+        // The lean path: a local read, no promise.
+        const res = ctx.store.range(req);
+        return rangeResponse(res, ctx.header(res.header.revision));
+      }
+      return ctx.readBarrier().then(() => {
+        checkNotCancelled(call);
+        const res = ctx.store.range(req);
+        return rangeResponse(res, ctx.header(res.header.revision));
+      });
+    }),
 
-    put: kvHandler<etcdserverpb.PutRequest, etcdserverpb.PutResponse>((req, signal) => {
+    put: kvHandler<etcdserverpb.PutRequest, etcdserverpb.PutResponse>((req) => {
       checkPutRequest(req);
-      return ctx.propose({ $case: "put", value: req }, signal);
-    }, stop),
+      return ctx.propose({ $case: "put", value: req });
+    }),
 
     deleteRange: kvHandler<etcdserverpb.DeleteRangeRequest, etcdserverpb.DeleteRangeResponse>(
-      (req, signal) => {
+      (req) => {
         checkDeleteRequest(req);
-        return ctx.propose({ $case: "deleteRange", value: req }, signal);
+        return ctx.propose({ $case: "deleteRange", value: req });
       },
-      stop,
     ),
 
-    txn: kvHandler<etcdserverpb.TxnRequest, etcdserverpb.TxnResponse>(async (req, signal) => {
+    txn: kvHandler<etcdserverpb.TxnRequest, etcdserverpb.TxnResponse>((req, call) => {
       checkTxnRequest(req);
       if (isTxnReadonly(req)) {
-        if (!isTxnSerializable(req)) await ctx.readBarrier(signal);
-        const w = ctx.store.beginWrite();
-        try {
-          const res = w.txn(req);
-          return txnResponse(res, ctx.header(ctx.store.revision));
-        } finally {
-          w.abort();
-        }
+        if (isTxnSerializable(req)) return readonlyTxn(ctx, req);
+        return ctx.readBarrier().then(() => {
+          checkNotCancelled(call);
+          return readonlyTxn(ctx, req);
+        });
       }
-      return ctx.propose({ $case: "txn", value: req }, signal);
-    }, stop),
+      return ctx.propose({ $case: "txn", value: req });
+    }),
 
     compact: kvHandler<etcdserverpb.CompactionRequest, etcdserverpb.CompactionResponse>(
-      async (req, signal) => {
-        const res = await ctx.propose({ $case: "compaction", value: req }, signal);
-        if (req.physical) await ctx.waitPhysicalCompaction(signal);
+      async (req) => {
+        const res = await ctx.propose({ $case: "compaction", value: req });
+        if (req.physical) await ctx.waitPhysicalCompaction(ctx.stopping);
         return res;
       },
-      stop,
     ),
   };
+}
+
+/** A read-only txn on the committed state (no log entry). */
+function readonlyTxn(ctx: MemberContext, req: etcdserverpb.TxnRequest): etcdserverpb.TxnResponse {
+  const w = ctx.store.beginWrite();
+  try {
+    const res = w.txn(req);
+    return txnResponse(res, ctx.header(ctx.store.revision));
+  } finally {
+    w.abort();
+  }
 }
