@@ -143,8 +143,13 @@ function wrapHandler(method: MethodShape, handler: Handler, opts: InstrumentOpti
   const [grpc_service, grpc_method] = splitPath(method.path);
   const labels = { grpc_type: type, grpc_service, grpc_method };
   const { metrics, logger, gate, hasLeader } = opts;
-  const handled = (code: number) =>
-    metrics?.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
+  // One label object per code, built once (not one object per request).
+  const byCode: Array<typeof labels & { grpc_code: string }> = [];
+  const handled = (code: number) => {
+    if (metrics === undefined) return;
+    const l = (byCode[code] ??= { ...labels, grpc_code: codeName(code) });
+    metrics.grpcHandled.inc(l);
+  };
 
   if (type === "unary" || type === "client_stream") {
     return (call: unknown, callback: Callback) => {
