@@ -23,7 +23,7 @@ import {
   internalpb,
 } from "@chainfire/api";
 import { type ConfChange, ProposalDroppedError } from "@chainfire/raft";
-import { type AppliedOutcome, rememberEncoded } from "./apply/applier.js";
+import type { AppliedOutcome } from "./apply/applier.js";
 import type { RaftDriver } from "./raft-driver.js";
 import { RequestIdGenerator } from "./request-id.js";
 import { WaitRegistry } from "./wait.js";
@@ -79,18 +79,13 @@ export class Proposer {
   propose(request: internalpb.InternalRequest["request"], signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#ids.next();
-    const internal: internalpb.InternalRequest = {
+    const data = internalpb.InternalRequest.encode({
       header: { id, username: "", authRevision: 0n },
       request,
-    };
-    const data = internalpb.InternalRequest.encode(internal).finish();
+    }).finish();
     if (data.length > this.#opts.maxRequestBytes) {
       return Promise.reject(new EtcdError(ErrRequestTooLarge));
     }
-    // The KV requests come complete from the gRPC decoder (every field set, as decoding the
-    // entry would give them); the apply path on this member reuses them.
-    const kind = request?.$case;
-    if (kind === "put" || kind === "deleteRange" || kind === "txn") rememberEncoded(data, internal);
     return this.#track({ kind: "normal", id, data }, signal);
   }
 

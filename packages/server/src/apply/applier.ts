@@ -75,20 +75,6 @@ export interface ApplyOutput {
   requests: number;
 }
 
-/**
- * Requests this process encoded into entry data itself (the proposer's own proposals), by
- * their data buffer: on the member that proposed them the apply path skips decoding. The
- * entry still carries exactly these bytes (decoding them gives the same request), and an
- * entry read back from storage, or received from a peer, is a different buffer and is
- * decoded as usual.
- */
-const encodedHere = new WeakMap<Uint8Array, internalpb.InternalRequest>();
-
-/** Records that `data` is the encoding of `req` (see {@link encodedHere}). */
-export function rememberEncoded(data: Uint8Array, req: internalpb.InternalRequest): void {
-  encodedHere.set(data, req);
-}
-
 /** Applies committed entries into `w`; see the module comment. */
 export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entry[]): ApplyOutput {
   const out: ApplyOutput = {
@@ -108,7 +94,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
       continue;
     }
     try {
-      const req = encodedHere.get(e.data) ?? internalpb.InternalRequest.decode(e.data);
+      const req = internalpb.InternalRequest.decode(e.data);
       decoded[i] = req;
       if (req.request?.$case === "put") (keys ??= []).push(req.request.value.key);
     } catch (err) {
