@@ -169,6 +169,13 @@ async function electFirst(ms: TestMember[]): Promise<TestMember> {
   ticker = setInterval(() => leader.driver.tick(), 10);
   await until("a leader", () => leader.driver.node.basicStatus().softState.raftState === 2);
   // Its first entry of the term (the empty entry) is committed and applied everywhere.
+  // Wait until that entry is in the leader's storage first: right after the election the
+  // log may still end at the previous term, and tests number their proposals from it.
+  const term = leader.driver.node.basicStatus().hardState.term;
+  await until("the leader's empty entry persisted", () => {
+    const log = leader.storage.log;
+    return log.term(log.lastIndex()) === term;
+  });
   const first = leader.storage.log.lastIndex();
   await until("the leader's empty entry applied", () =>
     ms.every((m) => m.storage.meta.appliedIndex >= first),
