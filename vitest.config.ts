@@ -11,6 +11,11 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**"],
     pool: "forks",
     testTimeout: 30_000,
+    // In CI a failed test runs once more. Some suites start real member processes on a
+    // 2-core machine and have shown rare environmental failures (a free port taken
+    // between probe and bind, a cluster start past its hook deadline). A deterministic
+    // failure still fails both attempts. Known flakes are listed in docs/development.md.
+    retry: process.env.CI ? 1 : 0,
     hookTimeout: 60_000,
     reporters: process.env.CI ? ["default"] : ["default"],
   },
