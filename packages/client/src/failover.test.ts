@@ -17,7 +17,9 @@ describe.skipIf(skip !== undefined)("failover on a 3-member cluster", () => {
   beforeAll(async () => {
     cluster = await TestCluster.start({ size: 3 });
     admin = new Client({ endpoints: cluster.endpoints });
-  });
+    // start() makes up to 3 attempts of up to 30 s each (a member that never turns healthy
+    // on a loaded machine is replaced); the default 60 s hook deadline cut that short.
+  }, 120_000);
 
   afterAll(async () => {
     await admin?.close();

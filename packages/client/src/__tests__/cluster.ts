@@ -6,15 +6,16 @@
  *   - "etcd" (default): the `etcd` binary (3.4 from Debian, or ETCD_BIN);
  *   - "chainfire": `node packages/server/dist/cli/main.js` with the same etcd flags.
  *
- * (Package tests may not import test/harness, so this is a small local copy of the idea.)
+ * Ports come from test/harness/ports.ts (a test-only import; the SDK itself imports only
+ * @chainfire/api).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { get as httpGet } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { allocatePorts } from "../../../../test/harness/ports.js";
 
 /** Which implementation the SDK tests run against. */
 export type Target = "etcd" | "chainfire";
@@ -65,17 +66,10 @@ process.on("exit", () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A free port below the ephemeral range (see test/harness/ports.ts). */
 async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
+  const [port] = await allocatePorts(1);
+  return port!;
 }
 
 function healthy(url: string): Promise<boolean> {

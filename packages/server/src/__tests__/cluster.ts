@@ -3,26 +3,23 @@
  * silent logs (CHAINFIRE_TEST_LOG=debug to see them), a KV client per member.
  */
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { etcdserverpb } from "@chainfire/api";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { pino } from "pino";
+import { allocatePorts } from "../../../../test/harness/ports.js";
 import { Member, type MemberDeps } from "../member.js";
 import { DEFAULT_MEMBER_OPTIONS, type MemberOptions } from "../member-options.js";
 
-/** A free TCP port on 127.0.0.1 (probe; the member binds it right after). */
+/**
+ * A free TCP port on 127.0.0.1, from the test harness's per-worker window below Linux's
+ * ephemeral range (an ephemeral port probed free can be taken by any outgoing connection
+ * before the member binds it).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+  const [port] = await allocatePorts(1);
+  return port!;
 }
 
 export interface TestClusterOptions {
