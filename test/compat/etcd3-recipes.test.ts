@@ -76,7 +76,7 @@ for (const kind of compatTargets()) {
       });
       const observer = await on(2).election("recipes-el", 5).observe();
       const seen: string[] = [];
-      observer.on("change", (v: string) => seen.push(v));
+      observer.on("change", (v: string | undefined) => seen.push(String(v)));
       try {
         expect(observer.leader()).toBe("alpha");
         expect(await on(2).election("recipes-el").leader()).toBe("alpha");

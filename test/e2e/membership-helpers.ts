@@ -22,7 +22,7 @@ export async function memberAdd(
   if (learner) args.push("--learner");
   const r = await etcdctl(endpoints, args);
   if (r.code !== 0) throw new Error(`etcdctl member add failed: ${r.errorText}`);
-  const id = /Member ([0-9a-f]+) added to cluster/.exec(r.stdout)?.[1];
+  const id = /Member\s+([0-9a-f]+) added to cluster/.exec(r.stdout)?.[1];
   const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]*)"/.exec(r.stdout)?.[1];
   if (id === undefined || initialCluster === undefined) {
     throw new Error(`unexpected etcdctl member add output: ${r.stdout}`);

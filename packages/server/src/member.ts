@@ -760,7 +760,13 @@ export class Member implements MemberContext {
    */
   close(): Promise<void> {
     if (!this.#closing) {
-      this.#closing = this.#doClose().finally(() => this.#resolveClosed());
+      // Keep the process alive until closed: some phases wait on unref'd timers, and a
+      // process whose last handle closed mid-shutdown would exit 0 without finishing.
+      const keepAlive = setInterval(() => {}, 1_000);
+      this.#closing = this.#doClose().finally(() => {
+        clearInterval(keepAlive);
+        this.#resolveClosed();
+      });
     }
     return this.#closing;
   }
