@@ -4,7 +4,15 @@
  */
 import { join } from "node:path";
 import { etcdctl, parseJsonBig } from "../compat/etcdctl.js";
-import { allocatePorts, bytes, type Cluster, Member, pollUntil } from "../harness/index.js";
+import {
+  allocatePorts,
+  bytes,
+  type Cluster,
+  EtcdGrpcClient,
+  Member,
+  pollUntil,
+  prefixEnd,
+} from "../harness/index.js";
 
 /** etcdctl against every running member of `c` (and the extra members given). */
 export function endpointsOf(c: Cluster, extra: readonly Member[] = []): string[] {
@@ -142,4 +150,49 @@ export async function leaderOf(endpoints: readonly string[]): Promise<string | u
 /** Polls {@link leaderOf} until every endpoint names the same leader. */
 export function waitLeader(endpoints: readonly string[], timeoutMs = 30_000): Promise<string> {
   return pollUntil(() => leaderOf(endpoints), { timeoutMs, what: "an agreed leader" });
+}
+
+/** Polls until `m` has every key of `acked` (all under `prefix`), read serializably. */
+export async function expectAcked(m: Member, prefix: string, acked: readonly string[]) {
+  const client = new EtcdGrpcClient(m.clientUrl);
+  const missing: string[] = [];
+  try {
+    await pollUntil(
+      async () => {
+        missing.length = 0;
+        const all = await client.range(
+          { key: bytes(prefix), rangeEnd: prefixEnd(bytes(prefix)), serializable: true },
+          10_000,
+        );
+        const have = new Set(all.kvs.map((kv) => kv.key.toString()));
+        for (const k of acked) if (!have.has(k)) missing.push(k);
+        return missing.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: `every acknowledged write on ${m.name}` },
+    );
+  } catch {
+    throw new Error(
+      `${m.name} lacks ${missing.length} acknowledged writes: ${missing.slice(0, 5)}`,
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/** Polls until every endpoint reports HashKV at one revision; the hashes must agree. */
+export async function expectSameHashKV(endpoints: readonly string[]) {
+  const hashes = await pollUntil(
+    async () => {
+      const r = await etcdctl(endpoints, ["endpoint", "hashkv", "-w", "json"]);
+      if (r.code !== 0) return undefined;
+      const rows = parseJsonBig(r.stdout) as Array<{
+        HashKV: { header: { revision: number | string }; hash: number | string };
+      }>;
+      if (rows.length !== endpoints.length) return undefined;
+      const revs = new Set(rows.map((x) => String(x.HashKV.header.revision)));
+      return revs.size === 1 ? rows.map((x) => String(x.HashKV.hash)) : undefined;
+    },
+    { timeoutMs: 30_000, what: "HashKV of every member at one revision" },
+  );
+  if (new Set(hashes).size !== 1) throw new Error(`HashKV differs: ${hashes.join(", ")}`);
 }
