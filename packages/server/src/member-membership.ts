@@ -178,7 +178,8 @@ export class Membership {
    * promotion; elsewhere forwards to the leader. `strict` is --auto-promote's rule.
    */
   async promote(id: bigint, signal?: AbortSignal, strict = false): Promise<void> {
-    this.#checkLearner(id);
+    // No local checks first: this member's applied membership may lag the leader's (as
+    // etcd, only the leader's answer counts).
     const h = this.#host;
     const deadline = performance.now() + h.requestTimeoutMs;
     const method = strict ? FORWARD_AUTO_PROMOTE : FORWARD_PROMOTE;
@@ -214,15 +215,8 @@ export class Membership {
   async handleForward(method: string, request: Uint8Array, signal: AbortSignal) {
     const { ID } = etcdserverpb.MemberPromoteRequest.decode(request);
     if (this.#host.leader() !== this.#host.id) throw new EtcdError(ErrNotLeader);
-    this.#checkLearner(ID);
     await this.#promoteOnLeader(ID, method === FORWARD_AUTO_PROMOTE, signal);
     return etcdserverpb.MemberPromoteResponse.encode({ header: undefined, members: [] }).finish();
-  }
-
-  #checkLearner(id: bigint): void {
-    const m = this.#host.meta().member(id);
-    if (m === undefined) throw new EtcdError(ErrMemberNotFound);
-    if (!m.isLearner) throw new EtcdError(ErrMemberNotLearner);
   }
 
   async #promoteOnLeader(id: bigint, strict: boolean, signal?: AbortSignal): Promise<void> {
