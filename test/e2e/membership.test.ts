@@ -97,6 +97,14 @@ describe.skipIf(!available)("membership changes with etcdctl 3.4", () => {
     n4Id = added.id;
     extraIds.push([n4Id, n4]);
     expect((await memberList(eps())).get(n4Id)).toMatchObject({ isLearner: true, name: "" });
+    const second = await etcdctl(eps(), [
+      "member",
+      "add",
+      "nx",
+      "--learner",
+      "--peer-urls=http://127.0.0.1:9",
+    ]);
+    expect(second.errorText).toContain("etcdserver: too many learner members in cluster");
 
     // Not started: the learner has replicated nothing, the leader refuses (forwarded from
     // whichever member etcdctl picked).

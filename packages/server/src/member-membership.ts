@@ -23,6 +23,7 @@ import {
   ErrPeerURLExist,
   ErrStopped,
   ErrTimeout,
+  ErrTooManyLearners,
   EtcdError,
   etcdserverpb,
   peerpb,
@@ -39,6 +40,9 @@ import { delay } from "./member-events.js";
 /** Forwarded method names (peer.proto ForwardRequest.method). */
 export const FORWARD_PROMOTE = "MemberPromote";
 export const FORWARD_AUTO_PROMOTE = "MemberAutoPromote";
+
+/** etcd 3.4's maxLearners: one learner at a time ("too many learner members in cluster"). */
+export const MAX_LEARNERS = 1;
 
 /** etcd's readyPercent: a learner is in sync when match >= 0.9 x the leader's match. */
 export const LEARNER_READY_FRACTION = 0.9;
@@ -133,6 +137,13 @@ export class Membership {
   async add(peerUrls: string[], isLearner: boolean, signal?: AbortSignal): Promise<MemberInfo> {
     if (!validUrls(peerUrls)) throw new EtcdError(ErrMemberBadURLs);
     this.#checkUrlsFree(peerUrls);
+    if (isLearner) {
+      const learners = this.#host
+        .meta()
+        .members()
+        .filter((m) => m.isLearner).length;
+      if (learners + 1 > MAX_LEARNERS) throw new EtcdError(ErrTooManyLearners);
+    }
     // etcd: a member added at runtime has an id from its URLs, the token and the time.
     const id = computeMemberId(peerUrls, `${this.#host.token}${Math.floor(Date.now() / 1000)}`);
     const m: MemberInfo = { id, name: "", peerUrls, clientUrls: [], isLearner };
