@@ -12,6 +12,7 @@ import {
   Member,
   pollUntil,
   prefixEnd,
+  StopPolling,
 } from "../harness/index.js";
 
 /** etcdctl against every running member of `c` (and the extra members given). */
@@ -130,10 +131,19 @@ export function writeLoad(c: Cluster, members: readonly number[], prefix: string
 
 /** Polls until the member's log has a line containing `text`. */
 export function waitLog(m: Member, text: string, timeoutMs = 30_000): Promise<true> {
-  return pollUntil(() => (m.logTail(400).includes(text) ? true : undefined), {
-    timeoutMs,
-    what: `"${text}" in ${m.name}'s log`,
-  });
+  return pollUntil(
+    () => {
+      if (m.logTail(400).includes(text)) return true;
+      if (m.state === "exited") {
+        throw new StopPolling(new Error(`${m.name} exited:\n${m.logTail(20)}`));
+      }
+      return undefined;
+    },
+    {
+      timeoutMs,
+      what: `"${text}" in ${m.name}'s log`,
+    },
+  );
 }
 
 /** The leader's id (hex) as `etcdctl endpoint status` reports it; undefined if none agree. */

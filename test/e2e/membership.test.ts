@@ -90,7 +90,7 @@ describe.skipIf(!available)("membership changes with etcdctl 3.4", () => {
   }) => {
     onTestFailed(() => failed(task));
     const load = writeLoad(c, [0, 1, 2], "join");
-    await load.more(200);
+    await load.more(100);
     n4 = await newMember(c, 3, "n4");
     extra.push(n4);
     const added = await memberAdd(eps(), "n4", n4.peerUrl, true);
@@ -123,7 +123,7 @@ describe.skipIf(!available)("membership changes with etcdctl 3.4", () => {
     n4.start();
     await n4.waitHealthy(60_000);
     await waitLog(n4, "installed a state snapshot from the leader");
-    await load.more(200);
+    await load.more(100);
 
     // Promote once the leader counts it in sync: every refusal meanwhile is etcd's.
     await pollUntil(
