@@ -258,6 +258,8 @@ in
         # SIGTERM is a graceful shutdown; give it time before SIGKILL.
         Restart = "on-failure";
         RestartSec = "5s";
+        # Exit code 3: this member was removed from the cluster; restarting cannot help.
+        RestartPreventExitStatus = 3;
         TimeoutStopSec = "60s";
         LimitNOFILE = 65536;
 

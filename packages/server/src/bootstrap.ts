@@ -19,7 +19,8 @@
  * configuration; the leader brings it up to date with a snapshot.
  *
  * Restart (data dir exists): --initial-cluster is ignored; HardState, log, snapshot and
- * meta are reloaded. A data dir that plainly belongs to another cluster (neither its
+ * meta are reloaded. A member that was removed from the cluster is refused
+ * (member-removal.ts). A data dir that plainly belongs to another cluster (neither its
  * cluster id nor its member id match what the flags describe) is refused.
  */
 import path from "node:path";
@@ -39,6 +40,7 @@ import type { Logger } from "pino";
 import { AlarmStore } from "./apply/alarms.js";
 import { computeClusterId, computeMemberId, formatId } from "./ids.js";
 import type { MemberOptions } from "./member-options.js";
+import { MemberRemovedError, readRemovalMarker } from "./member-removal.js";
 import { PEER_CHANNEL_OPTIONS, PROTOCOL_VERSION } from "./transport/peer-connection.js";
 import { grpcTarget } from "./transport/urls.js";
 
@@ -185,6 +187,10 @@ function checkRestart(s: MemberStorage, o: MemberOptions, logger: Logger): Boots
     throw new BootstrapError(
       "the data dir has no member or cluster id (an interrupted bootstrap?)",
     );
+  }
+  // A removed member never comes back on the same data dir (member-removal.ts).
+  if (meta.isRemoved(memberId) || readRemovalMarker(o.dataDir) !== undefined) {
+    throw new MemberRemovedError(memberId, clusterId, o.dataDir);
   }
   if (o.initialClusterState === "new" && o.initialCluster.size > 0) {
     let flagsCluster: bigint | undefined;

@@ -40,6 +40,7 @@ import {
 import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
+import { runAutoPromote } from "./auto-promote.js";
 import {
   type BootstrapResult,
   bootstrap,
@@ -64,8 +65,9 @@ import type {
   ProposalRequest,
 } from "./member-context.js";
 import { delay, Emitter, sameUrls } from "./member-events.js";
-import { Membership } from "./member-membership.js";
+import { FORWARD_AUTO_PROMOTE, FORWARD_PROMOTE, Membership } from "./member-membership.js";
 import type { MemberOptions } from "./member-options.js";
+import { writeRemovalMarker } from "./member-removal.js";
 import { MemberMetrics } from "./metrics.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
@@ -133,6 +135,7 @@ export class Member implements MemberContext {
   #compaction: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   #fatal: unknown;
+  #removed: string | undefined;
   #resolveReady!: () => void;
   #resolveClosed!: () => void;
   readonly #leaderChange: Emitter<LeaderChangeEvent>;
@@ -220,9 +223,21 @@ export class Member implements MemberContext {
       },
     );
     this.#membership = new Membership({
+      id: this.id,
+      clusterId: this.clusterId,
+      logger: logger.child({ component: "membership" }),
       meta: () => this.#storage.meta,
       token: options.initialClusterToken,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      stopping: this.stopping,
       proposeConfChange: (cc, signal) => this.#proposer.proposeConfChange(cc, signal),
+      leader: () => this.#lead,
+      progress: () => {
+        if (!this.#isLeader) return undefined;
+        const st = this.#driver.node.status();
+        return st.progress.size > 0 ? st.progress : undefined;
+      },
+      readBarrier: (signal) => this.readBarrier(signal),
     });
     this.#readIndex = new ReadIndexBatcher(
       {
@@ -276,7 +291,12 @@ export class Member implements MemberContext {
       createSnapshot: () => createStateSnapshot(this.#storage.engine),
       stageSnapshot: (data) => this.#snapshots.stage(data),
       installSnapshot: (staged, msg) => this.#snapshots.install(staged, msg),
-      forward: (method, request, signal) => this.lessor.handleForward(method, request, signal),
+      forward: (method, request, signal) =>
+        method === FORWARD_PROMOTE || method === FORWARD_AUTO_PROMOTE
+          ? this.#membership.handleForward(method, request, signal)
+          : this.lessor.handleForward(method, request, signal),
+      isRemoved: (id) => this.#storage.meta.isRemoved(id),
+      onRemovedByPeer: (peer) => this.#onRemoved(`peer ${formatId(peer)} says it was removed`),
     });
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
@@ -309,7 +329,10 @@ export class Member implements MemberContext {
         onApplied: (out, applied) => {
           if (out) {
             this.#proposer.onApplied(out.outcomes);
-            if (out.membershipChanged) this.#updatePeers();
+            if (out.membershipChanged) {
+              this.#updatePeers();
+              if (this.#storage.meta.isRemoved(this.id)) this.#onRemoved("applied its own removal");
+            }
             if (out.compacted) this.#startCompaction();
           }
           this.#readIndex.onApplied(applied);
@@ -403,6 +426,7 @@ export class Member implements MemberContext {
           "published to the cluster; ready to serve",
         );
         this.#resolveReady();
+        if (this.options.autoPromote) void this.#autoPromote();
         return;
       }
       if (me === undefined || this.#lead === 0n) {
@@ -501,6 +525,45 @@ export class Member implements MemberContext {
       .catch((err: unknown) => {
         this.logger.error({ err }, "physical compaction failed");
       });
+  }
+
+  #autoPromote(): Promise<void> {
+    return runAutoPromote({
+      id: this.id,
+      logger: this.logger,
+      stopping: this.stopping,
+      isLearner: () => this.isLearner(),
+      isVoter: () => this.#storage.meta.confState.voters.includes(this.id),
+      promoteSelf: (signal) => this.#membership.promote(this.id, signal, true),
+      intervalMs: this.options.electionTimeoutMs,
+    });
+  }
+
+  /** Why this member stopped as removed from the cluster (member-removal.ts), if it did. */
+  get removed(): string | undefined {
+    return this.#removed;
+  }
+
+  /** This member was removed from the cluster: record it in the data dir and stop. */
+  #onRemoved(how: string): void {
+    if (this.#removed !== undefined || this.#closing !== null) return;
+    this.#removed = how;
+    this.logger.error(
+      { memberId: formatId(this.id), clusterId: formatId(this.clusterId), how },
+      "this member has been permanently removed from the cluster; stopping",
+    );
+    try {
+      writeRemovalMarker(this.options.dataDir, {
+        memberId: formatId(this.id),
+        clusterId: formatId(this.clusterId),
+        at: new Date().toISOString(),
+        how,
+      });
+    } catch (err) {
+      this.logger.error({ err }, "cannot write the removal marker into the data dir");
+    }
+    // Not from inside the Ready loop's callback.
+    setImmediate(() => void this.close());
   }
 
   #onFatal(err: unknown): void {
@@ -697,7 +760,13 @@ export class Member implements MemberContext {
    */
   close(): Promise<void> {
     if (!this.#closing) {
-      this.#closing = this.#doClose().finally(() => this.#resolveClosed());
+      // Keep the process alive until closed: some phases wait on unref'd timers, and a
+      // process whose last handle closed mid-shutdown would exit 0 without finishing.
+      const keepAlive = setInterval(() => {}, 1_000);
+      this.#closing = this.#doClose().finally(() => {
+        clearInterval(keepAlive);
+        this.#resolveClosed();
+      });
     }
     return this.#closing;
   }
@@ -732,8 +801,16 @@ export class Member implements MemberContext {
     const server = this.#clientServer;
     const serverDone = server ? shutdownServer(server, bound) : Promise.resolve();
     if (graceful) {
-      // 2. Hand leadership over.
-      if (this.#isLeader) {
+      // 2. Hand leadership over (a removed leader's raft is doing so already).
+      if (this.#isLeader && this.#removed !== undefined) {
+        await phase(
+          "leadership hand-off after removal",
+          this.#waitLeader(
+            (l) => l !== this.id,
+            Math.min(left(), 2 * this.options.electionTimeoutMs),
+          ).catch(() => {}),
+        );
+      } else if (this.#isLeader) {
         await phase(
           "leadership transfer",
           this.#transferLeadership(Math.min(left(), 3 * this.options.electionTimeoutMs)),
@@ -746,6 +823,7 @@ export class Member implements MemberContext {
       }
     }
     this.#stop.abort();
+    this.#membership.close();
     this.#proposer.close();
     this.#readIndex.close();
     this.#stopTicking();

@@ -7,6 +7,8 @@
  *    words; the local cluster and the tests wait for it).
  * 4. First SIGTERM/SIGINT: close HTTP, `member.close()`, exit 0. A second signal while
  *    closing exits 1 at once. If the member stops by itself (a fatal error), exit 1.
+ * 5. A member removed from the cluster stops and exits 3 (EXIT_CODE_REMOVED); starting on
+ *    a removed member's data dir is refused with the same code (member-removal.ts).
  *
  * With `CHAINFIRE_STDIN_LIFELINE=1` (set by the local cluster for its children), the end of
  * stdin counts as SIGTERM: a member whose supervisor died (even by SIGKILL) stops too.
@@ -17,6 +19,7 @@ import { formatInitialCluster } from "../config-urls.js";
 import { type HttpEndpoints, startHttpServers } from "../http.js";
 import { createLogger } from "../log.js";
 import { Member } from "../member.js";
+import { EXIT_CODE_REMOVED, MemberRemovedError } from "../member-removal.js";
 import { CHAINFIRE_VERSION, ETCD_API_VERSION, gitSha } from "../version.js";
 
 /** Bound on a graceful shutdown before the process gives up and exits 1. */
@@ -74,8 +77,12 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   try {
     member = await Member.start(options, { logger });
   } catch (err) {
-    logger.fatal({ err }, "cannot start the member");
     lifecycle.removeSignalHandlers();
+    if (err instanceof MemberRemovedError) {
+      logger.fatal({ exitCode: EXIT_CODE_REMOVED }, err.message);
+      return EXIT_CODE_REMOVED;
+    }
+    logger.fatal({ err }, "cannot start the member");
     return 1;
   }
   try {
@@ -156,6 +163,13 @@ class Lifecycle {
       return 1;
     } finally {
       clearTimeout(deadline);
+    }
+    if (why === "member" && member.removed !== undefined) {
+      this.logger.error(
+        { how: member.removed, exitCode: EXIT_CODE_REMOVED },
+        "the member was removed from the cluster; exiting",
+      );
+      return EXIT_CODE_REMOVED;
     }
     if (why === "member") {
       this.logger.error("the member stopped by itself (see the errors above)");

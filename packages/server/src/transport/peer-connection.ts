@@ -25,6 +25,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { isMemberRemovedError } from "../member-removal.js";
 import { Backoff } from "./backoff.js";
 import { grpcTarget } from "./urls.js";
 
@@ -64,6 +65,8 @@ export interface PeerLinkHost {
   reportUnreachable(id: bigint): void;
   /** A Hello round trip, in seconds (etcd_network_peer_round_trip_time_seconds). */
   observeRoundTrip?(peerId: bigint, seconds: number): void;
+  /** The peer refused us as a member removed from the cluster (member-removal.ts). */
+  onRemovedByPeer?(peerId: bigint): void;
   readonly logger: Logger;
 }
 
@@ -253,6 +256,7 @@ export class PeerConnection {
       { deadline: Date.now() + HELLO_TIMEOUT_MS },
       (err: ServiceError | null, resp?: peerpb.HelloResponse) => {
         if (this.#state !== "connecting" || this.#client !== client) return;
+        if (isMemberRemovedError(err)) this.#host.onRemovedByPeer?.(this.peerId);
         if (err || !resp) return this.#fail(err ?? new Error("empty hello response"));
         if (resp.clusterId !== id.clusterId) {
           this.#host.logger.error(
@@ -281,6 +285,7 @@ export class PeerConnection {
   #openStream(client: peerpb.PeerClient): void {
     const stream = client.raft((err: ServiceError | null) => {
       if (this.#stream !== stream) return;
+      if (isMemberRemovedError(err)) this.#host.onRemovedByPeer?.(this.peerId);
       this.#fail(err ?? new Error("raft stream ended by the peer"));
     });
     stream.on("error", () => {});

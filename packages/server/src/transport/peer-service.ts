@@ -20,6 +20,7 @@ import type { Logger } from "pino";
 import { MalformedMessageError, messageFromWire } from "./codec.js";
 import { type ForwardHandler, forwardHandlers } from "./forward.js";
 import { type LocalIdentity, PROTOCOL_VERSION } from "./peer-connection.js";
+import { isMemberRemoved, refuseRemoved } from "./removed-peers.js";
 
 /** What the peer service needs from the member. */
 export interface PeerServiceHost {
@@ -36,6 +37,8 @@ export interface PeerServiceHost {
    * with the applied index installed (or already had, for a stale snapshot).
    */
   installSnapshot(staged: StagedSnapshot, msg: Message): Promise<bigint>;
+  /** Whether `id` was removed from the cluster: its Hello and Raft stream are refused. */
+  isRemoved?(id: bigint): boolean;
   /** Serves requests other members forward to the leader (forward.ts); optional. */
   readonly forward?: ForwardHandler;
   readonly logger: Logger;
@@ -66,6 +69,7 @@ export function createPeerService(host: PeerServiceHost): peerpb.PeerServer {
       if (req.clusterId !== 0n && req.clusterId !== id.clusterId) {
         return callback(refuseCluster(log, id.clusterId, req.clusterId, req.memberId));
       }
+      if (isMemberRemoved(host, req.memberId)) return callback(refuseRemoved(log, req.memberId));
       if (req.memberId !== 0n) host.onPeerHello(req.memberId);
       callback(
         null,
@@ -100,6 +104,10 @@ export function createPeerService(host: PeerServiceHost): peerpb.PeerServer {
         const id = host.identity();
         if (b.clusterId !== id.clusterId) {
           finish(refuseCluster(log, id.clusterId, b.clusterId, b.from));
+          return;
+        }
+        if (isMemberRemoved(host, b.from)) {
+          finish(refuseRemoved(log, b.from));
           return;
         }
         if (b.to !== id.memberId) {
