@@ -97,12 +97,13 @@ export async function listenForClients(
         return;
       }
       repaired++;
-      if (socket instanceof TLSSocket) rememberTlsIdentity(socket);
+
       logger?.debug(
         { remote: `${socket.remoteAddress}:${socket.remotePort}` },
         "client sends an invalid HTTP/2 :authority (etcd client v3.4); repairing it",
       );
-      injector.injectConnection(new AuthorityRepairStream(socket, buffered, ackPending));
+      const tag = socket instanceof TLSSocket ? rememberTlsIdentity(socket) : undefined;
+      injector.injectConnection(new AuthorityRepairStream(socket, buffered, ackPending, tag));
     });
   };
   let closed: Promise<void> | undefined;
@@ -244,6 +245,7 @@ export class AuthorityRepairStream extends Duplex {
   #pending: Buffer = Buffer.alloc(0);
   #prefaceSeen = false;
   #dropAck: boolean;
+  readonly #tag: Buffer | undefined;
   /** A HEADERS frame waiting for its CONTINUATIONs. */
   #open:
     | {
@@ -255,8 +257,13 @@ export class AuthorityRepairStream extends Duplex {
       }
     | undefined;
 
-  constructor(socket: Socket, buffered: Buffer, ackPending: boolean) {
+  /**
+   * `tag`: an HPACK header field appended to every header block (the connection's TLS
+   * identity token, tls/connection-identity.ts).
+   */
+  constructor(socket: Socket, buffered: Buffer, ackPending: boolean, tag?: Buffer) {
     super();
+    this.#tag = tag;
     this.#socket = socket;
     this.#dropAck = ackPending;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
@@ -355,7 +362,8 @@ export class AuthorityRepairStream extends Duplex {
     const open = this.#open;
     this.#open = undefined;
     const { block } = this.#fixer.fix(Buffer.concat(open.block));
-    emitHeaders(open.streamId, open.flags, open.priority, block, out);
+    const tagged = this.#tag ? Buffer.concat([block, this.#tag]) : block;
+    emitHeaders(open.streamId, open.flags, open.priority, tagged, out);
   }
 }
 

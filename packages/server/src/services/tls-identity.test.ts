@@ -3,6 +3,7 @@ import { Server, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ClientListener, listenForClients } from "../client-listener.js";
 import { certsUnavailable, TestCerts } from "../tls/__tests__/certs.js";
+import { IDENTITY_HEADER } from "../tls/connection-identity.js";
 import { TlsMaterial } from "../tls/tls-material.js";
 import type { TlsOptions } from "../tls/tls-options.js";
 import { certificateCommonName } from "./tls-identity.js";
@@ -25,9 +26,14 @@ function whoAmIServer(): Server {
 }
 
 /** One gRPC call over a raw HTTP/2 session, with the given :authority. */
-function whoAmI(session: ClientHttp2Session, authority: string): Promise<string> {
+function whoAmI(
+  session: ClientHttp2Session,
+  authority: string,
+  extra: Record<string, string> = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = session.request({
+      ...extra,
       ":method": "POST",
       ":path": "/test.Who/AmI",
       ":authority": authority,
@@ -123,6 +129,13 @@ describe.skipIf(skip !== undefined)("certificateCommonName through the client li
     s.on("error", () => {});
     sessions.push(s);
     expect(await whoAmI(s, new URL(url).host)).toBe("-");
+    // A client naming a token itself gets nothing (natively or through the repair stream).
+    const forged = { [IDENTITY_HEADER]: "0".repeat(32) };
+    expect(await whoAmI(s, new URL(url).host, forged)).toBe("-");
+    const s2 = connect(url);
+    s2.on("error", () => {});
+    sessions.push(s2);
+    expect(await whoAmI(s2, url, forged)).toBe("-");
     expect(certificateCommonName({ getPeer: () => "127.0.0.1:1" })).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * client certificate's Common Name as the user name when --client-cert-auth is on).
  */
 import type { PeerCertificate } from "node:tls";
-import { tlsIdentityOf } from "../tls/connection-identity.js";
+import { IDENTITY_HEADER, tlsIdentityOf } from "../tls/connection-identity.js";
 
 /** grpc-js's AuthContext (not exported by its index). */
 export interface CallAuthContext {
@@ -15,6 +15,7 @@ export interface CallAuthContext {
 export interface CallWithPeer {
   getPeer(): string;
   getAuthContext?(): CallAuthContext;
+  readonly metadata?: { get(key: string): Array<string | Buffer> };
 }
 
 /**
@@ -32,5 +33,5 @@ export function certificateCommonName(call: CallWithPeer): string | undefined {
   }
   // Connections of etcd 3.4 clients pass through the :authority repair stream, which
   // grpc-js does not see as TLS; the client listener recorded their certificate.
-  return tlsIdentityOf(call.getPeer());
+  return tlsIdentityOf(call.metadata?.get(IDENTITY_HEADER) ?? []);
 }
