@@ -20,6 +20,9 @@ import type { Logger } from "pino";
 import { selfSignedCert } from "./self-signed.js";
 import type { TlsOptions } from "./tls-options.js";
 
+/** A TLS handshake not finished after this long is dropped (Node's default is 120 s). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** How often the certificate files are checked for changes. */
 export const WATCH_INTERVAL_MS = 1_000;
 
@@ -101,6 +104,8 @@ export class TlsMaterial {
       ALPNProtocols: ["h2"],
       requestCert: verify,
       rejectUnauthorized: verify,
+      // A connection that does not finish its handshake does not hold a socket for long.
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     };
   }
 
