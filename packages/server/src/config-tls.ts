@@ -4,8 +4,9 @@
  * {@link TlsOptions}, checked against the URLs that use them.
  *
  * Rules (docs/security.md):
- * - A member listens or dials with TLS exactly where a URL says https://. An https client
- *   URL needs --cert-file and --key-file, or --auto-tls; an https peer URL (ours or in
+ * - A member listens or dials with TLS exactly where a URL says https://. An https
+ *   --listen-client-urls URL needs --cert-file and --key-file, or --auto-tls (advertised
+ *   client URLs may be https for a TLS proxy in front); an https peer URL (ours or in
  *   --initial-cluster) needs --peer-cert-file and --peer-key-file, or --peer-auto-tls.
  * - --client-cert-auth needs --trusted-ca-file (we do not fall back to the system roots
  *   for client certificates); the same for the peer flags.
@@ -27,7 +28,6 @@ export interface TlsInputs {
   bool: Bool;
   cwd: string;
   listenClientUrls: readonly string[];
-  advertiseClientUrls: readonly string[];
   listenPeerUrls: readonly string[];
   initialAdvertisePeerUrls: readonly string[];
   initialCluster: ReadonlyMap<string, readonly string[]>;
@@ -108,7 +108,9 @@ export function resolveTls(
   if (metricsTls !== undefined) {
     problems.push(`--listen-metrics-urls: ${metricsTls}: TLS is not supported there; use http://`);
   }
-  const clientUrls = [...inputs.listenClientUrls, ...inputs.advertiseClientUrls];
+  // Advertised client URLs may say https:// for a TLS-terminating proxy in front of a
+  // plaintext listener; only the listeners need certificates.
+  const clientUrls = inputs.listenClientUrls;
   const peerUrls = [
     ...inputs.listenPeerUrls,
     ...inputs.initialAdvertisePeerUrls,

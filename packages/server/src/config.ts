@@ -392,7 +392,6 @@ function buildOptions(
       bool: (f) => value(f, bool),
       cwd,
       listenClientUrls,
-      advertiseClientUrls,
       listenPeerUrls,
       initialAdvertisePeerUrls,
       initialCluster,
