@@ -97,6 +97,8 @@ describe.skipIf(skip !== undefined)("TLS material and listeners", () => {
     const url = await serve(m);
     const ca = certs.read("ca.pem");
     expect(await serverCn(url, { ca })).toBe("n1");
+    const dialBefore = m.channelCredentials();
+    expect(m.channelCredentials()).toBe(dialBefore); // cached until a reload
     // Replace both files by rename, as certificate managers do.
     copyFileSync(certs.path("n2.pem"), `${cert}.new`);
     copyFileSync(certs.path("n2-key.pem"), `${key}.new`);
@@ -109,6 +111,7 @@ describe.skipIf(skip !== undefined)("TLS material and listeners", () => {
       ),
     ).toBe(true);
     expect(m.generation).toBeGreaterThanOrEqual(1);
+    expect(m.channelCredentials()).not.toBe(dialBefore); // peer dials use the new pair
     // A broken file is refused and the current certificate stays.
     writeFileSync(cert, "not a certificate");
     expect(m.reload()).toBe(false);
