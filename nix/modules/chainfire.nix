@@ -179,6 +179,27 @@ in
       description = "Require peers to present certificates signed by peerTrustedCaFile (--peer-client-cert-auth).";
     };
 
+    autoTls = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Client TLS with a generated self-signed certificate, for development (--auto-tls).";
+    };
+
+    peerAutoTls = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Peer TLS with generated self-signed certificates, for development (--peer-auto-tls):
+        encrypts peer traffic but does not authenticate peers.
+      '';
+    };
+
+    peerCertAllowedCn = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Accept peer connections only from certificates with this Common Name (--peer-cert-allowed-cn).";
+    };
+
     extraConf = mkOption {
       type = types.attrsOf types.str;
       default = { };
@@ -242,6 +263,9 @@ in
           CHAINFIRE_PEER_KEY_FILE = cfg.peerKeyFile;
           CHAINFIRE_PEER_TRUSTED_CA_FILE = cfg.peerTrustedCaFile;
           CHAINFIRE_PEER_CLIENT_CERT_AUTH = boolString cfg.peerClientCertAuth;
+          CHAINFIRE_AUTO_TLS = boolString cfg.autoTls;
+          CHAINFIRE_PEER_AUTO_TLS = boolString cfg.peerAutoTls;
+          CHAINFIRE_PEER_CERT_ALLOWED_CN = cfg.peerCertAllowedCn;
         }
         // mapAttrs' (n: v: nameValuePair "CHAINFIRE_${n}" v) cfg.extraConf;
 

@@ -322,6 +322,9 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
         "peerKeyFile",
         "peerTrustedCaFile",
         "peerClientCertAuth",
+        "autoTls",
+        "peerAutoTls",
+        "peerCertAllowedCn",
         "extraConf",
         "openFirewall",
         "firstBoot",
@@ -352,6 +355,9 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
       certFile: ["null or absolute path", null],
       clientCertAuth: ["boolean", false],
       peerClientCertAuth: ["boolean", false],
+      autoTls: ["boolean", false],
+      peerAutoTls: ["boolean", false],
+      peerCertAllowedCn: ["null or string", null],
       extraConf: ["attribute set of string", {}],
       openFirewall: ["boolean", false],
     });
@@ -376,6 +382,7 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
       CHAINFIRE_PEER_TRUSTED_CA_FILE: "/etc/cf/ca.pem",
       CHAINFIRE_CLIENT_CERT_AUTH: "true",
       CHAINFIRE_PEER_CLIENT_CERT_AUTH: "false",
+      CHAINFIRE_AUTO_TLS: "false",
       CHAINFIRE_SNAPSHOT_COUNT: "5000",
       CHAINFIRE_HEARTBEAT_INTERVAL: "100",
     });

@@ -102,4 +102,7 @@ export const CONTRACT_FLAGS = new Set([
   "peer-key-file",
   "peer-trusted-ca-file",
   "peer-client-cert-auth",
+  "auto-tls",
+  "peer-auto-tls",
+  "peer-cert-allowed-cn",
 ]);

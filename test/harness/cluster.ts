@@ -11,9 +11,10 @@
  * await cluster.close();                              // every process ended, dir removed
  * ```
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { forgetDir, trackDir } from "./cleanup.js";
 import { EtcdGrpcClient } from "./grpc-client.js";
 import {
@@ -51,6 +52,13 @@ export interface ClusterOptions {
    * ports, a command prefix, how the harness reaches it (fault tests: netns.ts).
    */
   placement?: (index: number) => MemberPlacement;
+  /**
+   * TLS on client and peer URLs (https://), with certificates made by
+   * deploy/tls/gen-dev-certs.sh for the member names (n1, n2, ...) in `certDir`: each
+   * member requires client certificates from ca.pem on both ports; the harness's
+   * clients use client.pem.
+   */
+  tls?: { certDir: string };
 }
 
 /** {@link ClusterOptions.placement} of one member. */
@@ -87,6 +95,7 @@ export class Cluster {
     readonly dir: string,
     readonly members: readonly Member[],
     private readonly keepDir: boolean,
+    private readonly certDir?: string,
   ) {}
 
   /**
@@ -136,8 +145,9 @@ export class Cluster {
     const dir = mkdtempSync(join(tmpdir(), `chainfire-test-${options.kind}-`));
     trackDir(dir);
     const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+    const scheme = options.tls ? "https" : "http";
     const peerUrl = (i: number) =>
-      `http://${placements[i].host ?? "127.0.0.1"}:${placements[i].advertisePeerPort ?? placements[i].peerPort}`;
+      `${scheme}://${placements[i].host ?? "127.0.0.1"}:${placements[i].advertisePeerPort ?? placements[i].peerPort}`;
     const initialCluster = names.map((name, i) => `${name}=${peerUrl(i)}`).join(",");
     const token = `chainfire-test-${process.pid}-${placements[0].clientPort}`;
     const members = names.map((name, i) => {
@@ -155,12 +165,13 @@ export class Cluster {
         heartbeatMs: options.heartbeatMs ?? 100,
         electionMs: options.electionMs ?? 1000,
         snapshotCount: options.snapshotCount,
-        extraArgs: options.extraArgs ?? [],
+        extraArgs: [...tlsArgs(options.tls?.certDir, name), ...(options.extraArgs ?? [])],
         nodeArgs: options.nodeArgs ?? [],
+        scheme,
       });
     });
     const keep = options.keepDir ?? process.env.CHAINFIRE_TEST_KEEP === "1";
-    const cluster = new Cluster(options.kind, dir, members, keep);
+    const cluster = new Cluster(options.kind, dir, members, keep, options.tls?.certDir);
     for (const member of members) member.start();
     return cluster;
   }
@@ -201,6 +212,7 @@ export class Cluster {
       // Reconnect fast: grpc-js's backoff grows to minutes, and a member being restarted
       // refuses connections for a while; waitForLeader would then wait on the backoff.
       client = new EtcdGrpcClient(this.member(i).clientUrl, {
+        ...(this.certDir ? { credentials: clientCredentials(this.certDir) } : {}),
         channelOptions: {
           "grpc.initial_reconnect_backoff_ms": 100,
           "grpc.min_reconnect_backoff_ms": 100,
@@ -348,4 +360,26 @@ export class Cluster {
     );
     return answers.filter((a) => a !== undefined);
   }
+}
+
+/** The TLS flags of member `name` with certificates from gen-dev-certs.sh in `dir`. */
+export function tlsArgs(dir: string | undefined, name: string): string[] {
+  if (dir === undefined) return [];
+  const f = (file: string) => join(dir, file);
+  return [
+    `--cert-file=${f(`${name}.pem`)}`,
+    `--key-file=${f(`${name}-key.pem`)}`,
+    `--trusted-ca-file=${f("ca.pem")}`,
+    "--client-cert-auth",
+    `--peer-cert-file=${f(`${name}.pem`)}`,
+    `--peer-key-file=${f(`${name}-key.pem`)}`,
+    `--peer-trusted-ca-file=${f("ca.pem")}`,
+    "--peer-client-cert-auth",
+  ];
+}
+
+/** gRPC credentials of the client certificate (client.pem) made by gen-dev-certs.sh. */
+export function clientCredentials(dir: string): ChannelCredentials {
+  const f = (file: string) => readFileSync(join(dir, file));
+  return credentials.createSsl(f("ca.pem"), f("client-key.pem"), f("client.pem"));
 }

@@ -7,6 +7,7 @@
 import { etcdserverpb } from "@chainfire/api";
 import {
   type CallOptions,
+  type ChannelCredentials,
   type ChannelOptions,
   type ClientUnaryCall,
   credentials,
@@ -32,6 +33,8 @@ export interface EtcdGrpcClientOptions {
   ownConnection?: boolean;
   /** Extra grpc-js channel options. */
   channelOptions?: ChannelOptions;
+  /** TLS credentials (default plaintext). */
+  credentials?: ChannelCredentials;
 }
 
 /** A thin promise wrapper around the KV, Maintenance and Cluster services of one endpoint. */
@@ -53,7 +56,7 @@ export class EtcdGrpcClient {
       ...(options.ownConnection ? { "grpc.use_local_subchannel_pool": 1 } : {}),
       ...options.channelOptions,
     };
-    const creds = credentials.createInsecure();
+    const creds = options.credentials ?? credentials.createInsecure();
     this.kv = new etcdserverpb.KVClient(address, creds, channelOptions);
     // The other services share the KV client's channel (one connection per client).
     const channel = { channelOverride: this.kv.getChannel() };

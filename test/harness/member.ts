@@ -64,6 +64,8 @@ export interface MemberConfig {
   healthSocket?: string;
   /** Port of --initial-advertise-peer-urls when peers reach it through a proxy. */
   advertisePeerPort?: number;
+  /** "https" for client and peer URLs (the TLS flags come in {@link extraArgs}). */
+  scheme?: "http" | "https";
 }
 
 /** How a member process ended. */
@@ -96,10 +98,11 @@ export class Member {
     readonly config: MemberConfig,
   ) {
     const host = config.host ?? "127.0.0.1";
-    this.advertiseClientUrl = `http://${host}:${config.clientPort}`;
+    const scheme = config.scheme ?? "http";
+    this.advertiseClientUrl = `${scheme}://${host}:${config.clientPort}`;
     this.clientUrl = config.dialClientUrl ?? this.advertiseClientUrl;
-    this.peerUrl = `http://${host}:${config.peerPort}`;
-    this.advertisePeerUrl = `http://${host}:${config.advertisePeerPort ?? config.peerPort}`;
+    this.peerUrl = `${scheme}://${host}:${config.peerPort}`;
+    this.advertisePeerUrl = `${scheme}://${host}:${config.advertisePeerPort ?? config.peerPort}`;
     this.metricsUrl = `http://${config.metricsHost ?? host}:${config.metricsPort}`;
   }
 

@@ -35,7 +35,7 @@ import {
   RaftLogStore,
   recoverDbDir,
 } from "@chainfire/storage";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { AlarmStore } from "./apply/alarms.js";
 import { computeClusterId, computeMemberId, formatId } from "./ids.js";
@@ -132,10 +132,11 @@ export async function bootstrap(
   s: MemberStorage,
   o: MemberOptions,
   logger: Logger,
+  dial: (url: string) => ChannelCredentials = () => credentials.createInsecure(),
 ): Promise<BootstrapResult> {
   const { meta } = s;
   if (!meta.isNew) return checkRestart(s, o, logger);
-  if (o.initialClusterState === "existing") return join(s, o, logger);
+  if (o.initialClusterState === "existing") return join(s, o, logger, dial);
   const members = initialMembers(o);
   const self = members.find((m) => m.name === o.name);
   if (self === undefined) {
@@ -223,7 +224,12 @@ function checkRestart(s: MemberStorage, o: MemberOptions, logger: Logger): Boots
   return { memberId, clusterId, how: "restart" };
 }
 
-async function join(s: MemberStorage, o: MemberOptions, logger: Logger): Promise<BootstrapResult> {
+async function join(
+  s: MemberStorage,
+  o: MemberOptions,
+  logger: Logger,
+  dial: (url: string) => ChannelCredentials,
+): Promise<BootstrapResult> {
   const peers = [...o.initialCluster]
     .filter(([name]) => name !== o.name)
     .flatMap(([, urls]) => urls);
@@ -236,7 +242,7 @@ async function join(s: MemberStorage, o: MemberOptions, logger: Logger): Promise
   const errors: string[] = [];
   for (const url of peers) {
     try {
-      answer = await hello(url, o);
+      answer = await hello(url, o, dial);
       break;
     } catch (err) {
       errors.push(`${url}: ${(err as Error).message}`);
@@ -282,12 +288,12 @@ async function join(s: MemberStorage, o: MemberOptions, logger: Logger): Promise
   return { memberId: self.id, clusterId: answer.clusterId, how: "join" };
 }
 
-function hello(url: string, o: MemberOptions): Promise<peerpb.HelloResponse> {
-  const client = new peerpb.PeerClient(
-    grpcTarget(url),
-    credentials.createInsecure(),
-    PEER_CHANNEL_OPTIONS,
-  );
+async function hello(
+  url: string,
+  o: MemberOptions,
+  dial: (url: string) => ChannelCredentials,
+): Promise<peerpb.HelloResponse> {
+  const client = new peerpb.PeerClient(grpcTarget(url), dial(url), PEER_CHANNEL_OPTIONS);
   return new Promise<peerpb.HelloResponse>((resolve, reject) => {
     client.hello(
       peerpb.HelloRequest.fromPartial({

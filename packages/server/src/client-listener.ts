@@ -24,11 +24,15 @@
  * A connection that sends no request within {@link DECIDE_AFTER_MS} (an idle channel)
  * is handed over natively once the ACK has been removed.
  */
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
 import { type Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { HpackAuthorityFixer, HpackError } from "./client-listener-hpack.js";
+import { rememberTlsIdentity } from "./tls/connection-identity.js";
+import { createUrlServer, listenOnUrl } from "./tls/listen.js";
+import type { TlsMaterial } from "./tls/tls-material.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** An empty SETTINGS frame: the server's connection preface, all defaults. */
@@ -66,15 +70,17 @@ export interface ClientListener {
 }
 
 /**
- * Listens on every URL (`http://host:port`) and hands connections to `server` (which
- * needs no `bindAsync`). All or nothing: a failed bind closes the others.
+ * Listens on every URL (`http://host:port`, or `https://host:port` with `opts.tls`: TLS
+ * ends here and the sniffing below runs on the decrypted stream) and hands connections
+ * to `server` (which needs no `bindAsync`). All or nothing: a failed bind closes the
+ * others.
  */
 export async function listenForClients(
   server: GrpcServer,
   urls: readonly string[],
-  opts: { logger?: Logger; decideAfterMs?: number } = {},
+  opts: { logger?: Logger; decideAfterMs?: number; tls?: TlsMaterial } = {},
 ): Promise<ClientListener> {
-  const { logger, decideAfterMs = DECIDE_AFTER_MS } = opts;
+  const { logger, decideAfterMs = DECIDE_AFTER_MS, tls } = opts;
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const listeners: NetServer[] = [];
   const sniffing = new Set<Socket>();
@@ -91,11 +97,13 @@ export async function listenForClients(
         return;
       }
       repaired++;
+
       logger?.debug(
         { remote: `${socket.remoteAddress}:${socket.remotePort}` },
         "client sends an invalid HTTP/2 :authority (etcd client v3.4); repairing it",
       );
-      injector.injectConnection(new AuthorityRepairStream(socket, buffered, ackPending));
+      const tag = socket instanceof TLSSocket ? rememberTlsIdentity(socket) : undefined;
+      injector.injectConnection(new AuthorityRepairStream(socket, buffered, ackPending, tag));
     });
   };
   let closed: Promise<void> | undefined;
@@ -112,22 +120,9 @@ export async function listenForClients(
   };
   try {
     for (const url of urls) {
-      const u = new URL(url);
-      const listener = createServer(onConnection);
+      const listener = createUrlServer(url, tls, onConnection, logger);
       listeners.push(listener);
-      await new Promise<void>((resolve, reject) => {
-        listener.once("error", reject);
-        listener.listen(
-          { host: u.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(u.port) },
-          () => {
-            listener.off("error", reject);
-            resolve();
-          },
-        );
-      });
-      const addr = listener.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : Number(u.port);
-      bound.push(`${u.protocol}//${u.hostname}:${port}`);
+      bound.push(await listenOnUrl(listener, url));
     }
   } catch (err) {
     await close();
@@ -250,6 +245,7 @@ export class AuthorityRepairStream extends Duplex {
   #pending: Buffer = Buffer.alloc(0);
   #prefaceSeen = false;
   #dropAck: boolean;
+  readonly #tag: Buffer | undefined;
   /** A HEADERS frame waiting for its CONTINUATIONs. */
   #open:
     | {
@@ -261,8 +257,13 @@ export class AuthorityRepairStream extends Duplex {
       }
     | undefined;
 
-  constructor(socket: Socket, buffered: Buffer, ackPending: boolean) {
+  /**
+   * `tag`: an HPACK header field appended to every header block (the connection's TLS
+   * identity token, tls/connection-identity.ts).
+   */
+  constructor(socket: Socket, buffered: Buffer, ackPending: boolean, tag?: Buffer) {
     super();
+    this.#tag = tag;
     this.#socket = socket;
     this.#dropAck = ackPending;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
@@ -361,7 +362,8 @@ export class AuthorityRepairStream extends Duplex {
     const open = this.#open;
     this.#open = undefined;
     const { block } = this.#fixer.fix(Buffer.concat(open.block));
-    emitHeaders(open.streamId, open.flags, open.priority, block, out);
+    const tagged = this.#tag ? Buffer.concat([block, this.#tag]) : block;
+    emitHeaders(open.streamId, open.flags, open.priority, tagged, out);
   }
 }
 

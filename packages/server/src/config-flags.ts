@@ -8,7 +8,7 @@
  *   property (`--logger`, `--max-wals`, `--enable-v2`, `--auto-compaction-retention`...).
  *   Accepted, with a warning that it has no effect.
  * - "unsupported": the flag asks for something we would silently not do, and the result
- *   would be insecure or wrong (TLS files, discovery, `--force-new-cluster`). Setting it
+ *   would be insecure or wrong (CRLs, discovery, `--force-new-cluster`). Setting it
  *   to a non-empty / true value is an error; empty or `false` is accepted (so generated
  *   configurations that always pass `--client-cert-auth=false` keep working).
  * Flags that are neither ours nor etcd's are errors. Unknown `--experimental-*` flags are
@@ -133,6 +133,65 @@ export const MEMBER_FLAGS: readonly FlagSpec[] = [
     choices: ["json", "pretty"],
     describe: 'Log format: "json" (one object per line) or "pretty" (default "json").',
   },
+  // TLS (config-tls.ts): https:// URLs use these; http:// URLs stay plaintext.
+  { name: "cert-file", type: "string", describe: "Path to the client server TLS cert file." },
+  { name: "key-file", type: "string", describe: "Path to the client server TLS key file." },
+  {
+    name: "trusted-ca-file",
+    type: "string",
+    describe: "Path to the client server TLS trusted CA cert file (verifies client certs).",
+  },
+  {
+    name: "client-cert-auth",
+    type: "bool",
+    describe: "Require client certificates signed by --trusted-ca-file (default false).",
+  },
+  {
+    name: "auto-tls",
+    type: "bool",
+    describe: "Client TLS using a generated self-signed certificate (development only).",
+  },
+  { name: "peer-cert-file", type: "string", describe: "Path to the peer server TLS cert file." },
+  { name: "peer-key-file", type: "string", describe: "Path to the peer server TLS key file." },
+  {
+    name: "peer-trusted-ca-file",
+    type: "string",
+    describe: "Path to the peer TLS trusted CA file (verifies the other members' certs).",
+  },
+  {
+    name: "peer-client-cert-auth",
+    type: "bool",
+    describe: "Require peers to present certificates signed by --peer-trusted-ca-file.",
+  },
+  {
+    name: "peer-auto-tls",
+    type: "bool",
+    describe:
+      "Peer TLS using generated self-signed certificates (encrypts, does not authenticate).",
+  },
+  {
+    name: "peer-cert-allowed-cn",
+    type: "string",
+    describe: "Accept peer connections only from certificates with this Common Name.",
+  },
+  {
+    name: "self-signed-cert-validity",
+    type: "int",
+    min: 1,
+    describe: "Validity in years of the --auto-tls / --peer-auto-tls certificates (default 1).",
+  },
+  {
+    name: "tls-min-version",
+    type: "enum",
+    choices: ["TLS1.2", "TLS1.3"],
+    describe: 'Minimum TLS version: "TLS1.2" or "TLS1.3" (default "TLS1.2").',
+  },
+  {
+    name: "tls-max-version",
+    type: "enum",
+    choices: ["", "TLS1.2", "TLS1.3"],
+    describe: 'Maximum TLS version: "TLS1.2", "TLS1.3", or "" for the newest (default "").',
+  },
   {
     name: "config-file",
     type: "string",
@@ -182,26 +241,12 @@ export const ETCD_FOREIGN_FLAGS: ReadonlyMap<string, ForeignFlagPolicy> = new Ma
   ["auth-token", "ignored"],
   ["bcrypt-cost", "ignored"],
   ["auth-token-ttl", "ignored"],
-  // TLS: not implemented; refusing beats serving plaintext to someone who asked for TLS.
-  ["cert-file", "unsupported"],
-  ["key-file", "unsupported"],
-  ["client-cert-auth", "unsupported"],
+  // TLS features not implemented: refusing beats silently not checking what was asked for.
   ["client-crl-file", "unsupported"],
   ["client-cert-allowed-hostname", "unsupported"],
-  ["trusted-ca-file", "unsupported"],
-  ["auto-tls", "unsupported"],
-  ["peer-cert-file", "unsupported"],
-  ["peer-key-file", "unsupported"],
-  ["peer-client-cert-auth", "unsupported"],
-  ["peer-trusted-ca-file", "unsupported"],
-  ["peer-auto-tls", "unsupported"],
-  ["peer-cert-allowed-cn", "unsupported"],
   ["peer-cert-allowed-hostname", "unsupported"],
   ["peer-crl-file", "unsupported"],
-  ["self-signed-cert-validity", "ignored"],
-  ["cipher-suites", "ignored"],
-  ["tls-min-version", "ignored"],
-  ["tls-max-version", "ignored"],
+  ["cipher-suites", "unsupported"],
   // Bootstrapping we cannot do; ignoring them would start the wrong cluster.
   ["discovery", "unsupported"],
   ["discovery-srv", "unsupported"],
@@ -214,10 +259,6 @@ export const ETCD_FOREIGN_FLAGS: ReadonlyMap<string, ForeignFlagPolicy> = new Ma
 
 /** Flags whose "off" value carries no request (booleans in etcd). */
 export const BOOLEAN_FOREIGN_FLAGS: ReadonlySet<string> = new Set([
-  "client-cert-auth",
-  "auto-tls",
-  "peer-client-cert-auth",
-  "peer-auto-tls",
   "force-new-cluster",
   "socket-reuse-port",
   "socket-reuse-address",

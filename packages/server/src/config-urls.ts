@@ -9,9 +9,10 @@ export class UrlProblem {
 }
 
 /**
- * Parses one member URL: `http://host:port` with an explicit port and no path, query,
- * credentials or fragment. Returns the normalized form (`http://host:port`).
- * https:// and unix:// are refused because TLS and unix sockets are not implemented yet.
+ * Parses one member URL: `http://host:port` or `https://host:port` with an explicit port
+ * and no path, query, credentials or fragment. Returns the normalized form
+ * (`scheme://host:port`). unix:// and unixs:// are refused (unix sockets are not
+ * implemented); an https URL needs TLS settings, which config-tls.ts checks.
  */
 export function parseMemberUrl(text: string): string | UrlProblem {
   const s = text.trim();
@@ -19,13 +20,12 @@ export function parseMemberUrl(text: string): string | UrlProblem {
   try {
     url = new URL(s);
   } catch {
-    return new UrlProblem(`"${s}" is not a URL (expected http://host:port)`);
+    return new UrlProblem(`"${s}" is not a URL (expected http://host:port or https://host:port)`);
   }
-  if (url.protocol === "https:" || url.protocol === "unixs:") {
-    return new UrlProblem(`"${s}": TLS is not supported by Chainfire yet; use http://`);
-  }
-  if (url.protocol !== "http:") {
-    return new UrlProblem(`"${s}": unsupported scheme "${url.protocol}" (expected http://)`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return new UrlProblem(
+      `"${s}": unsupported scheme "${url.protocol}" (expected http:// or https://)`,
+    );
   }
   if (url.hostname === "") return new UrlProblem(`"${s}" has no host`);
   if (url.port === "") return new UrlProblem(`"${s}" has no port (expected http://host:port)`);
@@ -35,7 +35,12 @@ export function parseMemberUrl(text: string): string | UrlProblem {
   if ((url.pathname !== "" && url.pathname !== "/") || url.search !== "" || url.hash !== "") {
     return new UrlProblem(`"${s}" must not have a path, query or fragment`);
   }
-  return `http://${url.host}`;
+  return `${url.protocol}//${url.host}`;
+}
+
+/** Whether a (normalized) member URL asks for TLS. */
+export function isTlsUrl(url: string): boolean {
+  return url.startsWith("https:");
 }
 
 /** A comma-separated URL list: every URL normalized, or the first problem. */

@@ -230,14 +230,40 @@ describe("resolveMemberConfig: environment and config file", () => {
     );
   });
 
-  it("refuses TLS settings in a config file's transport sections", () => {
+  it("maps a config file's transport sections to the TLS flags", () => {
+    const { options } = resolveWith({
+      argv: ["--config-file=/c.yaml"],
+      readFile: () =>
+        [
+          "listen-peer-urls: https://127.0.0.1:2380",
+          "peer-transport-security:",
+          "  cert-file: /etc/peer.crt",
+          "  key-file: /etc/peer.key",
+          "  trusted-ca-file: /etc/ca.crt",
+          "  client-cert-auth: true",
+          "  allowed-cn: node",
+          "client-transport-security:",
+          "  cert-file: /etc/client.crt",
+          "",
+        ].join("\n"),
+    });
+    expect(options.peerTls).toMatchObject({
+      certFile: "/etc/peer.crt",
+      keyFile: "/etc/peer.key",
+      trustedCaFile: "/etc/ca.crt",
+      clientCertAuth: true,
+      allowedCn: "node",
+      autoTls: false,
+    });
+    expect(options.clientTls).toBeUndefined(); // no https:// client URL
     expect(
       problemsOf({
         argv: ["--config-file=/c.yaml"],
-        readFile: () => "peer-transport-security:\n  cert-file: /etc/peer.crt\n",
+        readFile: () => "peer-transport-security:\n  crl-file: /etc/crl.pem\n  nonsense: 1\n",
       }),
     ).toEqual([
-      "--config-file: peer-transport-security.cert-file is set, but TLS is not supported by Chainfire yet",
+      "--config-file: unknown key peer-transport-security.nonsense",
+      "--peer-crl-file: not supported by Chainfire yet (certificate revocation lists are not implemented)",
     ]);
   });
 });
@@ -261,15 +287,15 @@ describe("resolveMemberConfig: etcd flags Chainfire does not implement", () => {
     ]);
   });
 
-  it("refuses TLS, discovery and force-new-cluster when they ask for something", () => {
+  it("refuses CRLs, discovery and force-new-cluster when they ask for something", () => {
     expect(
       problemsOf({
-        argv: ["--cert-file=/c.pem", "--discovery=https://d", "--force-new-cluster"],
-        env: { CHAINFIRE_PEER_CLIENT_CERT_AUTH: "true" },
+        argv: ["--client-crl-file=/c.pem", "--discovery=https://d", "--force-new-cluster"],
+        env: { CHAINFIRE_PEER_CERT_ALLOWED_HOSTNAME: "h" },
       }),
     ).toEqual([
-      "--peer-client-cert-auth (from the environment): not supported by Chainfire yet (TLS is not implemented)",
-      "--cert-file: not supported by Chainfire yet (TLS is not implemented)",
+      "--peer-cert-allowed-hostname (from the environment): not supported by Chainfire yet (use --peer-cert-allowed-cn or a dedicated CA)",
+      "--client-crl-file: not supported by Chainfire yet (certificate revocation lists are not implemented)",
       "--discovery: not supported by Chainfire yet (discovery is not implemented; use --initial-cluster)",
       "--force-new-cluster: not supported by Chainfire yet (use `chainfire snapshot restore` instead)",
     ]);
@@ -297,14 +323,14 @@ describe("resolveMemberConfig: validation", () => {
       problemsOf({
         argv: [
           "--listen-client-urls=127.0.0.1:2379",
-          "--listen-peer-urls=https://127.0.0.1:2380",
+          "--listen-peer-urls=unix://p:2380",
           "--advertise-client-urls=http://h",
           "--listen-metrics-urls=http://h:1/metrics",
         ],
       }),
     ).toEqual([
-      '--listen-client-urls: "127.0.0.1:2379" is not a URL (expected http://host:port)',
-      '--listen-peer-urls: "https://127.0.0.1:2380": TLS is not supported by Chainfire yet; use http://',
+      '--listen-client-urls: "127.0.0.1:2379" is not a URL (expected http://host:port or https://host:port)',
+      '--listen-peer-urls: "unix://p:2380": unsupported scheme "unix:" (expected http:// or https://)',
       '--advertise-client-urls: "http://h" has no port (expected http://host:port)',
       '--listen-metrics-urls: "http://h:1/metrics" must not have a path, query or fragment',
     ]);
@@ -391,5 +417,82 @@ describe("URL helpers", () => {
     expect(parseInitialCluster("a=http://h:1,a=http://h:1")).toEqual(
       new UrlProblem("member a lists http://h:1 twice"),
     );
+  });
+});
+
+describe("resolveMemberConfig: TLS", () => {
+  const https = [
+    "--listen-client-urls=https://127.0.0.1:2379",
+    "--listen-peer-urls=https://127.0.0.1:2380",
+  ];
+
+  it("builds client and peer TLS options for https:// URLs (paths resolved, versions mapped)", () => {
+    const { options } = resolveWith({
+      argv: [
+        ...https,
+        "--cert-file=c.pem",
+        "--key-file=c.key",
+        "--trusted-ca-file=/ca.pem",
+        "--client-cert-auth",
+        "--peer-auto-tls",
+        "--self-signed-cert-validity=3",
+        "--tls-min-version=TLS1.3",
+      ],
+      env: { ETCD_PEER_TRUSTED_CA_FILE: "/peer-ca.pem", ETCD_PEER_CLIENT_CERT_AUTH: "true" },
+    });
+    expect(options.clientTls).toEqual({
+      certFile: "/srv/c.pem",
+      keyFile: "/srv/c.key",
+      trustedCaFile: "/ca.pem",
+      clientCertAuth: true,
+      autoTls: false,
+      selfSignedCertValidityYears: 3,
+      minVersion: "TLSv1.3",
+    });
+    expect(options.peerTls).toMatchObject({
+      certFile: "",
+      autoTls: true,
+      trustedCaFile: "/peer-ca.pem",
+      clientCertAuth: true,
+    });
+    expect(options.initialCluster.get("default")).toEqual(["https://127.0.0.1:2380"]);
+  });
+
+  it("says what is missing", () => {
+    expect(problemsOf({ argv: https })).toEqual([
+      "--listen-client-urls uses https:// but there is no certificate: give --cert-file and " +
+        "--key-file (or --auto-tls for development)",
+      "--listen-peer-urls/--initial-cluster uses https:// but there is no certificate: give " +
+        "--peer-cert-file and --peer-key-file (or --peer-auto-tls for development)",
+    ]);
+    expect(
+      problemsOf({
+        argv: [
+          ...https,
+          "--cert-file=/c.pem",
+          "--client-cert-auth",
+          "--peer-auto-tls",
+          "--peer-cert-allowed-cn=n",
+          "--listen-metrics-urls=https://127.0.0.1:2381",
+          "--tls-min-version=TLS1.0",
+        ],
+      }),
+    ).toEqual([
+      '--tls-min-version: "TLS1.0" is not one of TLS1.2, TLS1.3',
+      "--listen-metrics-urls: https://127.0.0.1:2381: TLS is not supported there; use http://",
+      "--cert-file and --key-file must be given together",
+      "--client-cert-auth needs --trusted-ca-file (the CA that signs the certificates to accept)",
+      "--peer-cert-allowed-cn needs --peer-client-cert-auth (and its CA)",
+    ]);
+  });
+
+  it("warns that TLS files without an https:// URL are ignored", () => {
+    const { options, warnings } = resolveWith({
+      argv: ["--cert-file=/c.pem", "--key-file=/c.key"],
+    });
+    expect(options.clientTls).toBeUndefined();
+    expect(warnings).toEqual([
+      "--cert-file and the other client TLS flags are ignored: no --listen-client-urls URL uses https://",
+    ]);
   });
 });

@@ -26,6 +26,7 @@ import {
   MEMBER_FLAGS,
   memberFlag,
 } from "./config-flags.js";
+import { resolveTls, tlsSectionFlags } from "./config-tls.js";
 import {
   formatInitialCluster,
   isUnspecifiedHost,
@@ -119,7 +120,7 @@ export function resolveMemberConfig(inputs: ConfigInputs): ResolvedConfig {
   }
 
   checkForeignFlags(raw, sources, problems, warnings);
-  const options = buildOptions(raw, cwd, problems);
+  const options = buildOptions(raw, cwd, problems, warnings);
   const logFormat = (raw.get("log-format") as LogFormat | undefined) ?? "json";
   if (problems.length > 0) throw new ConfigError(problems);
   return { options: options!, logFormat, warnings, sources, configFile };
@@ -185,7 +186,7 @@ function readEnv(env: NodeJS.ProcessEnv, warnings: string[]): Map<string, Raw> {
   return out;
 }
 
-/** A YAML mapping of flag names; etcd's nested TLS sections are checked for TLS use. */
+/** A YAML mapping of flag names; etcd's nested TLS sections map to the TLS flags. */
 function readConfigFile(
   path: string,
   readFile: ((path: string) => string) | undefined,
@@ -207,16 +208,9 @@ function readConfigFile(
   }
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     if (value === null || value === undefined) continue;
-    if (key === "client-transport-security" || key === "peer-transport-security") {
-      if (typeof value === "object" && !Array.isArray(value)) {
-        for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-          if (v !== null && v !== undefined && v !== "" && v !== false) {
-            problems.push(
-              `--config-file: ${key}.${k} is set, but TLS is not supported by Chainfire yet`,
-            );
-          }
-        }
-      }
+    const section = tlsSectionFlags(key, value, problems);
+    if (section !== undefined) {
+      for (const [flag, v] of section) setFileValue(out, flag, v, problems);
       continue;
     }
     if (key === "config-file") {
@@ -227,13 +221,17 @@ function readConfigFile(
       warnings.push(`--config-file ${path}: unknown key "${key}" ignored`);
       continue;
     }
-    if (typeof value === "boolean") out.set(key, value);
-    else if (typeof value === "number" || typeof value === "string") out.set(key, String(value));
-    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
-      out.set(key, value.join(","));
-    } else problems.push(`--config-file: "${key}" has an unusable value ${JSON.stringify(value)}`);
+    setFileValue(out, key, value, problems);
   }
   return out;
+}
+
+function setFileValue(out: Map<string, Raw>, key: string, value: unknown, problems: string[]) {
+  if (typeof value === "boolean") out.set(key, value);
+  else if (typeof value === "number" || typeof value === "string") out.set(key, String(value));
+  else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    out.set(key, value.join(","));
+  } else problems.push(`--config-file: "${key}" has an unusable value ${JSON.stringify(value)}`);
 }
 
 function checkForeignFlags(
@@ -259,7 +257,9 @@ function checkForeignFlags(
 }
 
 function unsupportedReason(flag: string): string {
-  if (/cert|key|tls|crl|ca-file|allowed/.test(flag)) return "TLS is not implemented";
+  if (flag.endsWith("crl-file")) return "certificate revocation lists are not implemented";
+  if (flag.endsWith("allowed-hostname")) return "use --peer-cert-allowed-cn or a dedicated CA";
+  if (flag === "cipher-suites") return "Node's default TLS cipher suites apply";
   if (flag.startsWith("discovery")) return "discovery is not implemented; use --initial-cluster";
   if (flag === "force-new-cluster") return "use `chainfire snapshot restore` instead";
   return "no HTTP API on the client port";
@@ -280,6 +280,7 @@ function buildOptions(
   raw: Map<string, Raw>,
   cwd: string,
   problems: string[],
+  warnings: string[],
 ): MemberOptions | undefined {
   const d = DEFAULT_MEMBER_OPTIONS;
   const str = (f: string): string | undefined => {
@@ -382,6 +383,23 @@ function buildOptions(
     );
   }
 
+  value("self-signed-cert-validity", int);
+  value("tls-min-version", choice);
+  value("tls-max-version", choice);
+  const tls = resolveTls(
+    {
+      str,
+      bool: (f) => value(f, bool),
+      cwd,
+      listenClientUrls,
+      listenPeerUrls,
+      initialAdvertisePeerUrls,
+      initialCluster,
+      listenMetricsUrls,
+    },
+    problems,
+    warnings,
+  );
   const quota = value("quota-backend-bytes", int);
   const logLevel = value("log-level", choice);
   return {
@@ -409,6 +427,7 @@ function buildOptions(
         : logLevel === "panic" || logLevel === "dpanic"
           ? "fatal"
           : (logLevel as MemberOptions["logLevel"]),
+    ...tls,
   };
 }
 

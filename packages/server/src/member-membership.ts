@@ -30,7 +30,7 @@ import {
 } from "@chainfire/api";
 import { type ConfChange, ConfChangeType, type ProgressStateType } from "@chainfire/raft";
 import type { MetaStore } from "@chainfire/storage";
-import { status } from "@grpc/grpc-js";
+import { type ChannelCredentials, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { computeMemberId, formatId } from "./ids.js";
 import { LeaderForwarder } from "./lease/leader-forwarder.js";
@@ -71,6 +71,8 @@ export interface MembershipHost {
   progress(): Map<bigint, ReplicationProgress> | undefined;
   /** Waits until this member has applied everything committed before the call. */
   readBarrier(signal?: AbortSignal): Promise<void>;
+  /** Credentials to dial a peer URL (TLS when peers use https). */
+  dialCredentials(url: string): ChannelCredentials;
 }
 
 /** Whether every URL is http(s) with a port (etcd: "given member URLs are invalid"). */
@@ -117,6 +119,7 @@ export class Membership {
           .meta()
           .members()
           .map((m) => ({ id: m.id, peerUrls: m.peerURLs })),
+      dialCredentials: (url) => host.dialCredentials(url),
       logger: host.logger,
     });
   }

@@ -3,6 +3,10 @@
  * environment, YAML config file, or a test building it directly). The CLI (cli/) parses
  * etcd's flag names into this; `Member.start(options)` consumes it.
  */
+import type { TlsOptions } from "./tls/tls-options.js";
+
+export type { TlsOptions } from "./tls/tls-options.js";
+
 export interface MemberOptions {
   /** Human-readable name, unique in the cluster (etcd --name). Default "default". */
   name: string;
@@ -37,6 +41,10 @@ export interface MemberOptions {
   autoPromote: boolean;
   /** pino log level. Default "info" for the process, "silent" for tests. */
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** TLS of the https:// client URLs (required when there is one). */
+  clientTls?: TlsOptions;
+  /** TLS of the https:// peer URLs: this member's listeners and its dials to peers. */
+  peerTls?: TlsOptions;
 }
 
 /** etcd's defaults, where the concept is the same. */

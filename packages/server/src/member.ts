@@ -37,7 +37,7 @@ import {
   type MvccStore,
   type StateSnapshot,
 } from "@chainfire/storage";
-import { Server } from "@grpc/grpc-js";
+import { type ChannelCredentials, Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
 import { runAutoPromote } from "./auto-promote.js";
@@ -75,6 +75,7 @@ import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
 import { clientServerOptions, registerClientServices } from "./services/index.js";
 import { SnapshotReceiver } from "./snapshot.js";
+import { loadMemberTls, type MemberTls } from "./tls/member-tls.js";
 import { shutdownServer, Transport } from "./transport/transport.js";
 import { CHAINFIRE_VERSION } from "./version.js";
 
@@ -123,6 +124,7 @@ export class Member implements MemberContext {
   readonly #readIndex: ReadIndexBatcher;
   readonly #proposer: Proposer;
   readonly #membership: Membership;
+  readonly #tls: MemberTls;
   #clientServer: Server | null = null;
   #services: { dispose(): void } | null = null;
   #clientListener: ClientListener | null = null;
@@ -153,16 +155,24 @@ export class Member implements MemberContext {
     const logger =
       deps.logger ??
       createLogger({ level: options.logLevel, format: "json", base: { name: options.name } });
+    const tls = await loadMemberTls(options, logger);
     const dbDir = dbDirOf(options.dataDir);
-    const storage = await openStorage(dbDir, logger);
+    let storage: MemberStorage;
     let boot: BootstrapResult;
     try {
-      boot = await bootstrap(storage, options, logger);
+      storage = await openStorage(dbDir, logger);
     } catch (err) {
+      tls.close();
+      throw err;
+    }
+    try {
+      boot = await bootstrap(storage, options, logger, tls.dial);
+    } catch (err) {
+      tls.close();
       await closeStorage(storage).catch(() => {});
       throw err;
     }
-    const m = new Member(options, deps, logger, storage, boot, dbDir);
+    const m = new Member(options, deps, logger, storage, boot, dbDir, tls);
     try {
       await m.#listen();
     } catch (err) {
@@ -179,8 +189,10 @@ export class Member implements MemberContext {
     storage: MemberStorage,
     boot: BootstrapResult,
     dbDir: string,
+    tls: MemberTls,
   ) {
     this.options = options;
+    this.#tls = tls;
     this.#deps = deps;
     this.logger = logger;
     this.id = boot.memberId;
@@ -224,6 +236,7 @@ export class Member implements MemberContext {
     );
     this.#membership = new Membership({
       id: this.id,
+      dialCredentials: (url) => this.dialCredentials(url),
       clusterId: this.clusterId,
       logger: logger.child({ component: "membership" }),
       meta: () => this.#storage.meta,
@@ -297,6 +310,8 @@ export class Member implements MemberContext {
           : this.lessor.handleForward(method, request, signal),
       isRemoved: (id) => this.#storage.meta.isRemoved(id),
       onRemovedByPeer: (peer) => this.#onRemoved(`peer ${formatId(peer)} says it was removed`),
+      ...(tls.peer ? { peerTls: tls.peer } : {}),
+      dialCredentials: tls.dial,
     });
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
@@ -382,6 +397,7 @@ export class Member implements MemberContext {
     // Not server.bindAsync: the listener repairs etcdctl 3.4's :authority (client-listener.ts).
     this.#clientListener = await listenForClients(server, o.listenClientUrls, {
       logger: this.logger.child({ component: "client-listener" }),
+      ...(this.#tls.client ? { tls: this.#tls.client } : {}),
     });
     this.#startTicking();
     this.#driver.schedule();
@@ -587,6 +603,11 @@ export class Member implements MemberContext {
   /** The driver's counters (Readies, entries written, synced writes): batching factor. */
   get driverStats(): Readonly<RaftDriver["stats"]> {
     return { ...this.#driver.stats };
+  }
+
+  /** Credentials to dial a peer URL (the lessor's leader forwarder uses them). */
+  dialCredentials(url: string): ChannelCredentials {
+    return this.#tls.dial(url);
   }
 
   // ---- MemberContext ----
@@ -837,6 +858,7 @@ export class Member implements MemberContext {
       Promise.race([listenerClosed, new Promise((r) => setTimeout(r, 1_000).unref())]),
     );
     this.#services?.dispose();
+    this.#tls.close();
     await phase("compaction", this.#compaction);
     await phase(
       "database",

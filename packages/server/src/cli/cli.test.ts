@@ -65,7 +65,9 @@ describe("chainfire (no member)", () => {
     expect(out).toContain(
       "--heartbeat-interval (1000 ms) must be less than --election-timeout (1000 ms)",
     );
-    expect(out).toContain("TLS is not supported by Chainfire yet");
+    expect(out).toContain(
+      "--listen-client-urls uses https:// but there is no certificate: give --cert-file and --key-file",
+    );
   });
 
   it("snapshot: unknown subcommands and missing files are errors", async () => {

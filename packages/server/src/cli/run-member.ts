@@ -20,6 +20,7 @@ import { type HttpEndpoints, startHttpServers } from "../http.js";
 import { createLogger } from "../log.js";
 import { Member } from "../member.js";
 import { EXIT_CODE_REMOVED, MemberRemovedError } from "../member-removal.js";
+import { dropIpServernameWarning } from "../tls/quiet-warnings.js";
 import { CHAINFIRE_VERSION, ETCD_API_VERSION, gitSha } from "../version.js";
 
 /** Bound on a graceful shutdown before the process gives up and exits 1. */
@@ -49,6 +50,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   };
   process.on("uncaughtException", die("uncaught exception"));
   process.on("unhandledRejection", die("unhandled promise rejection"));
+  dropIpServernameWarning();
   for (const w of config.warnings) logger.warn(w);
   logger.info(
     {

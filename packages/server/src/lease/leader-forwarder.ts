@@ -10,7 +10,7 @@
  * UNAVAILABLE, which the lessor retries until its deadline.
  */
 import { ErrCanceled, ErrLeaderChanged, ErrStopped, EtcdError, peerpb } from "@chainfire/api";
-import { type ClientDuplexStream, credentials, status } from "@grpc/grpc-js";
+import { type ChannelCredentials, type ClientDuplexStream, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { PEER_CHANNEL_OPTIONS } from "../transport/peer-connection.js";
 import { grpcTarget } from "../transport/urls.js";
@@ -20,6 +20,8 @@ export interface ForwarderHost {
   readonly id: bigint;
   readonly clusterId: bigint;
   members(): ReadonlyArray<{ id: bigint; peerUrls: readonly string[] }>;
+  /** Credentials to dial a peer URL; throws when it cannot be dialed (https, no TLS). */
+  dialCredentials(url: string): ChannelCredentials;
   readonly logger: Logger;
 }
 
@@ -115,11 +117,13 @@ export class LeaderForwarder {
     const urls = this.#host.members().find((m) => m.id === leader)?.peerUrls ?? [];
     if (urls.length === 0) throw unavailable(`no peer URL known for ${leader.toString(16)}`);
     const url = urls[this.#urlIndex++ % urls.length];
-    const client = new peerpb.PeerClient(
-      grpcTarget(url),
-      credentials.createInsecure(),
-      PEER_CHANNEL_OPTIONS,
-    );
+    let creds: ChannelCredentials;
+    try {
+      creds = this.#host.dialCredentials(url);
+    } catch (err) {
+      throw unavailable((err as Error).message);
+    }
+    const client = new peerpb.PeerClient(grpcTarget(url), creds, PEER_CHANNEL_OPTIONS);
     this.#link = { leader, url, client, stream: null, pending: new Map() };
     return this.#link;
   }

@@ -24,6 +24,7 @@
  * Time is a monotonic clock (options.ts), injectable for tests; {@link tick} runs every
  * tickMs once {@link start}ed.
  */
+
 import {
   ErrCanceled,
   ErrStopped,
@@ -33,7 +34,7 @@ import {
   type internalpb,
 } from "@chainfire/api";
 import type { LeaseRecord } from "@chainfire/storage";
-import { status } from "@grpc/grpc-js";
+import { type ChannelCredentials, credentials, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LeaseApplyHooks } from "./apply-lessor.js";
 import { LeaderForwarder } from "./leader-forwarder.js";
@@ -63,6 +64,8 @@ export interface LessorHost {
   leader(): bigint;
   term(): bigint;
   members(): ReadonlyArray<{ id: bigint; peerUrls: string[] }>;
+  /** Credentials to dial a peer URL (default plaintext). */
+  dialCredentials?(url: string): ChannelCredentials;
   readBarrier(signal?: AbortSignal): Promise<void>;
   propose(
     request: { $case: "lessor"; value: internalpb.LessorRequest },
@@ -96,6 +99,7 @@ export class Lessor implements LeaseApplyHooks {
       id: host.id,
       clusterId: host.clusterId,
       members: () => host.members(),
+      dialCredentials: (url) => host.dialCredentials?.(url) ?? credentials.createInsecure(),
       logger: this.#log,
     });
   }

@@ -18,6 +18,7 @@ import { once } from "node:events";
 import { peerpb, type raftpb } from "@chainfire/api";
 import type { StateSnapshot } from "@chainfire/storage";
 import {
+  type ChannelCredentials,
   type ChannelOptions,
   type ClientWritableStream,
   credentials,
@@ -63,6 +64,8 @@ export interface LocalIdentity {
 export interface PeerLinkHost {
   identity(): LocalIdentity;
   reportUnreachable(id: bigint): void;
+  /** Credentials to dial a peer URL (default: plaintext; https:// needs peer TLS). */
+  dialCredentials?(url: string): ChannelCredentials;
   /** A Hello round trip, in seconds (etcd_network_peer_round_trip_time_seconds). */
   observeRoundTrip?(peerId: bigint, seconds: number): void;
   /** The peer refused us as a member removed from the cluster (member-removal.ts). */
@@ -221,7 +224,7 @@ export class PeerConnection {
       const url = this.#urls[this.#urlIndex % Math.max(1, this.#urls.length)];
       this.#client = new peerpb.PeerClient(
         grpcTarget(url),
-        credentials.createInsecure(),
+        this.#host.dialCredentials?.(url) ?? credentials.createInsecure(),
         PEER_CHANNEL_OPTIONS,
       );
     }
@@ -238,7 +241,13 @@ export class PeerConnection {
     this.#timer = null;
     if (this.#state === "closed" || this.#urls.length === 0) return;
     this.#state = "connecting";
-    const client = this.#ensureClient();
+    let client: peerpb.PeerClient;
+    try {
+      client = this.#ensureClient();
+    } catch (err) {
+      this.#fail(err); // an https:// peer and no peer TLS here
+      return;
+    }
     const id = this.#host.identity();
     const req = peerpb.HelloRequest.fromPartial({
       clusterId: id.clusterId,

@@ -4,11 +4,16 @@
  * Ready with {@link Transport.send}; MsgSnap takes the snapshot path (the leader streams a
  * consistent state snapshot with the message, then reports Finish or Failure to raft).
  */
+
+import type { Server as NetServer } from "node:net";
 import type { peerpb, raftpb } from "@chainfire/api";
 import { peerpb as peer } from "@chainfire/api";
 import { type Message, MessageType, SnapshotStatus } from "@chainfire/raft";
 import type { StateSnapshot } from "@chainfire/storage";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { isTlsUrl } from "../config-urls.js";
+import { createUrlServer, listenOnUrl } from "../tls/listen.js";
+import type { TlsMaterial } from "../tls/tls-material.js";
 import { messageToWire } from "./codec.js";
 import { PeerConnection, type PeerLinkHost } from "./peer-connection.js";
 import { createPeerService, type PeerServiceHost } from "./peer-service.js";
@@ -16,6 +21,8 @@ import { bindAddress } from "./urls.js";
 
 /** What the transport needs from the member. */
 export interface TransportHost extends PeerLinkHost, Omit<PeerServiceHost, "onPeerHello"> {
+  /** Peer TLS: serves the https:// listen URLs and dials https:// peers. */
+  readonly peerTls?: TlsMaterial;
   /** A consistent state snapshot of this member, to send with a MsgSnap. */
   createSnapshot(): StateSnapshot;
   reportSnapshot(id: bigint, status: SnapshotStatus): void;
@@ -33,6 +40,8 @@ export class Transport {
   readonly #host: TransportHost;
   readonly #links = new Map<bigint, PeerConnection>();
   #server: Server | null = null;
+  /** TLS listeners of https:// peer URLs (their connections go to #server). */
+  readonly #tlsListeners: NetServer[] = [];
   #closed = false;
   readonly #sending = new Set<Promise<void>>();
 
@@ -57,7 +66,24 @@ export class Transport {
       }),
     );
     this.#server = server;
+    let injector: ReturnType<Server["createConnectionInjector"]> | undefined;
     for (const url of urls) {
+      if (isTlsUrl(url)) {
+        // TLS ends in our listener (reloadable certificates, --peer-cert-allowed-cn).
+        injector ??= server.createConnectionInjector(ServerCredentials.createInsecure());
+        const inject = injector;
+        const listener = createUrlServer(
+          url,
+          this.#host.peerTls,
+          (socket) => inject.injectConnection(socket),
+          this.#host.logger,
+        );
+        this.#tlsListeners.push(listener);
+        await listenOnUrl(listener, url).catch((err: Error) => {
+          throw new Error(`cannot listen for peers on ${url}: ${err.message}`, { cause: err });
+        });
+        continue;
+      }
       await new Promise<void>((resolve, reject) => {
         server.bindAsync(bindAddress(url), ServerCredentials.createInsecure(), (err) =>
           err
@@ -188,6 +214,7 @@ export class Transport {
     this.#links.clear();
     const server = this.#server;
     this.#server = null;
+    for (const l of this.#tlsListeners.splice(0)) if (l.listening) l.close();
     if (server) await shutdownServer(server, graceMs);
   }
 }
