@@ -40,6 +40,8 @@ import {
 import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
+import { type CertificateCommonName, MemberAuth } from "./auth/member-auth.js";
+import { parseTokenOption, TokenManager } from "./auth/tokens.js";
 import {
   type BootstrapResult,
   bootstrap,
@@ -90,6 +92,11 @@ export interface MemberDeps {
   closeTimeoutMs?: number;
   /** Lessor tuning (lease/options.ts): checkpoint interval, clock, ... */
   lessor?: Partial<LessorOptions>;
+  /**
+   * The common name of a call's verified client certificate (TLS --client-cert-auth);
+   * used as the user when a call carries no token. Default: none.
+   */
+  certificateCommonName?: CertificateCommonName;
 }
 
 /** etcd's SnapshotCatchUpEntries. */
@@ -103,6 +110,7 @@ export class Member implements MemberContext {
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
   readonly lessor: Lessor;
+  readonly auth: MemberAuth;
   readonly ready: Promise<void>;
   readonly stopping: AbortSignal;
   /** Resolves when the member has stopped (closed, or failed fatally). */
@@ -150,6 +158,8 @@ export class Member implements MemberContext {
     const logger =
       deps.logger ??
       createLogger({ level: options.logLevel, format: "json", base: { name: options.name } });
+    // A bad --auth-token (unknown type, unreadable or mismatched keys) refuses to start.
+    const tokens = new TokenManager(parseTokenOption(options.authToken), options.authTokenTtl);
     const dbDir = dbDirOf(options.dataDir);
     const storage = await openStorage(dbDir, logger);
     let boot: BootstrapResult;
@@ -159,7 +169,7 @@ export class Member implements MemberContext {
       await closeStorage(storage).catch(() => {});
       throw err;
     }
-    const m = new Member(options, deps, logger, storage, boot, dbDir);
+    const m = new Member(options, deps, logger, storage, boot, dbDir, tokens);
     try {
       await m.#listen();
     } catch (err) {
@@ -176,6 +186,7 @@ export class Member implements MemberContext {
     storage: MemberStorage,
     boot: BootstrapResult,
     dbDir: string,
+    tokens: TokenManager,
   ) {
     this.options = options;
     this.#deps = deps;
@@ -202,6 +213,15 @@ export class Member implements MemberContext {
     this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
     this.lessor = new Lessor(this, { requestTimeoutMs: this.#requestTimeoutMs, ...deps.lessor });
+    this.auth = new MemberAuth({
+      store: () => this.#storage.auth,
+      tokens,
+      bcryptCost: options.bcryptCost,
+      appliedIndex: () => BigInt(this.#storage.meta.appliedIndex),
+      onApplied: this.onApplied,
+      waitTimeoutMs: this.#requestTimeoutMs,
+      certificateCommonName: deps.certificateCommonName,
+    });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
 
@@ -301,6 +321,11 @@ export class Member implements MemberContext {
               warn: (o, msg) => this.logger.warn(o, msg),
               minLeaseTtl: minLeaseTtl(options.heartbeatIntervalMs, options.electionTimeoutMs),
               leaseHooks: this.lessor,
+              auth: {
+                store: this.#storage.auth,
+                tokens,
+                log: (o, msg) => this.logger.info(o, msg),
+              },
             },
             w,
             entries,
