@@ -3,8 +3,15 @@
  * insufficient role, right role) answers etcd's code and message; simple tokens work on
  * every member; auth state survives a restart and reaches a member by snapshot.
  */
+import fs from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil, TestCluster } from "../__tests__/cluster.js";
+import { closeStorage, dbDirOf, openStorage } from "../bootstrap.js";
+import { restoreSnapshot } from "../cli/snapshot-restore.js";
+import { silentLogger } from "../log.js";
 import { Clients, outcome } from "./__tests__/grpc.js";
 
 const b = (s: string) => Buffer.from(s);
@@ -315,6 +322,28 @@ describe("auth on a cluster", () => {
     expect(m2.auth.store.revision).toBe(leader.auth.store.revision);
     clients[down] = new Clients(c.slots[down].clientUrl);
   }, 120_000);
+
+  it("a data dir restored from a snapshot has the same users and roles", async () => {
+    const snap = c.member(0).snapshot();
+    const file = path.join(c.dir, "auth.snapshot");
+    await pipeline(Readable.from(snap.stream), fs.createWriteStream(file));
+    const dataDir = path.join(c.dir, "restored");
+    await restoreSnapshot(file, [
+      "--name=r1",
+      `--data-dir=${dataDir}`,
+      "--initial-cluster=r1=http://127.0.0.1:1",
+      "--initial-advertise-peer-urls=http://127.0.0.1:1",
+    ]);
+    const st = await openStorage(dbDirOf(dataDir), silentLogger());
+    try {
+      expect(st.auth.enabled).toBe(true);
+      expect(st.auth.userNames()).toEqual(c.member(0).auth.store.userNames());
+      expect(st.auth.role("app")).toEqual(c.member(0).auth.store.role("app"));
+      expect(st.auth.revision).toBe(c.member(0).auth.store.revision);
+    } finally {
+      await closeStorage(st);
+    }
+  }, 60_000);
 
   it("AuthDisable needs root; afterwards requests need no token", async () => {
     const cl = clients[0];
