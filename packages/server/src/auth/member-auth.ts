@@ -16,7 +16,6 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { ErrAuthFailed, ErrInvalidAuthToken, EtcdError } from "@chainfire/api";
-import type { AppliedEvent, Event } from "../member-context.js";
 import type { AuthStore } from "./auth-store.js";
 import { hashPassword, verifyPassword } from "./password.js";
 import type { AuthInfo } from "./permissions.js";
@@ -37,8 +36,8 @@ export interface MemberAuthDeps {
   /** --bcrypt-cost. */
   bcryptCost: number;
   appliedIndex(): bigint;
-  /** Fires after each applied batch (MemberContext.onApplied). */
-  onApplied: Event<AppliedEvent>;
+  /** Fires after each applied batch (MemberContext.onApplied; typed here to avoid a cycle). */
+  onApplied: (listener: (e: { index: bigint }) => void) => { dispose(): void };
   /** Bound on waiting for a token's Authenticate entry to be applied here. */
   waitTimeoutMs: number;
   certificateCommonName?: CertificateCommonName;
