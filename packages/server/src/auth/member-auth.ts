@@ -51,10 +51,43 @@ export function runAs<T>(ai: AuthInfo | undefined, fn: () => T): T {
   return ai === undefined ? fn() : current.run(ai, fn);
 }
 
-/** The requester of the current call (see {@link runAs}), for the proposal header. */
+/** The requester of the current call (see {@link runAs}). */
 export function currentRequester(): AuthInfo | undefined {
   return current.getStore();
 }
+
+/**
+ * The requester to record in the header of a proposal of `request`: the current call's
+ * for the kinds clients propose; none for the member's own proposals (lessor expiries,
+ * alarms, publishing), even when they are made from a callback that was scheduled while
+ * serving a call (the async context follows such callbacks).
+ */
+export function requesterOf(request: { $case: string } | undefined): AuthInfo | undefined {
+  const c = request?.$case;
+  if (c === undefined || !CLIENT_REQUESTS.has(c)) return undefined;
+  return current.getStore();
+}
+
+const CLIENT_REQUESTS: ReadonlySet<string> = new Set([
+  "put",
+  "deleteRange",
+  "txn",
+  "compaction",
+  "leaseGrant",
+  "leaseRevoke",
+  "authEnable",
+  "authDisable",
+  "authUserAdd",
+  "authUserDelete",
+  "authUserChangePassword",
+  "authUserGrantRole",
+  "authUserRevokeRole",
+  "authRoleAdd",
+  "authRoleDelete",
+  "authRoleGrantPermission",
+  "authRoleRevokePermission",
+  "authAuthenticate",
+]);
 
 export class MemberAuth {
   readonly #deps: MemberAuthDeps;
