@@ -8,6 +8,7 @@ import type { WriteBatch } from "@chainfire/storage";
 import { describe, expect, it } from "vitest";
 import { AuthStore, ROOT_PERMISSION } from "./auth-store.js";
 import { createJwtProvider } from "./jwt.js";
+import { MemberAuth } from "./member-auth.js";
 import { hashPassword, logNForCost, verifyPassword } from "./password.js";
 import { checkAdmin, checkRange, checkTxn, covers, intervalOf, txnWrites } from "./permissions.js";
 import { parseDuration, parseTokenOption, TokenManager } from "./tokens.js";
@@ -301,5 +302,64 @@ describe("passwords and tokens", () => {
     expect(cfg).toMatchObject({ type: "jwt", signMethod: "HS512", ttlMs: 90_000 });
     expect(parseDuration("500ms")).toBe(500);
     expect(() => parseDuration("5 minutes")).toThrow(/invalid duration/);
+  });
+});
+
+describe("MemberAuth: who sent a call", () => {
+  function setup(cn?: string) {
+    const store = new AuthStore();
+    const batch = fakeBatch();
+    store.addUser(batch, "root", "h", false);
+    store.grantRole(batch, "root", "root");
+    store.addUser(batch, "alice", "h", false);
+    store.enable(batch);
+    const tokens = new TokenManager({ type: "simple" }, 300);
+    let applied = 10n;
+    const listeners = new Set<(e: { index: bigint }) => void>();
+    const auth = new MemberAuth({
+      store: () => store,
+      tokens,
+      bcryptCost: 4,
+      appliedIndex: () => applied,
+      onApplied: (l) => {
+        listeners.add(l);
+        return { dispose: () => listeners.delete(l) };
+      },
+      waitTimeoutMs: 10_000,
+      certificateCommonName: cn === undefined ? undefined : () => cn,
+    });
+    const apply = (index: bigint) => {
+      applied = index;
+      for (const l of [...listeners]) l({ index });
+    };
+    return { store, tokens, auth, apply, listeners };
+  }
+  const call = (token?: string) => ({
+    metadata: { get: (k: string) => (k === "token" && token !== undefined ? [token] : []) },
+  });
+
+  it("a token wins over the certificate; the certificate's CN is the user without one", async () => {
+    const { auth, tokens, store } = setup("alice");
+    expect(await auth.authInfo(call())).toEqual({ username: "alice", revision: store.revision });
+    tokens.registerSimple("t.3", "root");
+    expect(await auth.authInfo(call("t.3"))).toEqual({
+      username: "root",
+      revision: store.revision,
+    });
+    await expect(auth.authInfo(call("zz.3"))).rejects.toThrow("etcdserver: invalid auth token");
+    expect(() => auth.authInfoNow(call("zz.3"))).toThrow("etcdserver: invalid auth token");
+    const none = setup();
+    expect(await none.auth.authInfo(call())).toBeUndefined();
+  });
+
+  it("waits for a simple token's Authenticate entry to be applied here", async () => {
+    const { auth, tokens, apply, listeners } = setup();
+    const pending = auth.authInfo(call("abc.12"));
+    await Promise.resolve();
+    expect(listeners.size).toBe(1); // waiting: index 12 > applied 10
+    tokens.registerSimple("abc.12", "alice"); // what applying entry 12 does
+    apply(12n);
+    expect(await pending).toMatchObject({ username: "alice" });
+    expect(listeners.size).toBe(0);
   });
 });

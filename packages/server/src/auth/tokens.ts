@@ -66,11 +66,18 @@ export function parseTokenOption(
   if (priv === undefined && pub === undefined) {
     throw new AuthTokenOptionError("jwt: pub-key and/or priv-key is required");
   }
+  const read = (p: string, what: string) => {
+    try {
+      return readFile(p);
+    } catch (err) {
+      throw new AuthTokenOptionError(`--auth-token jwt: cannot read ${what} ${p}`, { cause: err });
+    }
+  };
   const cfg: TokenConfig = {
     type: "jwt",
     signMethod,
-    privateKey: priv === undefined ? undefined : readFile(priv),
-    publicKey: pub === undefined ? undefined : readFile(pub),
+    privateKey: priv === undefined ? undefined : read(priv, "priv-key"),
+    publicKey: pub === undefined ? undefined : read(pub, "pub-key"),
     ttlMs: opts.has("ttl") ? parseDuration(opts.get("ttl") as string) : 5 * 60_000,
   };
   createJwtProvider(cfg); // validates the keys and the method now, not at first use
