@@ -87,6 +87,25 @@ export class Clients {
     });
   }
 
+  /** Reads the first chunk of Maintenance.Snapshot, then cancels. */
+  snapshotFirst(token?: string, timeoutMs = 10_000): Promise<void> {
+    const c = this.get("Maintenance") as etcdserverpb.MaintenanceClient;
+    const md = new Metadata();
+    if (token !== undefined) md.set("token", token);
+    const s = c.snapshot(etcdserverpb.SnapshotRequest.fromPartial({}), md, {
+      deadline: Date.now() + timeoutMs,
+    });
+    return new Promise((resolve, reject) => {
+      s.once("data", () => {
+        resolve();
+        s.cancel();
+      });
+      s.once("error", (e: ServiceError) => {
+        if (e.code !== 1) reject(e);
+      });
+    });
+  }
+
   close(): void {
     for (const c of this.#clients.values()) c.close();
     this.#clients.clear();
