@@ -1,19 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  IS_ETCD_34,
-  notYetOnChainfire,
-  TestCluster,
-  targetUnavailable,
-} from "./__tests__/cluster.js";
+import { IS_ETCD_34, TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
 import { AuthFailedError, InvalidArgumentError, PermissionDeniedError } from "./errors.js";
 
 const skip = targetUnavailable();
 
-describe.skipIf(
-  skip !== undefined ||
-    notYetOnChainfire("authentication and TLS arrive with the security issue (10)"),
-)("authentication against a live member", () => {
+describe.skipIf(skip !== undefined)("authentication against a live member", () => {
   let cluster: TestCluster;
   let root: Client;
   let alice: Client;

@@ -1,6 +1,6 @@
 import { ErrCompacted, EtcdError, isEtcdError } from "@chainfire/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { notYetOnChainfire, TestCluster, targetUnavailable } from "./__tests__/cluster.js";
+import { TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
 import {
   AuthNotEnabledError,
@@ -260,23 +260,20 @@ describe.skipIf(skip !== undefined)("KV against a live member", () => {
     expect((await client.get("c/k", { revision: b.revision }))?.string()).toBe("2");
   });
 
-  it.skipIf(notYetOnChainfire("the Auth service arrives with the security issue (10)"))(
-    "refuses a lease TTL that is too large and auth against a cluster without auth",
-    async () => {
-      await expect(client.lease.grant(10_000_000_000, { keepAlive: false })).rejects.toBeInstanceOf(
-        LeaseTTLTooLargeError,
-      );
-      const authed = new Client({
-        endpoints: cluster.endpoints,
-        auth: { username: "u", password: "p" },
-      });
-      try {
-        await expect(authed.get("kv/a")).rejects.toBeInstanceOf(AuthNotEnabledError);
-      } finally {
-        await authed.close();
-      }
-    },
-  );
+  it("refuses a lease TTL that is too large and auth against a cluster without auth", async () => {
+    await expect(client.lease.grant(10_000_000_000, { keepAlive: false })).rejects.toBeInstanceOf(
+      LeaseTTLTooLargeError,
+    );
+    const authed = new Client({
+      endpoints: cluster.endpoints,
+      auth: { username: "u", password: "p" },
+    });
+    try {
+      await expect(authed.get("kv/a")).rejects.toBeInstanceOf(AuthNotEnabledError);
+    } finally {
+      await authed.close();
+    }
+  });
 
   it("honours AbortSignal and deadlines", async () => {
     const controller = new AbortController();

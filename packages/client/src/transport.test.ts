@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  ErrAuthOldRevision,
   ErrInvalidAuthToken,
   ErrNoLeader,
   ErrTimeout,
@@ -229,6 +230,25 @@ describe("transport rules against a scripted fake member", () => {
     };
     // A token refused again after a fresh one: the error surfaces.
     await expect(client.put("k", "v")).rejects.toBeInstanceOf(InvalidAuthTokenError);
+    await client.close();
+  });
+
+  it("re-authenticates once on 'revision of auth store is old' (a JWT issued before an auth change)", async () => {
+    const client = new Client({
+      endpoints: [endpoint],
+      auth: { username: "u", password: "p" },
+      ...fast,
+    });
+    let token = 0;
+    script.authenticate = () =>
+      etcdserverpb.AuthenticateResponse.fromPartial({ token: `t${++token}` });
+    script.put = (_req, md) => {
+      if (md.get("token")[0] === "t1") throw new EtcdError(ErrAuthOldRevision);
+      return okPut();
+    };
+    await client.put("k", "v");
+    expect(calls.authenticate).toBe(2);
+    expect(seen.at(-1)?.get("token")).toEqual(["t2"]);
     await client.close();
   });
 

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { EtcdError } from "@chainfire/api";
+import { ErrAuthOldRevision, EtcdError, isEtcdError } from "@chainfire/api";
 import { type CallOptions as GrpcCallOptions, Metadata, type ServiceError } from "@grpc/grpc-js";
 import type { TokenSource } from "./auth-token.js";
 import { type BackoffOptions, backoffDelay, onAbort, sleep, throwIfAborted } from "./backoff.js";
@@ -140,7 +140,7 @@ export class Transport {
   noteFailure(conn: Connection, error: unknown, token: string | undefined): Error {
     const err = normalize(error, conn);
     if (err instanceof UnavailableError) this.pool.markDown(conn, err);
-    if (err instanceof InvalidAuthTokenError && token !== undefined) this.tokens?.invalidate(token);
+    if (staleToken(err) && token !== undefined) this.tokens?.invalidate(token);
     return err;
   }
 
@@ -172,7 +172,7 @@ export class Transport {
         if (this.pool.isClosed) throw new ClientClosedError();
         const notSent = !sent || neverReachedServer(error);
         const err = this.noteFailure(conn, error, token);
-        if (err instanceof InvalidAuthTokenError && token !== undefined && !reauthenticated) {
+        if (staleToken(err) && token !== undefined && !reauthenticated) {
           reauthenticated = true; // refused before it was executed: safe to resend
           continue;
         }
@@ -237,4 +237,13 @@ export function normalize(error: unknown, conn?: Connection): Error {
     return fromStatus(error, conn?.url);
   }
   return new Error(String(error));
+}
+
+/**
+ * Whether a refusal means "get a new token": an unknown or expired token, or one issued
+ * before an auth change (JWT tokens carry the auth revision; etcd's clientv3 re-authenticates
+ * on both). Either way the request was refused before it took effect: safe to resend.
+ */
+function staleToken(err: Error): boolean {
+  return err instanceof InvalidAuthTokenError || isEtcdError(err, ErrAuthOldRevision);
 }

@@ -23,6 +23,7 @@
  * (member-removal.ts). A data dir that plainly belongs to another cluster (neither its
  * cluster id nor its member id match what the flags describe) is refused.
  */
+
 import path from "node:path";
 import { peerpb } from "@chainfire/api";
 import { type ConfState, emptyConfState } from "@chainfire/raft";
@@ -38,6 +39,7 @@ import {
 import { type ChannelCredentials, credentials, Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { AlarmStore } from "./apply/alarms.js";
+import { AuthStore } from "./auth/auth-store.js";
 import { computeClusterId, computeMemberId, formatId } from "./ids.js";
 import type { MemberOptions } from "./member-options.js";
 import { MemberRemovedError, readRemovalMarker } from "./member-removal.js";
@@ -61,6 +63,8 @@ export interface MemberStorage {
   readonly leases: LeaseStore;
   readonly store: MvccStore;
   readonly alarms: AlarmStore;
+  /** Users, roles, auth on/off (auth/auth-store.ts). */
+  readonly auth: AuthStore;
 }
 
 /** The database directory of a data dir. */
@@ -80,7 +84,8 @@ export async function openStorage(dbDir: string, logger: Logger): Promise<Member
     const leases = await LeaseStore.open(engine);
     const store = MvccStore.open(engine, { leaseExists: (id) => leases.has(id) });
     const alarms = AlarmStore.load(engine);
-    return { engine, log, meta, leases, store, alarms };
+    const auth = AuthStore.load(engine);
+    return { engine, log, meta, leases, store, alarms, auth };
   } catch (err) {
     await engine.close().catch(() => {});
     throw err;

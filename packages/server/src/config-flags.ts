@@ -122,6 +122,24 @@ export const MEMBER_FLAGS: readonly FlagSpec[] = [
     describe: "Learners promote themselves once caught up with the leader (default false).",
   },
   {
+    name: "auth-token",
+    type: "string",
+    describe:
+      'Auth token type: "simple", or "jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>,ttl=<duration>" (default "simple").',
+  },
+  {
+    name: "bcrypt-cost",
+    type: "int",
+    min: 4,
+    describe: "Cost of hashing auth passwords, 4..31 (scrypt here; default 10).",
+  },
+  {
+    name: "auth-token-ttl",
+    type: "int",
+    min: 1,
+    describe: "Seconds a simple auth token stays valid after its last use (default 300).",
+  },
+  {
     name: "log-level",
     type: "enum",
     choices: ["trace", "debug", "info", "warn", "error", "dpanic", "panic", "fatal", "silent"],
@@ -237,10 +255,6 @@ export const ETCD_FOREIGN_FLAGS: ReadonlyMap<string, ForeignFlagPolicy> = new Ma
   // HTTP niceties of etcd's client port (we serve no HTTP there).
   ["cors", "ignored"],
   ["host-whitelist", "ignored"],
-  // Auth tuning (auth is a later issue).
-  ["auth-token", "ignored"],
-  ["bcrypt-cost", "ignored"],
-  ["auth-token-ttl", "ignored"],
   // TLS features not implemented: refusing beats silently not checking what was asked for.
   ["client-crl-file", "unsupported"],
   ["client-cert-allowed-hostname", "unsupported"],

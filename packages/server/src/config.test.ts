@@ -94,6 +94,9 @@ describe("resolveMemberConfig: flags", () => {
       quotaBackendBytes: 1048576,
       maxRequestBytes: 4096,
       autoPromote: true,
+      authToken: "simple",
+      bcryptCost: 10,
+      authTokenTtl: 300,
       logLevel: "debug",
     });
     expect(sources["name"]).toBe("flag");

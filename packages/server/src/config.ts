@@ -421,6 +421,9 @@ function buildOptions(
     quotaBackendBytes: quota === undefined || quota === 0 ? d.quotaBackendBytes : quota,
     maxRequestBytes: value("max-request-bytes", int) ?? d.maxRequestBytes,
     autoPromote: value("auto-promote", bool) ?? d.autoPromote,
+    authToken: str("auth-token") || d.authToken,
+    bcryptCost: value("bcrypt-cost", int) ?? d.bcryptCost,
+    authTokenTtl: value("auth-token-ttl", int) ?? d.authTokenTtl,
     logLevel:
       logLevel === undefined
         ? d.logLevel

@@ -16,6 +16,8 @@
 import type { etcdserverpb, internalpb } from "@chainfire/api";
 import type { LeaseStore, MvccStore, StateSnapshot } from "@chainfire/storage";
 import type { Logger } from "pino";
+import type { AuthenticateResult } from "./auth/apply-auth.js";
+import type { MemberAuth } from "./auth/member-auth.js";
 import type { LessorApplyResult } from "./lease/apply-lessor.js";
 import type { Lessor } from "./lease/lessor.js";
 import type { MemberOptions } from "./member-options.js";
@@ -64,6 +66,7 @@ export interface ApplyResultMap {
   authRoleDelete: etcdserverpb.AuthRoleDeleteResponse;
   authRoleGrantPermission: etcdserverpb.AuthRoleGrantPermissionResponse;
   authRoleRevokePermission: etcdserverpb.AuthRoleRevokePermissionResponse;
+  authAuthenticate: AuthenticateResult;
 }
 
 /** The result type of proposing `R`. */
@@ -152,6 +155,13 @@ export interface MemberContext {
    * the leader, forwarded from other members); expiry and checkpoints on the leader.
    */
   readonly lessor: Lessor;
+  // --- end of addition ---------------------------------------------------------------------
+  // --- Added by the auth engineer ------------------------------------------------------------
+  /**
+   * Authentication and RBAC (auth/member-auth.ts): the replicated auth state (read only),
+   * tokens, password hashing, and who sent a call.
+   */
+  readonly auth: MemberAuth;
   // --- end of addition ---------------------------------------------------------------------
 
   /**

@@ -39,6 +39,12 @@ export interface MemberOptions {
   maxRequestBytes: number;
   /** Learners promote themselves once caught up (beyond etcd). Default false. */
   autoPromote: boolean;
+  /** Auth token kind: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=..." (etcd). */
+  authToken: string;
+  /** Password hashing cost (etcd --bcrypt-cost, 4..31; auth/password.ts). Default 10. */
+  bcryptCost: number;
+  /** Seconds a simple token lives after its last use (etcd --auth-token-ttl). Default 300. */
+  authTokenTtl: number;
   /** pino log level. Default "info" for the process, "silent" for tests. */
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** TLS of the https:// client URLs (required when there is one). */
@@ -64,5 +70,8 @@ export const DEFAULT_MEMBER_OPTIONS: Readonly<
   quotaBackendBytes: 2 * 1024 * 1024 * 1024,
   maxRequestBytes: 1.5 * 1024 * 1024,
   autoPromote: false,
+  authToken: "simple",
+  bcryptCost: 10,
+  authTokenTtl: 300,
   logLevel: "info",
 };

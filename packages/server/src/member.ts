@@ -40,6 +40,8 @@ import {
 import { type ChannelCredentials, Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { applyEntries } from "./apply/applier.js";
+import { type CertificateCommonName, MemberAuth } from "./auth/member-auth.js";
+import { parseTokenOption, TokenManager } from "./auth/tokens.js";
 import { runAutoPromote } from "./auto-promote.js";
 import {
   type BootstrapResult,
@@ -74,6 +76,7 @@ import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js
 import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
 import { clientServerOptions, registerClientServices } from "./services/index.js";
+import { type CallWithPeer, certificateCommonName } from "./services/tls-identity.js";
 import { SnapshotReceiver } from "./snapshot.js";
 import { loadMemberTls, type MemberTls } from "./tls/member-tls.js";
 import { shutdownServer, Transport } from "./transport/transport.js";
@@ -93,6 +96,11 @@ export interface MemberDeps {
   closeTimeoutMs?: number;
   /** Lessor tuning (lease/options.ts): checkpoint interval, clock, ... */
   lessor?: Partial<LessorOptions>;
+  /**
+   * The common name of a call's verified client certificate (TLS --client-cert-auth);
+   * used as the user when a call carries no token. Default: none.
+   */
+  certificateCommonName?: CertificateCommonName;
 }
 
 /** etcd's SnapshotCatchUpEntries. */
@@ -106,6 +114,7 @@ export class Member implements MemberContext {
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
   readonly lessor: Lessor;
+  readonly auth: MemberAuth;
   readonly ready: Promise<void>;
   readonly stopping: AbortSignal;
   /** Resolves when the member has stopped (closed, or failed fatally). */
@@ -155,6 +164,8 @@ export class Member implements MemberContext {
     const logger =
       deps.logger ??
       createLogger({ level: options.logLevel, format: "json", base: { name: options.name } });
+    // A bad --auth-token (unknown type, unreadable or mismatched keys) refuses to start.
+    const tokens = new TokenManager(parseTokenOption(options.authToken), options.authTokenTtl);
     const tls = await loadMemberTls(options, logger);
     const dbDir = dbDirOf(options.dataDir);
     let storage: MemberStorage;
@@ -172,7 +183,7 @@ export class Member implements MemberContext {
       await closeStorage(storage).catch(() => {});
       throw err;
     }
-    const m = new Member(options, deps, logger, storage, boot, dbDir, tls);
+    const m = new Member(options, deps, logger, storage, boot, dbDir, tls, tokens);
     try {
       await m.#listen();
     } catch (err) {
@@ -190,6 +201,7 @@ export class Member implements MemberContext {
     boot: BootstrapResult,
     dbDir: string,
     tls: MemberTls,
+    tokens: TokenManager,
   ) {
     this.options = options;
     this.#tls = tls;
@@ -217,6 +229,21 @@ export class Member implements MemberContext {
     this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
     this.lessor = new Lessor(this, { requestTimeoutMs: this.#requestTimeoutMs, ...deps.lessor });
+    this.auth = new MemberAuth({
+      store: () => this.#storage.auth,
+      tokens,
+      bcryptCost: options.bcryptCost,
+      appliedIndex: () => BigInt(this.#storage.meta.appliedIndex),
+      onApplied: this.onApplied,
+      waitTimeoutMs: this.#requestTimeoutMs,
+      // etcd: with --client-cert-auth, a verified client certificate's CN is the user
+      // when the request carries no token.
+      certificateCommonName:
+        deps.certificateCommonName ??
+        (options.clientTls?.clientCertAuth
+          ? (call) => certificateCommonName(call as unknown as CallWithPeer)
+          : undefined),
+    });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
 
@@ -336,6 +363,11 @@ export class Member implements MemberContext {
               warn: (o, msg) => this.logger.warn(o, msg),
               minLeaseTtl: minLeaseTtl(options.heartbeatIntervalMs, options.electionTimeoutMs),
               leaseHooks: this.lessor,
+              auth: {
+                store: this.#storage.auth,
+                tokens,
+                log: (o, msg) => this.logger.info(o, msg),
+              },
             },
             w,
             entries,

@@ -24,6 +24,7 @@ import {
 } from "@chainfire/api";
 import { type ConfChange, ProposalDroppedError } from "@chainfire/raft";
 import type { AppliedOutcome } from "./apply/applier.js";
+import { requesterOf } from "./auth/member-auth.js";
 import type { RaftDriver } from "./raft-driver.js";
 import { RequestIdGenerator } from "./request-id.js";
 import { WaitRegistry } from "./wait.js";
@@ -79,8 +80,11 @@ export class Proposer {
   propose(request: internalpb.InternalRequest["request"], signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#ids.next();
+    // The requester of the call being served, if auth is on (auth/member-auth.ts runAs),
+    // for the requests a client makes (the member's own proposals carry no user).
+    const ai = requesterOf(request);
     const data = internalpb.InternalRequest.encode({
-      header: { id, username: "", authRevision: 0n },
+      header: { id, username: ai?.username ?? "", authRevision: ai?.revision ?? 0n },
       request,
     }).finish();
     if (data.length > this.#opts.maxRequestBytes) {

@@ -32,6 +32,8 @@ export interface TestClusterOptions {
   maxRequestBytes?: number;
   /** Extra member dependencies for every member (e.g. lessor tuning). */
   deps?: Partial<MemberDeps>;
+  /** Option overrides for every member (e.g. auth tuning). */
+  member?: Partial<MemberOptions>;
 }
 
 interface Slot {
@@ -69,6 +71,7 @@ export class TestCluster {
       token: o.token ?? "test-token",
       maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MEMBER_OPTIONS.maxRequestBytes,
       deps: o.deps ?? {},
+      member: o.member ?? {},
     };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chainfire-member-test-"));
     const c = new TestCluster(dir, opts);
@@ -109,6 +112,7 @@ export class TestCluster {
       snapshotCount: this.opts.snapshotCount,
       maxRequestBytes: this.opts.maxRequestBytes,
       logLevel: "silent",
+      ...this.opts.member,
     };
   }
 

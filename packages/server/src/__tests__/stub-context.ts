@@ -4,6 +4,9 @@
  */
 import { etcdserverpb } from "@chainfire/api";
 import type { MvccStore, StateSnapshot } from "@chainfire/storage";
+import { AuthStore } from "../auth/auth-store.js";
+import { MemberAuth } from "../auth/member-auth.js";
+import { TokenManager } from "../auth/tokens.js";
 import { silentLogger } from "../log.js";
 import type {
   Disposable,
@@ -93,6 +96,7 @@ export function stubContext(
       return state.revision;
     },
   } as unknown as MvccStore;
+  const authStore = new AuthStore();
 
   const ctx: StubContext = {
     state,
@@ -118,6 +122,15 @@ export function stubContext(
       keepAlive: () => Promise.reject(new NotImplementedError("stub Lessor")),
       timeToLive: () => Promise.reject(new NotImplementedError("stub Lessor")),
     } as unknown as MemberContext["lessor"],
+    // Auth off: an empty store (no users), simple tokens.
+    auth: new MemberAuth({
+      store: () => authStore,
+      tokens: new TokenManager({ type: "simple" }, 300),
+      bcryptCost: 4,
+      appliedIndex: () => 11n,
+      onApplied: () => ({ dispose() {} }),
+      waitTimeoutMs: 1000,
+    }),
     header,
     status: () => ({
       leader: state.leader,

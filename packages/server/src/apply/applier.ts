@@ -30,6 +30,7 @@ import {
   EntryType,
 } from "@chainfire/raft";
 import { type LeaseStore, type MetaStore, type MvccWrite, revokeLease } from "@chainfire/storage";
+import { type AuthApplyEnv, applyAuthRequest, authorizeAtApply } from "../auth/apply-auth.js";
 import { applyLessorRequest, type LeaseApplyHooks } from "../lease/apply-lessor.js";
 import type { WaitOutcome } from "../wait.js";
 import type { AlarmStore } from "./alarms.js";
@@ -54,6 +55,8 @@ export interface ApplyEnv {
   warn(obj: object, msg: string): void;
   /** The lessor, told of applied grants and revocations (lease/apply-lessor.ts). */
   readonly leaseHooks?: LeaseApplyHooks;
+  /** The auth state and tokens (auth/apply-auth.ts); without it auth requests are refused. */
+  readonly auth?: AuthApplyEnv;
 }
 
 /** One applied request's outcome for the wait registry. */
@@ -111,7 +114,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
       const req = decoded[i];
       if (!req) continue; // a new leader's no-op, or undecodable
       out.requests++;
-      applyNormal(env, w, req, out, e.term);
+      applyNormal(env, w, req, out, e.term, e.index);
     } else {
       applyConfChangeEntry(env, w, e, out);
     }
@@ -126,11 +129,13 @@ function applyNormal(
   req: internalpb.InternalRequest,
   out: ApplyOutput,
   term: number,
+  index: number,
 ): void {
   const id = req.header?.id ?? 0n;
   let outcome: WaitOutcome<unknown>;
   try {
-    outcome = { ok: true, value: applyRequest(env, w, req, out, term) };
+    if (env.auth) authorizeAtApply(env.auth, w, req);
+    outcome = { ok: true, value: applyRequest(env, w, req, out, term, index) };
   } catch (err) {
     const etcdErr = toEtcdError(err);
     if (etcdErr === undefined) throw err;
@@ -145,6 +150,7 @@ function applyRequest(
   req: internalpb.InternalRequest,
   out: ApplyOutput,
   term: number,
+  index: number,
 ): unknown {
   const r = req.request;
   switch (r?.$case) {
@@ -208,9 +214,17 @@ function applyRequest(
     }
     case undefined:
       throw new EtcdError(ErrNotCapable);
-    default:
-      // Auth requests: replicated once auth lands; until then refused identically everywhere.
-      throw new EtcdError(ErrNotCapable);
+    case "authAuthenticate": {
+      if (!env.auth) throw new EtcdError(ErrNotCapable);
+      return applyAuthRequest(env.auth, w, r, index);
+    }
+    default: {
+      // Auth changes (auth/apply-auth.ts); the header carries the MVCC revision, as etcd's.
+      if (!env.auth) throw new EtcdError(ErrNotCapable);
+      const res = applyAuthRequest(env.auth, w, r, index);
+      if (res === undefined) throw new EtcdError(ErrNotCapable);
+      return { header: env.header(w.revision), ...res };
+    }
   }
 }
 

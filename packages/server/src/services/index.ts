@@ -21,12 +21,17 @@
  * | grpc.health.v1.Health        | SERVING while the member has a leader                        |
  * | etcdserverpb.Watch           | services/watch.ts (core)                                     |
  * | etcdserverpb.Lease           | services/lease.ts (the member's Lessor, lease/)              |
- * | etcdserverpb.Auth            | UNIMPLEMENTED placeholder (unimplemented.ts)                 |
+ * | etcdserverpb.Auth            | services/auth.ts (auth/ holds the store, tokens, checks)     |
+ *
+ * While auth is on, every handler is first authorized (auth-gate.ts: the caller's token
+ * or certificate, etcd's per-method rules), inside the instrumentation.
  */
 import { ErrNotSupportedForLearner, EtcdError, etcdserverpb } from "@chainfire/api";
 import type { ChannelOptions } from "@grpc/grpc-js";
 import type { Disposable, MemberContext } from "../member-context.js";
 import type { MemberOptions } from "../member-options.js";
+import { authService } from "./auth.js";
+import { authorizeService } from "./auth-gate.js";
 import { clusterService } from "./cluster.js";
 import { registerHealthService } from "./health.js";
 import {
@@ -39,7 +44,6 @@ import {
 import { kvService } from "./kv.js";
 import { leaseService } from "./lease.js";
 import { maintenanceService } from "./maintenance.js";
-import { unimplementedService } from "./unimplemented.js";
 import { watchService } from "./watch.js";
 
 /** etcd's allowance on top of --max-request-bytes for gRPC framing (grpcOverheadBytes). */
@@ -61,7 +65,7 @@ export function clientServerOptions(
 }
 
 /**
- * Registers KV, Maintenance, Cluster, Watch, Lease, Health and the Auth placeholder on
+ * Registers KV, Maintenance, Cluster, Watch, Lease, Auth and Health on
  * `server`. Dispose to release the context listeners (the health service's).
  */
 export function registerClientServices(server: ServiceRegistry, ctx: MemberContext): Disposable {
@@ -74,7 +78,11 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
   const add = (definition: ServiceShape, impl: object) =>
     server.addService(
       definition,
-      instrumentService(definition, impl as Record<string, unknown>, opts),
+      instrumentService(
+        definition,
+        authorizeService(definition, impl as Record<string, unknown>, () => ctx.auth),
+        opts,
+      ),
     );
 
   add(etcdserverpb.KVService, kvService(ctx));
@@ -82,7 +90,7 @@ export function registerClientServices(server: ServiceRegistry, ctx: MemberConte
   add(etcdserverpb.ClusterService, clusterService(ctx));
   add(etcdserverpb.WatchService, watchService(ctx));
   add(etcdserverpb.LeaseService, leaseService(ctx));
-  add(etcdserverpb.AuthService, unimplementedService(etcdserverpb.AuthService));
+  add(etcdserverpb.AuthService, authService(ctx));
   // The health service bypasses the learner gate: probes must work on learners too.
   return registerHealthService(instrumentedRegistry(server, { ...opts, gate: undefined }), ctx);
 }

@@ -16,8 +16,10 @@
  * - member shutdown (`ctx.stopping`): every stream ends with UNAVAILABLE "etcdserver:
  *   server stopped", which clients treat as "try another member".
  */
+
 import { ErrNoLeader, ErrStopped, EtcdError, type etcdserverpb } from "@chainfire/api";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { checkRange } from "../auth/permissions.js";
 import type { Disposable, MemberContext } from "../member-context.js";
 import { registerWatchMetrics } from "../watch/metrics.js";
 import { type WatchOptions, watchOptions } from "../watch/options.js";
@@ -128,6 +130,7 @@ export function createWatchService(
         pauseInput: () => call.pause(),
         resumeInput: () => call.resume(),
         fail: (err) => failCall(call, err),
+        permitted: (key, rangeEnd) => watchPermitted(ctx, call, key, rangeEnd),
       },
       (revision) => ctx.header(revision),
       opts(),
@@ -159,4 +162,25 @@ export function createWatchService(
     streams,
     dispose,
   };
+}
+
+/**
+ * etcd's isWatchPermitted: read permission on the watched range for the stream's user (a
+ * bad token or no user while auth is on: not permitted). Unlike etcd 3.4, a from-key
+ * watch (range end "\0") is checked as the whole range from its key, not as one key.
+ */
+function watchPermitted(
+  ctx: MemberContext,
+  call: WatchCall,
+  key: Uint8Array,
+  rangeEnd: Uint8Array,
+): boolean {
+  const store = ctx.auth.store;
+  if (!store.enabled) return true;
+  try {
+    checkRange(store, ctx.auth.authInfoNow(call), key, rangeEnd, "read");
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -64,7 +64,16 @@ export interface ResponseTransport {
   resumeInput(): void;
   /** Ends the stream with an error status (the stream is closed after this). */
   fail(err: unknown): void;
+  /**
+   * Whether the stream's user may read [key, rangeEnd) (auth; services/watch.ts). A
+   * refused create is answered created + canceled with {@link ERR_WATCH_PERMISSION_DENIED}.
+   */
+  permitted?(key: Uint8Array, rangeEnd: Uint8Array): boolean;
 }
+
+/** etcd's cancel_reason for a watch the user may not read: the gRPC error's text. */
+export const ERR_WATCH_PERMISSION_DENIED =
+  "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 
 /** Past this many queued responses (the transport being full), requests are not read. */
 export const MAX_QUEUED_RESPONSES = 256;
@@ -233,6 +242,7 @@ export class ServerWatchStream implements WatchSink {
     key: Uint8Array,
     rangeEnd: Uint8Array | undefined,
   ): string | undefined {
+    if (this.#transport.permitted?.(key, c.rangeEnd) === false) return ERR_WATCH_PERMISSION_DENIED;
     if (c.startRevision < 0n) return ErrCompacted.message;
     if (rangeEnd && !isFromKey(rangeEnd) && compareBytes(key, rangeEnd) >= 0) {
       return ERR_EMPTY_WATCHER_RANGE;

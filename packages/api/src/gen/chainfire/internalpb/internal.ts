@@ -53,9 +53,12 @@ export interface RequestHeader {
    * to the waiting client by it; other members ignore it.
    */
   id: bigint;
-  /** The authenticated user, empty when auth is off (reserved for auth). */
+  /** The authenticated user, empty when auth is off or no credentials were sent. */
   username: string;
-  /** The auth store revision the request was checked against (reserved). */
+  /**
+   * The auth store revision the request was checked against (0: none); the
+   * apply refuses a request checked at an older auth revision than its own.
+   */
   authRevision: bigint;
 }
 
@@ -93,6 +96,20 @@ export interface LessorRequest {
   checkpoints: LeaseCheckpoint[];
 }
 
+/**
+ * AuthAuthenticate records a successful password check (etcd's
+ * InternalAuthenticateRequest). The member that received the Authenticate
+ * call checked the password before proposing, so the log never carries it.
+ * Every member applying it registers the simple token `simple_token + "." +
+ * raft index` for the user (if the user still exists and auth is still on),
+ * so the token is valid on every member.
+ */
+export interface AuthAuthenticate {
+  name: string;
+  /** Random prefix chosen by the proposing member (empty for JWT tokens). */
+  simpleToken: string;
+}
+
 /** InternalRequest is one replicated command. */
 export interface InternalRequest {
   header: RequestHeader | undefined;
@@ -118,6 +135,7 @@ export interface InternalRequest {
     | { $case: "authRoleDelete"; value: AuthRoleDeleteRequest }
     | { $case: "authRoleGrantPermission"; value: AuthRoleGrantPermissionRequest }
     | { $case: "authRoleRevokePermission"; value: AuthRoleRevokePermissionRequest }
+    | { $case: "authAuthenticate"; value: AuthAuthenticate }
     | undefined;
 }
 
@@ -469,6 +487,95 @@ export const LessorRequest: MessageFns<LessorRequest> = {
   },
 };
 
+function createBaseAuthAuthenticate(): AuthAuthenticate {
+  return { name: "", simpleToken: "" };
+}
+
+export const AuthAuthenticate: MessageFns<AuthAuthenticate> = {
+  encode(message: AuthAuthenticate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.simpleToken !== "") {
+      writer.uint32(18).string(message.simpleToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthAuthenticate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthAuthenticate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.simpleToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthAuthenticate {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      simpleToken: isSet(object.simpleToken)
+        ? globalThis.String(object.simpleToken)
+        : isSet(object.simple_token)
+        ? globalThis.String(object.simple_token)
+        : "",
+    };
+  },
+
+  toJSON(message: AuthAuthenticate): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.simpleToken !== "") {
+      obj.simpleToken = message.simpleToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthAuthenticate>): AuthAuthenticate {
+    return AuthAuthenticate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthAuthenticate>): AuthAuthenticate {
+    const message = createBaseAuthAuthenticate();
+    message.name = object.name ?? "";
+    message.simpleToken = object.simpleToken ?? "";
+    return message;
+  },
+};
+
 function createBaseInternalRequest(): InternalRequest {
   return { header: undefined, request: undefined };
 }
@@ -541,6 +648,9 @@ export const InternalRequest: MessageFns<InternalRequest> = {
         break;
       case "authRoleRevokePermission":
         AuthRoleRevokePermissionRequest.encode(message.request.value, writer.uint32(482).fork()).join();
+        break;
+      case "authAuthenticate":
+        AuthAuthenticate.encode(message.request.value, writer.uint32(490).fork()).join();
         break;
     }
     return writer;
@@ -753,6 +863,14 @@ export const InternalRequest: MessageFns<InternalRequest> = {
             };
             continue;
           }
+          case 61: {
+            if (tag !== 490) {
+              break;
+            }
+
+            message.request = { $case: "authAuthenticate", value: AuthAuthenticate.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -860,6 +978,10 @@ export const InternalRequest: MessageFns<InternalRequest> = {
           $case: "authRoleRevokePermission",
           value: AuthRoleRevokePermissionRequest.fromJSON(object.auth_role_revoke_permission),
         }
+        : isSet(object.authAuthenticate)
+        ? { $case: "authAuthenticate", value: AuthAuthenticate.fromJSON(object.authAuthenticate) }
+        : isSet(object.auth_authenticate)
+        ? { $case: "authAuthenticate", value: AuthAuthenticate.fromJSON(object.auth_authenticate) }
         : undefined,
     };
   },
@@ -911,6 +1033,8 @@ export const InternalRequest: MessageFns<InternalRequest> = {
       obj.authRoleGrantPermission = AuthRoleGrantPermissionRequest.toJSON(message.request.value);
     } else if (message.request?.$case === "authRoleRevokePermission") {
       obj.authRoleRevokePermission = AuthRoleRevokePermissionRequest.toJSON(message.request.value);
+    } else if (message.request?.$case === "authAuthenticate") {
+      obj.authAuthenticate = AuthAuthenticate.toJSON(message.request.value);
     }
     return obj;
   },
@@ -1065,6 +1189,12 @@ export const InternalRequest: MessageFns<InternalRequest> = {
             $case: "authRoleRevokePermission",
             value: AuthRoleRevokePermissionRequest.fromPartial(object.request.value),
           };
+        }
+        break;
+      }
+      case "authAuthenticate": {
+        if (object.request?.value !== undefined && object.request?.value !== null) {
+          message.request = { $case: "authAuthenticate", value: AuthAuthenticate.fromPartial(object.request.value) };
         }
         break;
       }
