@@ -11,6 +11,7 @@
  * With `CHAINFIRE_STDIN_LIFELINE=1` (set by the local cluster for its children), the end of
  * stdin counts as SIGTERM: a member whose supervisor died (even by SIGKILL) stops too.
  */
+import { armedFailpoints, failpointsActive, unsyncedLoss } from "@chainfire/storage";
 import type { Logger } from "pino";
 import { ConfigError, type ResolvedConfig, resolveMemberConfig } from "../config.js";
 import { formatInitialCluster } from "../config-urls.js";
@@ -47,6 +48,12 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on("uncaughtException", die("uncaught exception"));
   process.on("unhandledRejection", die("unhandled promise rejection"));
   for (const w of config.warnings) logger.warn(w);
+  if (failpointsActive || unsyncedLoss) {
+    logger.warn(
+      { failpoints: armedFailpoints(), unsyncedLoss },
+      "TEST MODE: failpoints armed (CHAINFIRE_FAILPOINTS / CHAINFIRE_UNSYNCED_LOSS); never in production",
+    );
+  }
   logger.info(
     {
       version: CHAINFIRE_VERSION,

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { peerpb, type raftpb } from "@chainfire/api";
-import type { StateSnapshot } from "@chainfire/storage";
+import { failpoint, failpointsActive, type StateSnapshot } from "@chainfire/storage";
 import {
   type ChannelOptions,
   type ClientWritableStream,
@@ -181,6 +181,7 @@ export class PeerConnection {
           }),
         );
         offset += data.byteLength;
+        if (failpointsActive) failpoint("snapshotSendMidway");
       }
       c.write(
         peerpb.SnapshotChunk.fromPartial({
