@@ -64,6 +64,11 @@ export interface MemberConfig {
   healthSocket?: string;
   /** Port of --initial-advertise-peer-urls when peers reach it through a proxy. */
   advertisePeerPort?: number;
+  /**
+   * Environment variables for the next start (e.g. Chainfire's CHAINFIRE_FAILPOINTS); a
+   * nemesis may set and clear it between restarts.
+   */
+  env?: Record<string, string>;
 }
 
 /** How a member process ended. */
@@ -164,7 +169,7 @@ export class Member {
     try {
       child = spawn(file, args, {
         stdio: ["ignore", log, log],
-        env: memberEnv(),
+        env: { ...memberEnv(), ...(this.config.env ?? {}) },
         cwd: REPO_ROOT,
       });
     } finally {
@@ -331,6 +336,8 @@ function memberEnv(): NodeJS.ProcessEnv {
     // tsx's loaders into a member that must run its compiled JavaScript.
     if (key.startsWith("ETCD_") || key.startsWith("ETCDCTL_") || key === "NODE_OPTIONS") continue;
     if (key.startsWith("VITEST")) continue;
+    // Failpoints are armed per member, only through MemberConfig.env.
+    if (key === "CHAINFIRE_FAILPOINTS" || key === "CHAINFIRE_UNSYNCED_LOSS") continue;
     env[key] = value;
   }
   return env;

@@ -8,7 +8,7 @@
  * ```
  *
  * Actions: `panic` (crash at the first hit), `N*panic` (at the N-th hit), `print` (log
- * every hit on stderr and go on), `off`. A crash writes one JSON line
+ * the first hit on stderr, count the others, go on), `off`. A crash writes one JSON line
  * `{"failpoint":"<name>","action":"panic",...}` to stderr and exits with
  * {@link FAILPOINT_EXIT_CODE} at once: no exit handlers, no flushing, nothing
  * graceful — what kill -9 would leave, except the reason in the log.
@@ -149,7 +149,7 @@ export function failpoint(name: FailpointName): void {
   if (a === undefined) return;
   a.hits++;
   if (a.action.kind === "print") {
-    writeLine({ failpoint: name, action: "print", hit: a.hits, pid: process.pid });
+    if (a.hits === 1) writeLine({ failpoint: name, action: "print", hit: 1, pid: process.pid });
     return;
   }
   if (a.action.kind === "panic" && a.hits >= a.action.at) crash(name, a.hits);

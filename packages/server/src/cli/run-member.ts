@@ -79,7 +79,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   let member: Member;
   let http: HttpEndpoints | undefined;
   try {
-    member = await Member.start(options, { logger });
+    member = await Member.start(options, { logger, ...testTuning(env, logger) });
   } catch (err) {
     logger.fatal({ err }, "cannot start the member");
     lifecycle.removeSignalHandlers();
@@ -171,4 +171,25 @@ class Lifecycle {
     this.logger.info("stopped");
     return 0;
   }
+}
+
+/**
+ * Test-only tuning from the environment (fault-injection runs; docs/testing-faults.md):
+ * `CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES` — entries kept behind a raft snapshot (etcd's
+ * `--experimental-snapshot-catchup-entries`; default 5000), so that a short test can make
+ * the leader send a snapshot to a member that was away.
+ */
+function testTuning(env: NodeJS.ProcessEnv, logger: Logger): { snapshotCatchUpEntries?: number } {
+  const raw = env.CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES;
+  if (raw === undefined || raw === "") return {};
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    logger.warn({ value: raw }, "ignoring CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES: not an integer >= 0");
+    return {};
+  }
+  logger.warn(
+    { snapshotCatchUpEntries: n },
+    "TEST MODE: snapshot catch-up entries from the environment",
+  );
+  return { snapshotCatchUpEntries: n };
 }

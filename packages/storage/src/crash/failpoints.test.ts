@@ -75,7 +75,7 @@ describe("failpoint specs", () => {
     expect(() => parseFailpoints("raftAfterSave")).toThrow(/name=action/);
   });
 
-  it("is inert unless armed; print counts hits", () => {
+  it("is inert unless armed; print counts hits (and logs the first)", () => {
     configureFailpoints("");
     expect(failpointsActive).toBe(false);
     configureFailpoints("raftBeforeSave=print,raftAfterSave=off");
