@@ -65,7 +65,7 @@ export interface MemberConfig {
   /** Port of --initial-advertise-peer-urls when peers reach it through a proxy. */
   advertisePeerPort?: number;
   /**
-   * Environment variables for the next start (e.g. Chainfire's CHAINFIRE_FAILPOINTS); a
+   * Environment variables for the next start (e.g. Chainfire's CHAINFIRE_TEST_FAILPOINTS); a
    * nemesis may set and clear it between restarts.
    */
   env?: Record<string, string>;
@@ -337,7 +337,7 @@ function memberEnv(): NodeJS.ProcessEnv {
     if (key.startsWith("ETCD_") || key.startsWith("ETCDCTL_") || key === "NODE_OPTIONS") continue;
     if (key.startsWith("VITEST")) continue;
     // Failpoints are armed per member, only through MemberConfig.env.
-    if (key === "CHAINFIRE_FAILPOINTS" || key === "CHAINFIRE_UNSYNCED_LOSS") continue;
+    if (key === "CHAINFIRE_TEST_FAILPOINTS" || key === "CHAINFIRE_TEST_UNSYNCED_LOSS") continue;
     env[key] = value;
   }
   return env;

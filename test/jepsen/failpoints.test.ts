@@ -43,7 +43,7 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
       electionMs: 500,
       snapshotCount: SNAPSHOT.snapshotCount,
       readyTimeoutMs: 60_000,
-      env: { CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT.catchUp), ...env },
+      env: { CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT.catchUp), ...env },
     });
     return cluster;
   }
@@ -92,7 +92,7 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
 
   it("every failpoint is reached (print)", async () => {
     const names = Object.keys(FAILPOINTS);
-    const c = await start({ CHAINFIRE_FAILPOINTS: names.map((n) => `${n}=print`).join(",") });
+    const c = await start({ CHAINFIRE_TEST_FAILPOINTS: names.map((n) => `${n}=print`).join(",") });
     // A compaction of more than one batch (a step looks at about 10 000 revision-log
     // entries): 90 transactions of 128 puts each.
     const leader = await c.waitForLeader(30_000);
@@ -134,8 +134,8 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
     const m = c.member(f);
     m.config.env = {
       ...m.config.env,
-      CHAINFIRE_FAILPOINTS: "raftBeforeApplySnap=panic",
-      CHAINFIRE_UNSYNCED_LOSS: "1",
+      CHAINFIRE_TEST_FAILPOINTS: "raftBeforeApplySnap=panic",
+      CHAINFIRE_TEST_UNSYNCED_LOSS: "1",
     };
     await c.restart(f, { waitReady: false });
     expect((await m.waitExit(90_000)).code, m.logTail(20)).toBe(FAILPOINT_EXIT);
@@ -143,7 +143,7 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
     // 2. The same member, now crashing when its compaction is about to finish.
     m.config.env = {
       ...m.config.env,
-      CHAINFIRE_FAILPOINTS: "compactBeforeSetFinishedCompact=panic",
+      CHAINFIRE_TEST_FAILPOINTS: "compactBeforeSetFinishedCompact=panic",
     };
     await c.restart(f, { waitReady: false });
     await caughtUp(c, f);

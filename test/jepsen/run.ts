@@ -200,7 +200,9 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       ...(nemeses.some((n) => n.snapshots)
         ? {
             snapshotCount: SNAPSHOT_TUNING.snapshotCount,
-            env: { CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT_TUNING.catchUpEntries) },
+            env: {
+              CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT_TUNING.catchUpEntries),
+            },
           }
         : {}),
     });

@@ -1,5 +1,5 @@
 /**
- * Unsynced loss (test mode, `CHAINFIRE_UNSYNCED_LOSS=1`, see failpoints.ts): makes a
+ * Unsynced loss (test mode, `CHAINFIRE_TEST_UNSYNCED_LOSS=1`, see failpoints.ts): makes a
  * failpoint crash lose what a power failure would, i.e. every write since the last fsync.
  *
  * kill -9 keeps what the process wrote into the page cache, so it never shows a write

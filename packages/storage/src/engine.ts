@@ -153,7 +153,7 @@ export class Engine {
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #syncMode: "worker" | "inline";
   #syncer: WalSyncer | null = null;
-  /** Test mode only (CHAINFIRE_UNSYNCED_LOSS=1): see engine-loss.ts. */
+  /** Test mode only (CHAINFIRE_TEST_UNSYNCED_LOSS=1): see engine-loss.ts. */
   #loss: UnsyncedLoss | null = null;
   #closing: Promise<void> | null = null;
 

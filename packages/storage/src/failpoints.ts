@@ -1,10 +1,10 @@
 /**
  * Failpoints: named places on the durability path where a test can make the member crash
  * (like kill -9) or report that it got there. Compiled in, inert unless the process was
- * started with `CHAINFIRE_FAILPOINTS` set (read once, when this module loads):
+ * started with `CHAINFIRE_TEST_FAILPOINTS` set (read once, when this module loads):
  *
  * ```sh
- * CHAINFIRE_FAILPOINTS="raftAfterSave=3*panic,compactBeforeCommitBatch=print" chainfire ...
+ * CHAINFIRE_TEST_FAILPOINTS="raftAfterSave=3*panic,compactBeforeCommitBatch=print" chainfire ...
  * ```
  *
  * Actions: `panic` (crash at the first hit), `N*panic` (at the N-th hit), `print` (log
@@ -13,7 +13,7 @@
  * {@link FAILPOINT_EXIT_CODE} at once: no exit handlers, no flushing, nothing
  * graceful — what kill -9 would leave, except the reason in the log.
  *
- * `CHAINFIRE_UNSYNCED_LOSS=1` adds the loss of the page cache to every crash: the engine
+ * `CHAINFIRE_TEST_UNSYNCED_LOSS=1` adds the loss of the page cache to every crash: the engine
  * records, at each WAL sync it asks for, how long the WAL was, and a failpoint crash first
  * truncates the live WAL back to what the last completed sync covered (engine.ts,
  * "Unsynced loss"). The `crashDropUnsynced` failpoint, hit on every engine write, crashes
@@ -50,7 +50,7 @@ export const FAILPOINTS = {
   compactAfterCommitBatch: "a compaction step (not the last) written",
   compactBeforeSetFinishedCompact: "the last compaction step (marks it done) about to be written",
   compactAfterSetFinishedCompact: "the last compaction step written",
-  crashDropUnsynced: "every engine write (use with N*panic and CHAINFIRE_UNSYNCED_LOSS=1)",
+  crashDropUnsynced: "every engine write (use with N*panic and CHAINFIRE_TEST_UNSYNCED_LOSS=1)",
 } as const;
 
 export type FailpointName = keyof typeof FAILPOINTS;
@@ -69,7 +69,7 @@ const crashHooks = new Set<() => void>();
 /** Whether any failpoint is armed (sites test this before calling {@link failpoint}). */
 export let failpointsActive = false;
 
-/** Whether crashes drop unsynced writes (`CHAINFIRE_UNSYNCED_LOSS=1`). */
+/** Whether crashes drop unsynced writes (`CHAINFIRE_TEST_UNSYNCED_LOSS=1`). */
 export let unsyncedLoss = false;
 
 /**
@@ -187,14 +187,14 @@ function writeLine(o: object): void {
   }
 }
 
-const envSpec = process.env.CHAINFIRE_FAILPOINTS;
-const envLoss = process.env.CHAINFIRE_UNSYNCED_LOSS === "1";
+const envSpec = process.env.CHAINFIRE_TEST_FAILPOINTS;
+const envLoss = process.env.CHAINFIRE_TEST_UNSYNCED_LOSS === "1";
 if ((envSpec !== undefined && envSpec !== "") || envLoss) {
   try {
     configureFailpoints(envSpec ?? "", { unsyncedLoss: envLoss });
   } catch (err) {
     // A typo must not silently test nothing: refuse to start.
-    fs.writeSync(2, `chainfire: CHAINFIRE_FAILPOINTS: ${(err as Error).message}\n`);
+    fs.writeSync(2, `chainfire: CHAINFIRE_TEST_FAILPOINTS: ${(err as Error).message}\n`);
     process.exit(2);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Failpoint nemeses (Chainfire only: etcd 3.4 from Debian has no gofail). A member is
  * restarted with one crash failpoint armed through its environment
- * (`CHAINFIRE_FAILPOINTS=<name>=<N>*panic`, packages/storage/src/failpoints.ts) and with
- * `CHAINFIRE_UNSYNCED_LOSS=1`, so when the failpoint fires the member exits at once (status
+ * (`CHAINFIRE_TEST_FAILPOINTS=<name>=<N>*panic`, packages/storage/src/failpoints.ts) and with
+ * `CHAINFIRE_TEST_UNSYNCED_LOSS=1`, so when the failpoint fires the member exits at once (status
  * 86) and loses every write it had not fsynced, as after a power failure. Healing restarts
  * it without failpoints (kill -9 first if it never fired).
  *
@@ -117,8 +117,8 @@ async function armAndRestart(
   if (kill && member.state !== "exited") await ctx.cluster.kill(i, "SIGKILL");
   member.config.env = {
     ...(member.config.env ?? {}),
-    CHAINFIRE_FAILPOINTS: spec,
-    CHAINFIRE_UNSYNCED_LOSS: "1",
+    CHAINFIRE_TEST_FAILPOINTS: spec,
+    CHAINFIRE_TEST_UNSYNCED_LOSS: "1",
   };
   await ctx.cluster.restart(i, { waitReady: false });
 }
@@ -157,7 +157,7 @@ async function armedFault(
     async heal() {
       for (const i of targets) {
         const member = ctx.cluster.member(i);
-        const spec = member.config.env?.CHAINFIRE_FAILPOINTS ?? "";
+        const spec = member.config.env?.CHAINFIRE_TEST_FAILPOINTS ?? "";
         const exit = member.state === "exited" ? member.lastExit : undefined;
         if (exit?.code === FAILPOINT_EXIT) {
           ctx.recorder.event(`failpoint fired: n${i + 1} ${spec}`);
@@ -179,8 +179,8 @@ async function armedFault(
 /** Removes the failpoint variables from member `i`'s environment (next start). */
 export function disarm(ctx: Pick<NemesisContext, "cluster">, i: number): void {
   const env = { ...(ctx.cluster.member(i).config.env ?? {}) };
-  delete env.CHAINFIRE_FAILPOINTS;
-  delete env.CHAINFIRE_UNSYNCED_LOSS;
+  delete env.CHAINFIRE_TEST_FAILPOINTS;
+  delete env.CHAINFIRE_TEST_UNSYNCED_LOSS;
   ctx.cluster.member(i).config.env = env;
 }
 

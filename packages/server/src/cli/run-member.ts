@@ -51,7 +51,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (failpointsActive || unsyncedLoss) {
     logger.warn(
       { failpoints: armedFailpoints(), unsyncedLoss },
-      "TEST MODE: failpoints armed (CHAINFIRE_FAILPOINTS / CHAINFIRE_UNSYNCED_LOSS); never in production",
+      "TEST MODE: failpoints armed (CHAINFIRE_TEST_FAILPOINTS / CHAINFIRE_TEST_UNSYNCED_LOSS); never in production",
     );
   }
   logger.info(
@@ -175,16 +175,19 @@ class Lifecycle {
 
 /**
  * Test-only tuning from the environment (fault-injection runs; docs/testing-faults.md):
- * `CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES` — entries kept behind a raft snapshot (etcd's
+ * `CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES` — entries kept behind a raft snapshot (etcd's
  * `--experimental-snapshot-catchup-entries`; default 5000), so that a short test can make
  * the leader send a snapshot to a member that was away.
  */
 function testTuning(env: NodeJS.ProcessEnv, logger: Logger): { snapshotCatchUpEntries?: number } {
-  const raw = env.CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES;
+  const raw = env.CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES;
   if (raw === undefined || raw === "") return {};
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < 0) {
-    logger.warn({ value: raw }, "ignoring CHAINFIRE_SNAPSHOT_CATCHUP_ENTRIES: not an integer >= 0");
+    logger.warn(
+      { value: raw },
+      "ignoring CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: not an integer >= 0",
+    );
     return {};
   }
   logger.warn(

@@ -1,5 +1,5 @@
 // A child for failpoints.test.ts: opens an engine (built package), performs the writes
-// named on the command line in order, and relies on CHAINFIRE_FAILPOINTS (read when
+// named on the command line in order, and relies on CHAINFIRE_TEST_FAILPOINTS (read when
 // failpoints.js loads) to crash it.
 //
 //   node failpoint-child.mjs <dataDir> <op>...   op: s:<key> (synced put), u:<key> (unsynced)

@@ -40,8 +40,8 @@ function ensureBuilt(): void {
 
 function runChild(dir: string, ops: string[], env: Record<string, string>) {
   const base = { ...process.env };
-  delete base.CHAINFIRE_FAILPOINTS;
-  delete base.CHAINFIRE_UNSYNCED_LOSS;
+  delete base.CHAINFIRE_TEST_FAILPOINTS;
+  delete base.CHAINFIRE_TEST_UNSYNCED_LOSS;
   const r = spawnSync(process.execPath, [child, dir, ...ops], {
     env: { ...base, ...env },
     encoding: "utf8",
@@ -118,8 +118,8 @@ describe("crashDropUnsynced", () => {
     const dir = tempDir("cf-failpoint-");
     try {
       const r = runChild(dir, ops, {
-        CHAINFIRE_FAILPOINTS: `crashDropUnsynced=${at}*panic`,
-        ...(loss ? { CHAINFIRE_UNSYNCED_LOSS: "1" } : {}),
+        CHAINFIRE_TEST_FAILPOINTS: `crashDropUnsynced=${at}*panic`,
+        ...(loss ? { CHAINFIRE_TEST_UNSYNCED_LOSS: "1" } : {}),
       });
       expect(r.status, r.stderr).toBe(FAILPOINT_EXIT_CODE);
       expect(r.stdout).not.toContain("DONE");
@@ -132,10 +132,10 @@ describe("crashDropUnsynced", () => {
     }
   });
 
-  it("a typo in CHAINFIRE_FAILPOINTS refuses to start", () => {
+  it("a typo in CHAINFIRE_TEST_FAILPOINTS refuses to start", () => {
     const dir = tempDir("cf-failpoint-");
     try {
-      const r = runChild(dir, ["s:a"], { CHAINFIRE_FAILPOINTS: "crashDropUnsyncd=panic" });
+      const r = runChild(dir, ["s:a"], { CHAINFIRE_TEST_FAILPOINTS: "crashDropUnsyncd=panic" });
       expect(r.status).toBe(2);
       expect(r.stderr).toContain("unknown failpoint");
     } finally {
