@@ -26,7 +26,7 @@ describe.each(compatTargets())("jepsen on %s", (kind) => {
       "kill-leader",
       "pause-leader",
       ...(net.ok ? ["partition-leader"] : []),
-      ...(kind === "chainfire" ? ["failpoint"] : []),
+      ...(kind === "chainfire" ? ["failpoint-member"] : []),
     ];
     console.log(`jepsen: ${kind}, seed ${seed} (replay: JEPSEN_SEED=${seed})`);
     const report = await runJepsen({

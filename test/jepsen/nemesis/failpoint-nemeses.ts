@@ -6,7 +6,7 @@
  * 86) and loses every write it had not fsynced, as after a power failure. Healing restarts
  * it without failpoints (kill -9 first if it never fired).
  *
- * - `failpoint`: the leader (half the time) or any member, a failpoint of the Ready loop
+ * - `failpoint-member`: the leader (half the time) or any member, a failpoint of the Ready loop
  *   (before/after the write, before the fsync, apply, sends) or `crashDropUnsynced` at
  *   the N-th engine write.
  * - `failpoint-snapshot`: a follower is killed and kept down while the others write past
@@ -53,7 +53,7 @@ export const SNAPSHOT_TUNING = { snapshotCount: 200, catchUpEntries: 50 };
 /** The failpoint nemeses (see the module comment). */
 export const FAILPOINT_NEMESES: readonly Nemesis[] = [
   {
-    name: "failpoint",
+    name: "failpoint-member",
     chainfire: true,
     async inject(ctx) {
       const up = running(ctx);

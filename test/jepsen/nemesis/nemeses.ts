@@ -247,7 +247,7 @@ export function selectNemeses(
       nemesis.name !== "kill-all" &&
       nemesis.name !== "kill-leader" &&
       nemesis.name !== "pause-leader" &&
-      nemesis.name !== "failpoint" &&
+      nemesis.name !== "failpoint-member" &&
       nemesis.name !== "failpoint-all" &&
       nemesis.name !== "clock"
     ) {
