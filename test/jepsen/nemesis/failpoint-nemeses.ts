@@ -35,7 +35,7 @@ const READY_FAILPOINTS: readonly { name: string; n: [number, number] }[] = [
   { name: "raftAfterApply", n: [1, 40] },
   { name: "raftBeforeLeaderSend", n: [1, 60] },
   { name: "raftBeforeFollowerSend", n: [1, 60] },
-  { name: "crashDropUnsynced", n: [20, 300] },
+  { name: "crashDropUnsynced", n: [5, 80] },
 ];
 
 /** Crash points of a follower's snapshot install. */
@@ -98,7 +98,7 @@ export const FAILPOINT_NEMESES: readonly Nemesis[] = [
       await Promise.all(
         all.filter((i) => ctx.cluster.member(i).state !== "exited").map((i) => ctx.cluster.kill(i)),
       );
-      const ns = all.map(() => between(ctx.random, 30, 400));
+      const ns = all.map(() => between(ctx.random, 5, 60));
       for (const i of all) await armAndRestart(ctx, i, `crashDropUnsynced=${ns[i]}*panic`, false);
       const detail = all.map((i) => `n${i + 1}@${ns[i]}`).join(",");
       return armedFault(ctx, all, `every member: crashDropUnsynced ${detail}`, 5000, 10_000);
