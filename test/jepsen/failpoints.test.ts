@@ -43,7 +43,11 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
       electionMs: 500,
       snapshotCount: SNAPSHOT.snapshotCount,
       readyTimeoutMs: 60_000,
-      env: { CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT.catchUp), ...env },
+      env: {
+        CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT.catchUp),
+        CHAINFIRE_TEST_COMPACTION_STEP_ENTRIES: "100",
+        ...env,
+      },
     });
     return cluster;
   }
@@ -93,21 +97,14 @@ describe.skipIf(!chainfire)("failpoints on chainfire", () => {
   it("every failpoint is reached (print)", async () => {
     const names = Object.keys(FAILPOINTS);
     const c = await start({ CHAINFIRE_TEST_FAILPOINTS: names.map((n) => `${n}=print`).join(",") });
-    // A compaction of more than one batch (a step looks at about 10 000 revision-log
-    // entries): 90 transactions of 128 puts each.
+    // A compaction of more than one step (100 revision-log entries each here): 3
+    // transactions of 128 puts.
     const leader = await c.waitForLeader(30_000);
     let rev = 0n;
-    for (let t = 0; t < 90; t += 6) {
-      const revs = await Promise.all(
-        Array.from({ length: 6 }, async (_, k) => {
-          const success = Array.from({ length: 128 }, (_, j) =>
-            op.put(`/fp/big/${t + k}/${j}`, "x"),
-          );
-          const req = etcdserverpb.TxnRequest.fromPartial({ success });
-          return (await c.client(leader).txn(req, 20_000)).header!.revision;
-        }),
-      );
-      for (const r of revs) if (r > rev) rev = r;
+    for (let t = 0; t < 3; t++) {
+      const success = Array.from({ length: 128 }, (_, j) => op.put(`/fp/big/${t}/${j}`, "x"));
+      const req = etcdserverpb.TxnRequest.fromPartial({ success });
+      rev = (await c.client(leader).txn(req, 20_000)).header!.revision;
     }
     await c.client(leader).compact({ revision: rev, physical: true }, 30_000);
     // A follower away while the others snapshot past it and compact their raft log.

@@ -11,7 +11,10 @@
  * - etcd #17529 (events starved or lost when hundreds of watches with prev_kv share one
  *   watch stream): 200 watches on one stream, half catching up from revision 1, half
  *   from now, while 8 writers put; every watch must deliver every event it is owed, each
- *   once, with the right prev_kv, within the deadline.
+ *   once, with the right prev_kv, within the deadline. Meanwhile the client asks for
+ *   progress notifications every 100 ms: a notification at revision R must never be
+ *   ahead of the events delivered before it (every event ≤ R that a watch is owed has
+ *   already arrived: "progress never ahead").
  */
 
 import { etcdserverpb } from "@chainfire/api";
@@ -149,7 +152,10 @@ describe.each(compatTargets())("watch regressions on %s", (kind) => {
     const leader = await c.waitForLeader(30_000);
     const follower = (leader + 1) % 3;
     const stream = openMultiplexed(conns, follower, prefix, 200);
-    const final = await writes(c, conns, recorder, prefix, 120, 8);
+    const ticker = setInterval(() => stream.requestProgress(), 100);
+    const final = await writes(c, conns, recorder, prefix, 80, 8).finally(() =>
+      clearInterval(ticker),
+    );
     try {
       await pollUntil(
         () =>
@@ -165,6 +171,17 @@ describe.each(compatTargets())("watch regressions on %s", (kind) => {
       const owed = history.filter((e) => e.rev >= w.from && e.rev <= final);
       const got = w.events.filter((e) => e.rev <= final);
       expect(got, `watch ${w.id} from ${w.from}`).toEqual(owed);
+    }
+    // Progress never ahead of delivered events.
+    console.log(`#17529: ${stream.progress.length} progress notifications`);
+    for (const p of stream.progress) {
+      stream.watches.forEach((w, i) => {
+        if (!p.created[i]) return;
+        const owed = history.filter((e) => e.rev >= w.from && e.rev <= p.rev).length;
+        expect(p.delivered[i], `watch ${w.id}: progress at ${p.rev} ahead of its events`).toBe(
+          owed,
+        );
+      });
     }
   }, 180_000);
 });
@@ -190,7 +207,17 @@ function openMultiplexed(conns: Connections, member: number, prefix: string, cou
   const pending: MuxWatch[] = [];
   const byId = new Map<bigint, MuxWatch>();
   const problems: string[] = [];
+  /** Progress notifications: the revision, and what each watch had delivered by then. */
+  const progress: { rev: number; delivered: number[]; created: boolean[] }[] = [];
   call.on("data", (res: etcdserverpb.WatchResponse) => {
+    if (!res.created && !res.canceled && res.events.length === 0) {
+      progress.push({
+        rev: Number(res.header?.revision ?? 0n),
+        delivered: watches.map((w) => w.events.length),
+        created: watches.map((w) => w.created),
+      });
+      return;
+    }
     if (res.created) {
       const w = pending.shift();
       if (!w) {
@@ -246,7 +273,13 @@ function openMultiplexed(conns: Connections, member: number, prefix: string, cou
       }),
     );
   }
-  return { watches, problems, close: () => call.cancel() };
+  const requestProgress = () =>
+    call.write(
+      etcdserverpb.WatchRequest.fromPartial({
+        requestUnion: { $case: "progressRequest", value: {} },
+      }),
+    );
+  return { watches, problems, progress, requestProgress, close: () => call.cancel() };
 }
 
 function lastRev(events: WatchEvent[]): number {

@@ -90,6 +90,8 @@ export interface MemberDeps {
   closeTimeoutMs?: number;
   /** Lessor tuning (lease/options.ts): checkpoint interval, clock, ... */
   lessor?: Partial<LessorOptions>;
+  /** Revision-log entries per physical compaction step. Default 10 000 (storage). */
+  compactionStepEntries?: number;
 }
 
 /** etcd's SnapshotCatchUpEntries. */
@@ -497,7 +499,14 @@ export class Member implements MemberContext {
     const store = this.#storage.store;
     const prev = this.#compaction;
     this.#compaction = prev
-      .then(() => store.runCompaction({ signal: this.#stop.signal }))
+      .then(() =>
+        store.runCompaction({
+          signal: this.#stop.signal,
+          ...(this.#deps.compactionStepEntries
+            ? { stepEntries: this.#deps.compactionStepEntries }
+            : {}),
+        }),
+      )
       .catch((err: unknown) => {
         this.logger.error({ err }, "physical compaction failed");
       });

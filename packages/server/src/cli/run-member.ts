@@ -177,22 +177,29 @@ class Lifecycle {
  * Test-only tuning from the environment (fault-injection runs; docs/testing-faults.md):
  * `CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES` — entries kept behind a raft snapshot (etcd's
  * `--experimental-snapshot-catchup-entries`; default 5000), so that a short test can make
- * the leader send a snapshot to a member that was away.
+ * the leader send a snapshot to a member that was away;
+ * `CHAINFIRE_TEST_COMPACTION_STEP_ENTRIES` — revision-log entries per physical compaction
+ * step (default 10 000), so that a short test gets a compaction of several steps.
  */
-function testTuning(env: NodeJS.ProcessEnv, logger: Logger): { snapshotCatchUpEntries?: number } {
-  const raw = env.CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES;
-  if (raw === undefined || raw === "") return {};
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    logger.warn(
-      { value: raw },
-      "ignoring CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: not an integer >= 0",
-    );
-    return {};
-  }
-  logger.warn(
-    { snapshotCatchUpEntries: n },
-    "TEST MODE: snapshot catch-up entries from the environment",
-  );
-  return { snapshotCatchUpEntries: n };
+function testTuning(
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): { snapshotCatchUpEntries?: number; compactionStepEntries?: number } {
+  const out: { snapshotCatchUpEntries?: number; compactionStepEntries?: number } = {};
+  const read = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) {
+      logger.warn({ value: raw }, `ignoring ${name}: not an integer >= ${min}`);
+      return undefined;
+    }
+    return n;
+  };
+  const catchUp = read("CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES", 0);
+  if (catchUp !== undefined) out.snapshotCatchUpEntries = catchUp;
+  const step = read("CHAINFIRE_TEST_COMPACTION_STEP_ENTRIES", 1);
+  if (step !== undefined) out.compactionStepEntries = step;
+  if (Object.keys(out).length > 0) logger.warn(out, "TEST MODE: tuning from the environment");
+  return out;
 }
