@@ -16,6 +16,7 @@ import type { MemberClocks } from "../clock.js";
 import { between, pick, type Random, sample } from "../random.js";
 import type { Recorder } from "../recorder.js";
 import { FAILPOINT_NEMESES } from "./failpoint-nemeses.js";
+import { MEMBERSHIP_NEMESES } from "./membership-nemeses.js";
 
 /** What a nemesis may act on. */
 export interface NemesisContext {
@@ -183,6 +184,7 @@ export const NEMESES: readonly Nemesis[] = [
     },
   },
   ...FAILPOINT_NEMESES,
+  ...MEMBERSHIP_NEMESES,
   {
     name: "loss",
     network: true,
@@ -206,6 +208,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
   delay: ["delay", "delay-leader", "delay-follower"],
   clock: ["clock"],
   failpoint: FAILPOINT_NEMESES.map((n) => n.name),
+  membership: MEMBERSHIP_NEMESES.map((n) => n.name),
   all: NEMESES.map((n) => n.name),
 };
 
