@@ -66,6 +66,11 @@ export interface MemberConfig {
   advertisePeerPort?: number;
   /** "https" for client and peer URLs (the TLS flags come in {@link extraArgs}). */
   scheme?: "http" | "https";
+  /**
+   * Environment variables for the next start (e.g. Chainfire's CHAINFIRE_TEST_FAILPOINTS); a
+   * nemesis may set and clear it between restarts.
+   */
+  env?: Record<string, string>;
 }
 
 /** How a member process ended. */
@@ -167,7 +172,7 @@ export class Member {
     try {
       child = spawn(file, args, {
         stdio: ["ignore", log, log],
-        env: memberEnv(),
+        env: { ...memberEnv(), ...(this.config.env ?? {}) },
         cwd: REPO_ROOT,
       });
     } finally {
@@ -334,6 +339,8 @@ function memberEnv(): NodeJS.ProcessEnv {
     // tsx's loaders into a member that must run its compiled JavaScript.
     if (key.startsWith("ETCD_") || key.startsWith("ETCDCTL_") || key === "NODE_OPTIONS") continue;
     if (key.startsWith("VITEST")) continue;
+    // Failpoints are armed per member, only through MemberConfig.env.
+    if (key === "CHAINFIRE_TEST_FAILPOINTS" || key === "CHAINFIRE_TEST_UNSYNCED_LOSS") continue;
     env[key] = value;
   }
   return env;

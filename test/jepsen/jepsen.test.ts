@@ -2,7 +2,8 @@
  * The CI selection of the fault-injection suite (a few minutes at most): the register
  * workload on the current compatibility target under kill -9 of the leader, SIGSTOP of
  * the leader and — when running as root — the leader partitioned away in network
- * namespaces; then kill -9 of every member and a restart. Every check must pass:
+ * namespaces, and on Chainfire a member restarted with a crash failpoint armed and
+ * unsynced loss (nemesis/failpoint-nemeses.ts); then kill -9 of every member and a restart. Every check must pass:
  * linearizability, revisions, liveness, durability, HashKV (skipped with the reason when
  * unimplemented). Longer runs: `npm run jepsen -- --time 300 --nemesis all`.
  *
@@ -20,13 +21,18 @@ const net = netnsSupport();
 if (!net.ok) console.warn(`jepsen: partitions skipped (${net.reason}); kill and pause still run`);
 
 describe.each(compatTargets())("jepsen on %s", (kind) => {
-  it("register under kill -9 leader, SIGSTOP leader and (root) leader partition", async () => {
-    const nemesis = ["kill-leader", "pause-leader", ...(net.ok ? ["partition-leader"] : [])];
+  it("register under kill -9 leader, SIGSTOP leader, (root) leader partition, (chainfire) failpoint crash", async () => {
+    const nemesis = [
+      "kill-leader",
+      "pause-leader",
+      ...(net.ok ? ["partition-leader"] : []),
+      ...(kind === "chainfire" ? ["failpoint-member"] : []),
+    ];
     console.log(`jepsen: ${kind}, seed ${seed} (replay: JEPSEN_SEED=${seed})`);
     const report = await runJepsen({
       ...DEFAULT_OPTIONS,
       kind,
-      timeSec: 40,
+      timeSec: kind === "chainfire" ? 50 : 40,
       nemesis: nemesis.join(","),
       seed,
       log: (line) => console.log(line),

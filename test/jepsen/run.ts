@@ -31,6 +31,7 @@ import {
   sentinel,
   waitAllHealthy,
 } from "./final-checks.js";
+import { SNAPSHOT_TUNING } from "./nemesis/failpoint-nemeses.js";
 import type { NemesisContext } from "./nemesis/nemeses.js";
 import { selectNemeses } from "./nemesis/nemeses.js";
 import { healAll, runSchedule } from "./nemesis/schedule.js";
@@ -113,6 +114,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     network: true,
     proxy: true,
     clock: true,
+    chainfire: true,
   });
   const wantsNet = probe.nemeses.some((n) => n.network);
   const wantsProxy = probe.nemeses.some((n) => n.proxy);
@@ -129,6 +131,7 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     network: useNet,
     proxy: useProxy,
     clock: useClock,
+    chainfire: options.kind === "chainfire",
   });
   for (const s of skipped) {
     const why = !support.ok && s.includes("namespaces") ? ` (${support.reason})` : "";
@@ -194,6 +197,14 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
       heartbeatMs: options.heartbeatMs,
       electionMs: options.electionMs,
       placement,
+      ...(nemeses.some((n) => n.snapshots)
+        ? {
+            snapshotCount: SNAPSHOT_TUNING.snapshotCount,
+            env: {
+              CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES: String(SNAPSHOT_TUNING.catchUpEntries),
+            },
+          }
+        : {}),
     });
     const c = cluster;
     const conns = (connections = new Connections((i) => c.member(i).clientUrl));

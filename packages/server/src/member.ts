@@ -101,6 +101,8 @@ export interface MemberDeps {
    * used as the user when a call carries no token. Default: none.
    */
   certificateCommonName?: CertificateCommonName;
+  /** Revision-log entries per physical compaction step. Default 10 000 (storage). */
+  compactionStepEntries?: number;
 }
 
 /** etcd's SnapshotCatchUpEntries. */
@@ -569,7 +571,14 @@ export class Member implements MemberContext {
     const store = this.#storage.store;
     const prev = this.#compaction;
     this.#compaction = prev
-      .then(() => store.runCompaction({ signal: this.#stop.signal }))
+      .then(() =>
+        store.runCompaction({
+          signal: this.#stop.signal,
+          ...(this.#deps.compactionStepEntries
+            ? { stepEntries: this.#deps.compactionStepEntries }
+            : {}),
+        }),
+      )
       .catch((err: unknown) => {
         this.logger.error({ err }, "physical compaction failed");
       });

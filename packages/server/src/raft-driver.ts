@@ -21,23 +21,26 @@
  * The driver can be paused (the member swaps its storage for an installed snapshot) and
  * stopped. A failed write is fatal: the member must stop (hooks.onFatal).
  */
-import type {
-  Entry,
-  Message,
-  RawNode,
-  ReadState,
-  Ready,
-  SnapshotStatus,
-  SoftState,
+import {
+  type Entry,
+  type Message,
+  type RawNode,
+  type ReadState,
+  type Ready,
+  type SnapshotStatus,
+  type SoftState,
+  StateType,
 } from "@chainfire/raft";
-import type {
-  Engine,
-  LeaseStore,
-  MetaStore,
-  MvccStore,
-  MvccWrite,
-  RaftLogStore,
-  WriteBatch,
+import {
+  type Engine,
+  failpoint,
+  failpointsActive,
+  type LeaseStore,
+  type MetaStore,
+  type MvccStore,
+  type MvccWrite,
+  type RaftLogStore,
+  type WriteBatch,
 } from "@chainfire/storage";
 import type { AlarmStore } from "./apply/alarms.js";
 import type { ApplyOutput } from "./apply/applier.js";
@@ -99,6 +102,8 @@ export class RaftDriver {
   #paused = false;
   #stopped = false;
   #snapIndex: number;
+  /** Whether the last SoftState said leader (only for the send failpoints). */
+  #leading = false;
   /** Readies processed and entries they wrote (for tests and the log). */
   readonly stats = { readies: 0, entries: 0, committed: 0, syncs: 0 };
 
@@ -236,10 +241,16 @@ export class RaftDriver {
     const hooks = this.#opts.hooks;
     const rd: Ready = node.ready();
     this.stats.readies++;
-    if (rd.softState) hooks.onSoftState(rd.softState);
+    if (rd.softState) {
+      this.#leading = rd.softState.raftState === StateType.Leader;
+      hooks.onSoftState(rd.softState);
+    }
 
     // 1. Messages that may leave before this Ready is durable.
-    if (rd.messages.length > 0) hooks.send(rd.messages);
+    if (rd.messages.length > 0) {
+      if (failpointsActive) this.#sendFailpoint();
+      hooks.send(rd.messages);
+    }
 
     // 2. One write batch: raft log + apply effects + applied index.
     if (rd.snapshot) {
@@ -268,6 +279,7 @@ export class RaftDriver {
       }
       try {
         log.save(batch, { entries: rd.entries, hardState: rd.hardState });
+        if (w && failpointsActive) failpoint("raftBeforeApply");
         if (w) out = hooks.apply(w, ce);
       } catch (err) {
         w?.abort();
@@ -279,6 +291,7 @@ export class RaftDriver {
       }
       const sync = rd.mustSync;
       const t0 = performance.now();
+      if (failpointsActive) failpoint("raftBeforeSave");
       // The write itself is synchronous (memtable + WAL in the page cache; later reads see
       // it); the fsync is awaited separately below. A failed write rejects here.
       if (w) await w.commit({ sync: false });
@@ -298,7 +311,9 @@ export class RaftDriver {
         this.#applied(out, meta.appliedIndex);
       }
       const t1 = performance.now();
+      if (failpointsActive && sync) failpoint("raftBeforeFsync");
       if (sync) await engine.syncWal();
+      if (failpointsActive) failpoint("raftAfterSave");
       const m = this.#opts.metrics;
       if (m) {
         if (sync) m.walFsyncSeconds((performance.now() - t1) / 1000);
@@ -312,7 +327,10 @@ export class RaftDriver {
     }
 
     // 3. Messages that promise what is now durable.
-    if (rd.messagesAfterPersist.length > 0) hooks.send(rd.messagesAfterPersist);
+    if (rd.messagesAfterPersist.length > 0) {
+      if (failpointsActive) this.#sendFailpoint();
+      hooks.send(rd.messagesAfterPersist);
+    }
 
     // 4. Results, reads (unless released above).
     if (!released && ce.length > 0) this.#applied(out, meta.appliedIndex);
@@ -329,6 +347,11 @@ export class RaftDriver {
   #applied(out: ApplyOutput | undefined, applied: number): void {
     this.#opts.hooks.onApplied(out, applied);
     this.#opts.metrics?.appliedIndex(applied);
+    if (failpointsActive) failpoint("raftAfterApply");
+  }
+
+  #sendFailpoint(): void {
+    failpoint(this.#leading ? "raftBeforeLeaderSend" : "raftBeforeFollowerSend");
   }
 
   /** Raft snapshot + log compaction, once the applied state is synced. */
@@ -337,10 +360,12 @@ export class RaftDriver {
     await engine.syncWal();
     const applied = meta.appliedIndex;
     if (applied <= this.#snapIndex) return;
+    if (failpointsActive) failpoint("raftBeforeSnapshotLog");
     log.createSnapshot(applied, meta.confState);
     this.#snapIndex = applied;
     const compactTo = applied - this.#opts.catchUpEntries;
     if (compactTo > log.firstIndex() - 1) log.compact(compactTo);
+    if (failpointsActive) failpoint("raftAfterSnapshotLog");
     this.#opts.logger?.info(
       { snapshotIndex: applied, firstIndex: log.firstIndex() },
       "raft snapshot taken, log compacted",

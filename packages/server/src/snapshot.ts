@@ -22,7 +22,12 @@
  */
 import { ErrClusterIdMismatch, ErrStopped, EtcdError } from "@chainfire/api";
 import type { Message } from "@chainfire/raft";
-import { type StagedSnapshot, stageStateSnapshot } from "@chainfire/storage";
+import {
+  failpoint,
+  failpointsActive,
+  type StagedSnapshot,
+  stageStateSnapshot,
+} from "@chainfire/storage";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
@@ -68,6 +73,7 @@ export async function installSnapshot(
   try {
     const hs = old.log.hardState;
     await closeStorage(old);
+    if (failpointsActive) failpoint("raftBeforeApplySnap");
     await staged.install();
     const s = await openStorage(host.dbDir, host.logger);
     if (s.meta.clusterId !== host.clusterId) {
@@ -88,6 +94,7 @@ export async function installSnapshot(
         b.close();
       }
     }
+    if (failpointsActive) failpoint("raftAfterApplySnap");
     const state = host.newDriverState(s);
     host.swapped(s);
     host.driver().resume(state);
@@ -155,10 +162,12 @@ export class SnapshotReceiver {
     this.#receiving = true;
     let staged: StagedSnapshot;
     try {
+      if (failpointsActive) failpoint("raftBeforeSaveSnap");
       staged = await stageStateSnapshot(data, h.dbDir, {
         memberId: h.memberId,
         hardState: h.storage().log.hardState,
       });
+      if (failpointsActive) failpoint("raftAfterSaveSnap");
     } catch (err) {
       this.#receiving = false;
       throw err;

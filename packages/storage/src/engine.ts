@@ -50,7 +50,9 @@ import {
   type NativeIteratorOptions,
   type NextvResult,
 } from "./engine-binding.js";
+import { UnsyncedLoss } from "./engine-loss.js";
 import { syncWalInline, WalSyncer } from "./engine-sync.js";
+import { failpoint, failpointsActive, unsyncedLoss } from "./failpoints.js";
 
 export { Cursor, EngineStateError, type Entry, WriteBatch };
 
@@ -151,6 +153,8 @@ export class Engine {
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #syncMode: "worker" | "inline";
   #syncer: WalSyncer | null = null;
+  /** Test mode only (CHAINFIRE_TEST_UNSYNCED_LOSS=1): see engine-loss.ts. */
+  #loss: UnsyncedLoss | null = null;
   #closing: Promise<void> | null = null;
 
   private constructor(
@@ -221,6 +225,7 @@ export class Engine {
     });
     const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker");
     if (engine.#syncMode === "worker") engine.#syncer = new WalSyncer(db);
+    if (unsyncedLoss) engine.#loss = new UnsyncedLoss(dir);
     return engine;
   }
 
@@ -242,11 +247,13 @@ export class Engine {
    * A rejected promise means an I/O failure: the caller must treat the member as failed.
    */
   write(batch: WriteBatch, opts: { sync: boolean }): Promise<void> {
+    const inline = opts.sync && this.#syncMode === "inline";
     try {
-      this.writeSync(batch, opts.sync && this.#syncMode === "inline");
+      this.writeSync(batch, inline);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (inline && this.#loss) this.#loss.synced(this.#loss.mark());
     if (!opts.sync || this.#syncMode === "inline") return Promise.resolve();
     return this.syncWal();
   }
@@ -265,6 +272,8 @@ export class Engine {
     }
     binding.batch_clear(batch.ctx);
     batch.resetBytes();
+    if (fsync && this.#loss) this.#loss.synced(this.#loss.mark());
+    if (failpointsActive) failpoint("crashDropUnsynced");
   }
 
   /**
@@ -273,6 +282,15 @@ export class Engine {
    */
   syncWal(): Promise<void> {
     const db = this.#live();
+    if (this.#loss) {
+      const loss = this.#loss;
+      const m = loss.mark();
+      return this.#syncNow(db).then(() => loss.synced(m));
+    }
+    return this.#syncNow(db);
+  }
+
+  #syncNow(db: DbContext): Promise<void> {
     if (this.#syncer) return this.#syncer.sync();
     try {
       syncWalInline(db);
@@ -476,6 +494,8 @@ export class Engine {
     await Promise.allSettled([...this.#tasks]);
     await this.#syncer?.close();
     this.#syncer = null;
+    this.#loss?.close();
+    this.#loss = null;
     for (const c of [...this.#cursors]) c.close();
     const db = this.#db;
     if (!db) return;

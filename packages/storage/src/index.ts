@@ -21,6 +21,19 @@ export {
   storageError,
 } from "./errors.js";
 export {
+  armedFailpoints,
+  configureFailpoints,
+  FAILPOINT_EXIT_CODE,
+  FAILPOINTS,
+  type FailpointAction,
+  type FailpointName,
+  failpoint,
+  failpointHits,
+  failpointsActive,
+  parseFailpoints,
+  unsyncedLoss,
+} from "./failpoints.js";
+export {
   compareBytes,
   decodeKey,
   decodeRevision,

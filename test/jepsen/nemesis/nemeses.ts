@@ -15,6 +15,8 @@ import type { DelayProxy } from "../../harness/proxy.js";
 import type { MemberClocks } from "../clock.js";
 import { between, pick, type Random, sample } from "../random.js";
 import type { Recorder } from "../recorder.js";
+import { FAILPOINT_NEMESES } from "./failpoint-nemeses.js";
+import { MEMBERSHIP_NEMESES } from "./membership-nemeses.js";
 
 /** What a nemesis may act on. */
 export interface NemesisContext {
@@ -48,6 +50,10 @@ export interface Nemesis {
   clock?: boolean;
   /** Needs at least this many members. */
   minSize?: number;
+  /** Needs Chainfire members (failpoints). */
+  chainfire?: boolean;
+  /** Wants a small --snapshot-count and catch-up (snapshots sent during the run). */
+  snapshots?: boolean;
   inject(ctx: NemesisContext): Promise<Fault>;
 }
 
@@ -177,6 +183,8 @@ export const NEMESES: readonly Nemesis[] = [
       };
     },
   },
+  ...FAILPOINT_NEMESES,
+  ...MEMBERSHIP_NEMESES,
   {
     name: "loss",
     network: true,
@@ -199,6 +207,8 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
   partition: ["partition-leader", "partition-halves", "partition-oneway", "partition-bridge"],
   delay: ["delay", "delay-leader", "delay-follower"],
   clock: ["clock"],
+  failpoint: FAILPOINT_NEMESES.map((n) => n.name),
+  membership: MEMBERSHIP_NEMESES.map((n) => n.name),
   all: NEMESES.map((n) => n.name),
 };
 
@@ -209,7 +219,7 @@ export const NEMESIS_GROUPS: Record<string, string[]> = {
 export function selectNemeses(
   spec: string,
   size: number,
-  can: { network: boolean; proxy: boolean; clock: boolean },
+  can: { network: boolean; proxy: boolean; clock: boolean; chainfire: boolean },
 ): { nemeses: Nemesis[]; skipped: string[] } {
   const wanted = new Set<string>();
   for (const part of spec.split(",").map((p) => p.trim())) {
@@ -231,6 +241,8 @@ export function selectNemeses(
       skipped.push(
         `${nemesis.name}: needs libfaketime and a member that reads the clock through libc (Chainfire)`,
       );
+    } else if (nemesis.chainfire && !can.chainfire) {
+      skipped.push(`${nemesis.name}: needs Chainfire members (failpoints)`);
     } else if ((nemesis.minSize ?? 1) > size)
       skipped.push(`${nemesis.name}: needs ${nemesis.minSize} members`);
     else if (
@@ -238,6 +250,8 @@ export function selectNemeses(
       nemesis.name !== "kill-all" &&
       nemesis.name !== "kill-leader" &&
       nemesis.name !== "pause-leader" &&
+      nemesis.name !== "failpoint-member" &&
+      nemesis.name !== "failpoint-all" &&
       nemesis.name !== "clock"
     ) {
       skipped.push(`${nemesis.name}: meaningless with one member`);

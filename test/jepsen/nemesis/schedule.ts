@@ -6,6 +6,7 @@
  */
 import { delay, describeError } from "../../harness/wait.js";
 import { between, sample } from "../random.js";
+import { disarm } from "./failpoint-nemeses.js";
 import type { Fault, Nemesis, NemesisContext } from "./nemeses.js";
 
 /** Options of {@link runSchedule}. */
@@ -76,7 +77,10 @@ export async function healAll(ctx: NemesisContext): Promise<void> {
   for (let i = 0; i < ctx.cluster.size; i++) {
     const member = ctx.cluster.member(i);
     if (member.state === "stopped") ctx.cluster.cont(i);
-    if (member.state === "exited") await ctx.cluster.restart(i, { waitReady: false });
+    if (member.state === "exited") {
+      disarm(ctx, i);
+      await ctx.cluster.restart(i, { waitReady: false });
+    }
   }
 }
 

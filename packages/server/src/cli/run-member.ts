@@ -13,6 +13,7 @@
  * With `CHAINFIRE_STDIN_LIFELINE=1` (set by the local cluster for its children), the end of
  * stdin counts as SIGTERM: a member whose supervisor died (even by SIGKILL) stops too.
  */
+import { armedFailpoints, failpointsActive, unsyncedLoss } from "@chainfire/storage";
 import type { Logger } from "pino";
 import { ConfigError, type ResolvedConfig, resolveMemberConfig } from "../config.js";
 import { formatInitialCluster } from "../config-urls.js";
@@ -52,6 +53,12 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on("unhandledRejection", die("unhandled promise rejection"));
   dropIpServernameWarning();
   for (const w of config.warnings) logger.warn(w);
+  if (failpointsActive || unsyncedLoss) {
+    logger.warn(
+      { failpoints: armedFailpoints(), unsyncedLoss },
+      "TEST MODE: failpoints armed (CHAINFIRE_TEST_FAILPOINTS / CHAINFIRE_TEST_UNSYNCED_LOSS); never in production",
+    );
+  }
   logger.info(
     {
       version: CHAINFIRE_VERSION,
@@ -77,7 +84,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   let member: Member;
   let http: HttpEndpoints | undefined;
   try {
-    member = await Member.start(options, { logger });
+    member = await Member.start(options, { logger, ...testTuning(env, logger) });
   } catch (err) {
     lifecycle.removeSignalHandlers();
     if (err instanceof MemberRemovedError) {
@@ -180,4 +187,35 @@ class Lifecycle {
     this.logger.info("stopped");
     return 0;
   }
+}
+
+/**
+ * Test-only tuning from the environment (fault-injection runs; docs/testing-faults.md):
+ * `CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES` — entries kept behind a raft snapshot (etcd's
+ * `--experimental-snapshot-catchup-entries`; default 5000), so that a short test can make
+ * the leader send a snapshot to a member that was away;
+ * `CHAINFIRE_TEST_COMPACTION_STEP_ENTRIES` — revision-log entries per physical compaction
+ * step (default 10 000), so that a short test gets a compaction of several steps.
+ */
+function testTuning(
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): { snapshotCatchUpEntries?: number; compactionStepEntries?: number } {
+  const out: { snapshotCatchUpEntries?: number; compactionStepEntries?: number } = {};
+  const read = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) {
+      logger.warn({ value: raw }, `ignoring ${name}: not an integer >= ${min}`);
+      return undefined;
+    }
+    return n;
+  };
+  const catchUp = read("CHAINFIRE_TEST_SNAPSHOT_CATCHUP_ENTRIES", 0);
+  if (catchUp !== undefined) out.snapshotCatchUpEntries = catchUp;
+  const step = read("CHAINFIRE_TEST_COMPACTION_STEP_ENTRIES", 1);
+  if (step !== undefined) out.compactionStepEntries = step;
+  if (Object.keys(out).length > 0) logger.warn(out, "TEST MODE: tuning from the environment");
+  return out;
 }

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { peerpb, type raftpb } from "@chainfire/api";
-import type { StateSnapshot } from "@chainfire/storage";
+import { failpoint, failpointsActive, type StateSnapshot } from "@chainfire/storage";
 import {
   type ChannelCredentials,
   type ChannelOptions,
@@ -187,6 +187,7 @@ export class PeerConnection {
           }),
         );
         offset += data.byteLength;
+        if (failpointsActive) failpoint("snapshotSendMidway");
       }
       c.write(
         peerpb.SnapshotChunk.fromPartial({

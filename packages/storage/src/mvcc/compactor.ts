@@ -9,6 +9,7 @@
  * `compact-done` in kvmeta) survives restarts; each step is one RocksDB batch.
  */
 import type { Engine, WriteBatch } from "../engine.js";
+import { failpoint, failpointsActive } from "../failpoints.js";
 import {
   encodedKeyUpperBound,
   encodeKey,
@@ -72,8 +73,14 @@ export function compactStep(engine: Engine, c: number, maxEntries: number): bool
     batch.put("kvmeta", META_COMPACT_CURSOR, firstKept ?? encodeRevision(c + 1, 0));
     batch.put("kvmeta", META_COMPACT_DONE, encodeInt(c));
   }
+  if (failpointsActive) {
+    failpoint(next ? "compactBeforeCommitBatch" : "compactBeforeSetFinishedCompact");
+  }
   engine.writeSync(batch);
   batch.close();
+  if (failpointsActive) {
+    failpoint(next ? "compactAfterCommitBatch" : "compactAfterSetFinishedCompact");
+  }
   return next === undefined;
 }
 

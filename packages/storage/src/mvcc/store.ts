@@ -56,6 +56,7 @@
  */
 import type { Engine, WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
+import { failpoint, failpointsActive } from "../failpoints.js";
 import { type ChangesOptions, type ChangesPage, readChanges } from "./changes.js";
 import { compactionPending, compactStep } from "./compactor.js";
 import type { StoredEvent } from "./event.js";
@@ -302,6 +303,7 @@ export class MvccStore {
    * Stops early (without error) when `signal` aborts or the engine closes.
    */
   async runCompaction(opts: { signal?: AbortSignal; stepEntries?: number } = {}): Promise<void> {
+    if (failpointsActive && this.compactionPending) failpoint("compactAfterCommitScheduledCompact");
     for (;;) {
       if (opts.signal?.aborted || this.engine.closed) return;
       if (this.#open) {

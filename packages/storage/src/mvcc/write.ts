@@ -19,6 +19,7 @@
  */
 import type { WriteBatch } from "../engine.js";
 import { StorageBugError, StorageError } from "../errors.js";
+import { failpoint, failpointsActive } from "../failpoints.js";
 import { compareBytes, encodeKeyRevisionDesc, encodeRevision } from "../keys.js";
 import { compareToPath } from "./compare.js";
 import { StoredEvent } from "./event.js";
@@ -244,6 +245,7 @@ export class MvccWrite {
     }
     if (this.#rev !== this.#startRev) this.batch.put("kvmeta", META_REV, encodeInt(this.#rev));
     if (this.#compactRev !== this.#startCompactRev) {
+      if (failpointsActive) failpoint("compactBeforeCommitScheduledCompact");
       this.batch.put("kvmeta", META_COMPACT, encodeInt(this.#compactRev));
     }
     const out: FinishedWrite = {

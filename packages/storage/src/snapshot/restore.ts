@@ -21,6 +21,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { HardState } from "@chainfire/raft";
 import { COLUMN_FAMILIES, type ColumnFamilyName, Engine, type EngineOptions } from "../engine.js";
+import { failpoint, failpointsActive } from "../failpoints.js";
 import { encodeIdValue, LOCAL_MEMBER_ID_KEY } from "../meta/codec.js";
 import {
   BOUNDARY_KEY,
@@ -209,6 +210,7 @@ async function installRestored(dbDir: string): Promise<void> {
       await fs.promises.rm(paths.old, { recursive: true, force: true });
       await fs.promises.rename(dir, paths.old);
       await fsyncDir(parent);
+      if (failpointsActive) failpoint("snapshotInstallMidway");
     }
     await fs.promises.rename(paths.restored, dir);
     await fsyncDir(parent);
