@@ -16,11 +16,12 @@
 import {
   ErrBadLeaderTransferee,
   ErrCanceled,
+  ErrNoSpace,
   ErrNotLeader,
   ErrStopped,
   ErrTimeout,
   EtcdError,
-  type etcdserverpb,
+  etcdserverpb,
 } from "@chainfire/api";
 import {
   BugIndicatingError,
@@ -33,6 +34,7 @@ import {
 } from "@chainfire/raft";
 import {
   createStateSnapshot,
+  hashState,
   type LeaseStore,
   type MvccStore,
   type StateSnapshot,
@@ -63,10 +65,12 @@ import type {
   MemberStatus,
   ProposalRequest,
 } from "./member-context.js";
+import { defragment } from "./member-defrag.js";
 import { delay, Emitter, sameUrls } from "./member-events.js";
 import { Membership } from "./member-membership.js";
 import type { MemberOptions } from "./member-options.js";
 import { MemberMetrics } from "./metrics.js";
+import { BackendQuota, requestCost } from "./quota.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
@@ -130,7 +134,11 @@ export class Member implements MemberContext {
   #term = 0;
   #leaderElectedAt = 0;
   readonly #snapshots: SnapshotReceiver;
+  /** Physical compactions and defragments, one at a time, in order. */
   #compaction: Promise<void> = Promise.resolve();
+  #defragmenting = false;
+  readonly #quota: BackendQuota;
+  #raisingNoSpace: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   #fatal: unknown;
   #resolveReady!: () => void;
@@ -201,9 +209,19 @@ export class Member implements MemberContext {
     const hb = options.heartbeatIntervalMs;
     this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
-    this.lessor = new Lessor(this, { requestTimeoutMs: this.#requestTimeoutMs, ...deps.lessor });
+    this.lessor = new Lessor(this, {
+      requestTimeoutMs: this.#requestTimeoutMs,
+      ...(options.leaseCheckpointIntervalMs !== undefined
+        ? { checkpointIntervalMs: options.leaseCheckpointIntervalMs }
+        : {}),
+      ...deps.lessor,
+    });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
+    this.#quota = new BackendQuota(
+      { backendSize: () => this.#storage.engine.approximateSize(), now: () => performance.now() },
+      options.quotaBackendBytes,
+    );
 
     this.#proposer = new Proposer(
       {
@@ -242,7 +260,7 @@ export class Member implements MemberContext {
       logger,
       storage: () => this.#storage,
       driver: () => this.#driver,
-      closing: () => this.#closing !== null,
+      closing: () => this.#closing !== null || this.#defragmenting,
       pauseTicks: () => this.#stopTicking(),
       resumeTicks: () => this.#startTicking(),
       newDriverState: (st) => this.#driverState(st),
@@ -314,6 +332,7 @@ export class Member implements MemberContext {
           }
           this.#readIndex.onApplied(applied);
           this.#applied.fire({ index: BigInt(applied), revision: this.#storage.store.revision });
+          if (this.#quota.exceeded()) void this.#raiseNoSpace();
         },
         onReadStates: (rs) => this.#readIndex.onReadStates(rs),
         afterReady: () => {
@@ -503,6 +522,38 @@ export class Member implements MemberContext {
       });
   }
 
+  /**
+   * Proposes this member's NOSPACE alarm unless it is active or being proposed; resolves
+   * once it is applied here (or the proposal failed, which is logged).
+   */
+  #raiseNoSpace(): Promise<void> {
+    const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
+    if (this.#raisingNoSpace) return this.#raisingNoSpace;
+    if (this.#stop.signal.aborted) return Promise.resolve();
+    if (this.#storage.alarms.list(NOSPACE).some((a) => a.memberID === this.id)) {
+      return Promise.resolve();
+    }
+    this.logger.warn(
+      { size: this.#quota.size(), quota: this.options.quotaBackendBytes },
+      "backend quota exceeded; raising the NOSPACE alarm",
+    );
+    const value = etcdserverpb.AlarmRequest.fromPartial({
+      action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+      memberID: this.id,
+      alarm: NOSPACE,
+    });
+    const p = this.propose({ $case: "alarm", value }, this.#stop.signal)
+      .then(() => {})
+      .catch((err: unknown) => {
+        this.logger.warn({ err: (err as Error).message }, "raising the NOSPACE alarm failed");
+      })
+      .finally(() => {
+        this.#raisingNoSpace = null;
+      });
+    this.#raisingNoSpace = p;
+    return p;
+  }
+
   #onFatal(err: unknown): void {
     this.#fatal = err;
     this.logger.fatal({ err }, "the raft loop failed; stopping the member");
@@ -608,6 +659,17 @@ export class Member implements MemberContext {
   }
 
   propose<R extends ProposalRequest>(request: R, signal?: AbortSignal): Promise<ApplyResultOf<R>> {
+    // The quota check before proposing (quota.ts); the apply checks the alarm again.
+    const cost = requestCost(request);
+    if (cost > 0) {
+      if (!this.#quota.available(cost)) {
+        // As etcd: the alarm is raised (and applied) before the client hears NOSPACE.
+        return this.#raiseNoSpace().then(() => Promise.reject(new EtcdError(ErrNoSpace)));
+      }
+      if (this.#storage.alarms.list(etcdserverpb.AlarmType.NOSPACE).length > 0) {
+        return Promise.reject(new EtcdError(ErrNoSpace));
+      }
+    }
     let req: ProposalRequest = request;
     if (req.$case === "leaseGrant" && req.value.ID === 0n) {
       // The proposer picks the id, so every member applies the same one (etcd does this too).
@@ -633,6 +695,54 @@ export class Member implements MemberContext {
 
   snapshot(): StateSnapshot {
     return createStateSnapshot(this.#storage.engine);
+  }
+
+  async hash(): Promise<{ hash: number; revision: bigint }> {
+    const s = this.#storage;
+    const revision = s.store.revision; // the iterators below read this same state
+    return { hash: await hashState(s.engine), revision };
+  }
+
+  defragment(signal?: AbortSignal): Promise<void> {
+    const run = this.#compaction.then(async () => {
+      if (this.#stop.signal.aborted) throw new EtcdError(ErrStopped);
+      this.#defragmenting = true;
+      try {
+        await defragment(
+          {
+            driver: () => this.#driver,
+            engine: () => this.#storage.engine,
+            snapshotsSettled: () => this.#snapshots.settled(),
+            compactTarget: () => this.#logCompactTarget(),
+            pauseTicks: () => this.#stopTicking(),
+            resumeTicks: () => {
+              if (!this.#stop.signal.aborted) this.#startTicking();
+            },
+            resumed: () => this.#proposer.flush(),
+            logger: this.logger,
+          },
+          this.#requestTimeoutMs,
+          signal,
+        );
+      } finally {
+        this.#defragmenting = false;
+        this.#quota.invalidate();
+      }
+    });
+    this.#compaction = run.catch(() => {});
+    return run;
+  }
+
+  /** The applied index; on the leader, no further than its connected followers' match. */
+  #logCompactTarget(): number {
+    let target = this.#storage.meta.appliedIndex;
+    if (!this.#isLeader) return target;
+    const st = this.#driver.node.status();
+    for (const [id, pr] of st.progress) {
+      if (id === this.id || !this.#transport.isConnected(id)) continue;
+      target = Math.min(target, pr.match);
+    }
+    return target;
   }
 
   async moveLeader(transferee: bigint, signal?: AbortSignal): Promise<void> {

@@ -30,6 +30,7 @@ import type {
   SnapshotStatus,
   SoftState,
 } from "@chainfire/raft";
+import { BugIndicatingError } from "@chainfire/raft";
 import type {
   Engine,
   LeaseStore,
@@ -197,6 +198,25 @@ export class RaftDriver {
     }
     this.#paused = false;
     this.schedule();
+  }
+
+  /**
+   * While paused (Maintenance.Defragment): takes a raft snapshot at the applied index
+   * (after syncing the applied state) and compacts the log up to `compactTo`, clamped to
+   * the snapshot index. Returns the first index left in the log.
+   */
+  async compactLog(compactTo: number): Promise<number> {
+    if (!this.#paused) throw new BugIndicatingError("compactLog while the driver runs");
+    const { engine, log, meta } = this.#state;
+    await engine.syncWal();
+    const applied = meta.appliedIndex;
+    if (applied > this.#snapIndex) {
+      log.createSnapshot(applied, meta.confState);
+      this.#snapIndex = applied;
+    }
+    const to = Math.min(compactTo, this.#snapIndex);
+    if (to > log.firstIndex() - 1) log.compact(to);
+    return log.firstIndex();
   }
 
   /** Stops the loop after the Ready in flight. Idempotent. */
