@@ -15,7 +15,8 @@
  * 4. Closes and reopens RocksDB in place (storage's Engine.reopen): memtables are flushed
  *    (entries deleted while still in memory are dropped), WAL files no longer needed are
  *    deleted, and compactions are scheduled, which reclaims deleted data in the SSTs.
- * 5. Resumes the raft loop.
+ * 5. Resumes the raft loop, then waits (bounded, serving) until RocksDB has purged the
+ *    WAL files the reopen made obsolete.
  *
  * The pause lasts for one close and open of RocksDB (tens to hundreds of milliseconds,
  * more with large memtables); serializable reads arriving in that window fail with an
@@ -28,7 +29,7 @@ import type { RaftDriver } from "./raft-driver.js";
 export interface DefragHost {
   driver(): RaftDriver;
   /** The member's database engine (read each time: a snapshot install replaces it). */
-  engine(): { readonly idle: boolean; reopen(): Promise<void> };
+  engine(): { readonly idle: boolean; reopen(): Promise<void>; walFileCount(): number };
   /** Waits for a snapshot install in progress (new ones are refused meanwhile). */
   snapshotsSettled(): Promise<void>;
   /** The index to compact the raft log to (see the module comment). */
@@ -70,8 +71,14 @@ export async function defragment(
     host.resumeTicks();
     host.resumed();
   }
+  // RocksDB purges the WAL files the reopen made obsolete in the background: wait for it
+  // (bounded; serving meanwhile) so that Status and the quota see the space reclaimed.
+  const purged = await until(() => host.engine().walFileCount() <= 1, performance.now() + 5_000)
+    .then(() => true)
+    .catch(() => false);
   host.logger.info(
     {
+      purged,
       firstIndex,
       pausedMs: Math.round(performance.now() - paused),
       ms: Math.round(performance.now() - started),

@@ -500,6 +500,14 @@ export class Engine {
     return total;
   }
 
+  /**
+   * Number of RocksDB WAL files (`*.log`) in the directory. Right after {@link reopen}
+   * the old ones are still there until RocksDB's background purge deletes them.
+   */
+  walFileCount(): number {
+    return fs.readdirSync(this.dir).filter((f) => f.endsWith(".log")).length;
+  }
+
   /** A RocksDB property of the default column family, e.g. "rocksdb.stats". */
   property(name: string): string {
     return binding.db_get_property(this.#live(), name);
