@@ -3,7 +3,7 @@
  * three-member cluster started with a small backend quota:
  *
  * - `endpoint hashkv --cluster` (equal on every member at one revision), `defrag
- *   --cluster`, `move-leader`;
+ *   --cluster`, `move-leader`; Maintenance.Hash (no etcdctl command) through gRPC;
  * - `lock` (mutual exclusion between two etcdctl processes) and `elect` (a second
  *   candidate waits until the first resigns);
  * - `make-mirror` to a second cluster (existing keys, then new writes, appear there);
@@ -172,6 +172,22 @@ for (const kind of compatTargets()) {
       );
       expect(await ok(["get", "mm/a", "--print-value-only"], dest)).toBe("1\n");
       expect(await count("not-mirrored", dest)).toBe(0);
+    });
+
+    it("Maintenance.Hash (no etcdctl command) is equal on every member at one revision", async () => {
+      await ok(["put", "hash/a", "1"]);
+      await ok(["del", "hash/a"]);
+      const rev = (await json<{ header: { revision: number } }>(["get", "x"])).header.revision;
+      const c = cluster();
+      const hashes = await pollUntil(
+        async () => {
+          const all = await Promise.all([0, 1, 2].map((i) => c.client(i).hash()));
+          const same = all.every((h) => h.header!.revision === BigInt(rev));
+          return same ? all.map((h) => h.hash) : undefined;
+        },
+        { timeoutMs: 30_000, what: `Hash on every member at revision ${rev}` },
+      );
+      expect(new Set(hashes).size).toBe(1);
     });
 
     it("NOSPACE: refused writes, alarm list, delete + compact + defrag + disarm recover", async () => {
