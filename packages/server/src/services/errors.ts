@@ -41,7 +41,7 @@ import type { Logger } from "pino";
  */
 export class NotImplementedError extends Error {
   override readonly name = "NotImplementedError";
-  /** `what` names the missing piece, e.g. "Maintenance.Defragment". */
+  /** `what` names the missing piece, e.g. "Maintenance.Downgrade". */
   constructor(readonly what: string) {
     super(`chainfire: ${what} is not implemented yet`);
   }
