@@ -6,9 +6,9 @@
  *
  * 1. Waits for the history removal of the last MVCC compaction (the physical compaction).
  * 2. Waits (bounded) until no snapshot stream, hash or other long read holds a RocksDB
- *    iterator, then pauses the raft loop (the Ready in flight finishes; proposals are held
- *    and peer messages dropped meanwhile, as during a snapshot install; linearizable reads
- *    wait).
+ *    iterator, then pauses the raft loop (the Ready in flight finishes). Meanwhile this
+ *    member's proposals are held, peer messages (forwarded proposals among them) are kept
+ *    and stepped afterwards, and linearizable reads wait.
  * 3. Compacts the raft log: a raft snapshot at the applied index, then the log is cut at
  *    the applied index — on the leader, at the lowest match index of its followers, so
  *    no follower that is merely behind needs a full snapshot.
@@ -36,7 +36,7 @@ export interface DefragHost {
   compactTarget(): number;
   pauseTicks(): void;
   resumeTicks(): void;
-  /** Called after the loop resumed (flushes held proposals). */
+  /** Called after the loop resumed (steps held peer messages, flushes held proposals). */
   resumed(): void;
   logger: { info(o: object, m: string): void };
 }
@@ -54,7 +54,7 @@ export async function defragment(
   for (;;) {
     await until(() => host.engine().idle, deadline, signal);
     host.pauseTicks();
-    await driver.pause();
+    await driver.pause({ holdMessages: true });
     if (host.engine().idle) break;
     // An iterator opened while the Ready in flight finished: let it end first.
     driver.resume();
@@ -63,13 +63,17 @@ export async function defragment(
   }
   const paused = performance.now();
   let firstIndex = 0;
+  let compactMs = 0;
+  let pausedMs = 0;
   try {
     firstIndex = await driver.compactLog(host.compactTarget());
+    compactMs = performance.now() - paused;
     await host.engine().reopen();
   } finally {
     driver.resume();
     host.resumeTicks();
     host.resumed();
+    pausedMs = performance.now() - paused;
   }
   // RocksDB purges the WAL files the reopen made obsolete in the background: wait for it
   // (bounded; serving meanwhile) so that Status and the quota see the space reclaimed.
@@ -80,7 +84,8 @@ export async function defragment(
     {
       purged,
       firstIndex,
-      pausedMs: Math.round(performance.now() - paused),
+      pausedMs: Math.round(pausedMs),
+      logCompactMs: Math.round(compactMs),
       ms: Math.round(performance.now() - started),
     },
     "defragmented: raft log compacted, database reopened",

@@ -718,7 +718,10 @@ export class Member implements MemberContext {
             resumeTicks: () => {
               if (!this.#stop.signal.aborted) this.#startTicking();
             },
-            resumed: () => this.#proposer.flush(),
+            resumed: () => {
+              for (const m of this.#driver.takeHeldMessages()) this.#step(m);
+              this.#proposer.flush();
+            },
             logger: this.logger,
           },
           this.#requestTimeoutMs,

@@ -82,6 +82,9 @@ export interface DriverMetrics {
   readyEntries?(n: number): void;
 }
 
+/** Peer messages kept at most while paused with holdMessages (beyond: dropped). */
+const MAX_HELD_MESSAGES = 10_000;
+
 export interface RaftDriverOptions {
   /** Applied entries between raft snapshots. */
   snapshotCount: number;
@@ -99,6 +102,9 @@ export class RaftDriver {
   #running: Promise<void> | null = null;
   #paused = false;
   #stopped = false;
+  /** Whether peer messages are kept (not dropped) while paused; see takeHeldMessages. */
+  #holdMessages = false;
+  #heldMessages: Message[] = [];
   #snapIndex: number;
   /** Readies processed and entries they wrote (for tests and the log). */
   readonly stats = { readies: 0, entries: 0, committed: 0, syncs: 0 };
@@ -131,9 +137,24 @@ export class RaftDriver {
   }
 
   step(m: Message): void {
+    if (this.#paused && !this.#stopped && this.#holdMessages) {
+      if (this.#heldMessages.length < MAX_HELD_MESSAGES) this.#heldMessages.push(m);
+      return;
+    }
     if (!this.accepting) return;
     this.#state.node.step(m);
     this.schedule();
+  }
+
+  /**
+   * The peer messages that arrived while paused with `holdMessages` (Defragment: the
+   * storage stays the same, so they are still meaningful — forwarded proposals among
+   * them); the caller steps them after {@link resume}.
+   */
+  takeHeldMessages(): Message[] {
+    const held = this.#heldMessages;
+    this.#heldMessages = [];
+    return held;
   }
 
   tick(): void {
@@ -185,14 +206,17 @@ export class RaftDriver {
   // ---- control ----
 
   /** Waits for the Ready in flight, then processes nothing until {@link resume}. */
-  async pause(): Promise<void> {
+  async pause(opts: { holdMessages?: boolean } = {}): Promise<void> {
     this.#paused = true;
+    this.#holdMessages = opts.holdMessages ?? false;
     await this.#running;
   }
 
   /** Replaces the storage and node (while paused) and resumes the loop. */
   resume(state?: DriverState): void {
+    this.#holdMessages = false;
     if (state) {
+      this.#heldMessages = [];
       this.#state = state;
       this.#snapIndex = state.log.snapshot().metadata.index;
     }
