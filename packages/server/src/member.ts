@@ -218,6 +218,7 @@ export class Member implements MemberContext {
     });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
+    this.metrics.quotaBackendBytes.set(options.quotaBackendBytes);
     this.#quota = new BackendQuota(
       { backendSize: () => this.#storage.engine.approximateSize(), now: () => performance.now() },
       options.quotaBackendBytes,
