@@ -22,7 +22,7 @@
  * more with large memtables); serializable reads arriving in that window fail with an
  * internal error. etcd's defragment blocks the member for the whole copy of its database.
  */
-import { ErrTimeout, EtcdError } from "@chainfire/api";
+import { ErrCanceled, ErrTimeout, EtcdError } from "@chainfire/api";
 import type { RaftDriver } from "./raft-driver.js";
 
 /** What a defragment needs from the member. */
@@ -92,10 +92,11 @@ export async function defragment(
   );
 }
 
-/** Polls `cond` every 10 ms until it holds; rejects ErrTimeout past `deadline`. */
+/** Polls `cond` every 10 ms until it holds; rejects ErrTimeout past `deadline`, ErrCanceled. */
 async function until(cond: () => boolean, deadline: number, signal?: AbortSignal): Promise<void> {
   while (!cond()) {
-    if (signal?.aborted || performance.now() > deadline) throw new EtcdError(ErrTimeout);
+    if (signal?.aborted) throw new EtcdError(ErrCanceled);
+    if (performance.now() > deadline) throw new EtcdError(ErrTimeout);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -240,6 +240,11 @@ export class Engine {
     const db = this.#live();
     if (!this.idle) throw new EngineStateError("engine is busy; cannot reopen");
     this.#reopening = true;
+    // close() waits for it (tracked tasks), so it never closes a half-reopened database.
+    await this.#track(this.#reopenNative(db));
+  }
+
+  async #reopenNative(db: DbContext): Promise<void> {
     try {
       await this.#syncer?.close();
       this.#syncer = null;
@@ -264,9 +269,12 @@ export class Engine {
     }
   }
 
-  /** Whether {@link close} has been called. */
+  /**
+   * Whether the engine cannot serve now: {@link close} has been called, or a
+   * {@link reopen} is under way (readers should try again a little later).
+   */
   get closed(): boolean {
-    return this.#db === null || this.#closing !== null;
+    return this.#db === null || this.#closing !== null || this.#reopening;
   }
 
   /** A new, empty write batch for this engine. */
