@@ -20,7 +20,8 @@
  *
  * The pause lasts for one close and open of RocksDB (tens to hundreds of milliseconds,
  * more with large memtables); serializable reads arriving in that window fail with
- * "etcdserver: request timed out" (UNAVAILABLE; clients retry). etcd's defragment blocks the member for the whole copy of its database.
+ * "etcdserver: request timed out" (UNAVAILABLE; clients retry). etcd's defragment blocks
+ * the member for the whole copy of its database.
  */
 import { ErrCanceled, ErrTimeout, EtcdError } from "@chainfire/api";
 import type { RaftDriver } from "./raft-driver.js";
