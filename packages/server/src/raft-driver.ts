@@ -82,8 +82,10 @@ export interface DriverMetrics {
   readyEntries?(n: number): void;
 }
 
-/** Peer messages kept at most while paused with holdMessages (beyond: dropped). */
+/** Peer messages (and their entry bytes) kept at most while paused with holdMessages;
+ * beyond, messages are dropped (raft retries, forwarded proposals time out). */
 const MAX_HELD_MESSAGES = 10_000;
+const MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 export interface RaftDriverOptions {
   /** Applied entries between raft snapshots. */
@@ -105,6 +107,7 @@ export class RaftDriver {
   /** Whether peer messages are kept (not dropped) while paused; see takeHeldMessages. */
   #holdMessages = false;
   #heldMessages: Message[] = [];
+  #heldBytes = 0;
   #snapIndex: number;
   /** Readies processed and entries they wrote (for tests and the log). */
   readonly stats = { readies: 0, entries: 0, committed: 0, syncs: 0 };
@@ -138,7 +141,15 @@ export class RaftDriver {
 
   step(m: Message): void {
     if (this.#paused && !this.#stopped && this.#holdMessages) {
-      if (this.#heldMessages.length < MAX_HELD_MESSAGES) this.#heldMessages.push(m);
+      let bytes = 0;
+      for (const e of m.entries) bytes += e.data.length;
+      if (
+        this.#heldMessages.length < MAX_HELD_MESSAGES &&
+        this.#heldBytes + bytes <= MAX_HELD_BYTES
+      ) {
+        this.#heldMessages.push(m);
+        this.#heldBytes += bytes;
+      }
       return;
     }
     if (!this.accepting) return;
@@ -154,6 +165,7 @@ export class RaftDriver {
   takeHeldMessages(): Message[] {
     const held = this.#heldMessages;
     this.#heldMessages = [];
+    this.#heldBytes = 0;
     return held;
   }
 
@@ -217,6 +229,7 @@ export class RaftDriver {
     this.#holdMessages = false;
     if (state) {
       this.#heldMessages = [];
+      this.#heldBytes = 0;
       this.#state = state;
       this.#snapIndex = state.log.snapshot().metadata.index;
     }
