@@ -101,3 +101,20 @@ async function until(cond: () => boolean, deadline: number, signal?: AbortSignal
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * How far a defragment compacts the raft log: the applied index; on the leader
+ * (`progress` given), no further than the match index of any follower `counts` (the
+ * connected ones), so that none of them needs a full snapshot.
+ */
+export function logCompactTarget(
+  applied: number,
+  progress: ReadonlyMap<bigint, { match: number }> | undefined,
+  counts: (id: bigint) => boolean,
+): number {
+  let target = applied;
+  for (const [id, pr] of progress ?? []) {
+    if (counts(id)) target = Math.min(target, pr.match);
+  }
+  return target;
+}

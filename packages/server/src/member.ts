@@ -16,12 +16,11 @@
 import {
   ErrBadLeaderTransferee,
   ErrCanceled,
-  ErrNoSpace,
   ErrNotLeader,
   ErrStopped,
   ErrTimeout,
   EtcdError,
-  etcdserverpb,
+  type etcdserverpb,
 } from "@chainfire/api";
 import {
   BugIndicatingError,
@@ -65,12 +64,12 @@ import type {
   MemberStatus,
   ProposalRequest,
 } from "./member-context.js";
-import { defragment } from "./member-defrag.js";
+import { defragment, logCompactTarget } from "./member-defrag.js";
 import { delay, Emitter, sameUrls } from "./member-events.js";
 import { Membership } from "./member-membership.js";
 import type { MemberOptions } from "./member-options.js";
 import { MemberMetrics } from "./metrics.js";
-import { BackendQuota, requestCost } from "./quota.js";
+import { BackendQuota, NoSpaceGuard } from "./quota.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
@@ -137,8 +136,7 @@ export class Member implements MemberContext {
   /** Physical compactions and defragments, one at a time, in order. */
   #compaction: Promise<void> = Promise.resolve();
   #defragmenting = false;
-  readonly #quota: BackendQuota;
-  #raisingNoSpace: Promise<void> | null = null;
+  readonly #noSpace: NoSpaceGuard;
   #closing: Promise<void> | null = null;
   #fatal: unknown;
   #resolveReady!: () => void;
@@ -219,8 +217,18 @@ export class Member implements MemberContext {
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
     this.metrics.quotaBackendBytes.set(options.quotaBackendBytes);
-    this.#quota = new BackendQuota(
-      { backendSize: () => this.#storage.engine.approximateSize(), now: () => performance.now() },
+    this.#noSpace = new NoSpaceGuard(
+      {
+        id: this.id,
+        alarms: (type) => this.#storage.alarms.list(type),
+        proposeAlarm: (value, signal) => this.propose({ $case: "alarm", value }, signal),
+        stopping: this.stopping,
+        logger,
+      },
+      new BackendQuota(
+        { backendSize: () => this.#storage.engine.approximateSize(), now: () => performance.now() },
+        options.quotaBackendBytes,
+      ),
       options.quotaBackendBytes,
     );
 
@@ -333,7 +341,7 @@ export class Member implements MemberContext {
           }
           this.#readIndex.onApplied(applied);
           this.#applied.fire({ index: BigInt(applied), revision: this.#storage.store.revision });
-          if (this.#quota.exceeded()) void this.#raiseNoSpace();
+          this.#noSpace.afterApply();
         },
         onReadStates: (rs) => this.#readIndex.onReadStates(rs),
         afterReady: () => {
@@ -523,38 +531,6 @@ export class Member implements MemberContext {
       });
   }
 
-  /**
-   * Proposes this member's NOSPACE alarm unless it is active or being proposed; resolves
-   * once it is applied here (or the proposal failed, which is logged).
-   */
-  #raiseNoSpace(): Promise<void> {
-    const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
-    if (this.#raisingNoSpace) return this.#raisingNoSpace;
-    if (this.#stop.signal.aborted) return Promise.resolve();
-    if (this.#storage.alarms.list(NOSPACE).some((a) => a.memberID === this.id)) {
-      return Promise.resolve();
-    }
-    this.logger.warn(
-      { size: this.#quota.size(), quota: this.options.quotaBackendBytes },
-      "backend quota exceeded; raising the NOSPACE alarm",
-    );
-    const value = etcdserverpb.AlarmRequest.fromPartial({
-      action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
-      memberID: this.id,
-      alarm: NOSPACE,
-    });
-    const p = this.propose({ $case: "alarm", value }, this.#stop.signal)
-      .then(() => {})
-      .catch((err: unknown) => {
-        this.logger.warn({ err: (err as Error).message }, "raising the NOSPACE alarm failed");
-      })
-      .finally(() => {
-        this.#raisingNoSpace = null;
-      });
-    this.#raisingNoSpace = p;
-    return p;
-  }
-
   #onFatal(err: unknown): void {
     this.#fatal = err;
     this.logger.fatal({ err }, "the raft loop failed; stopping the member");
@@ -661,16 +637,8 @@ export class Member implements MemberContext {
 
   propose<R extends ProposalRequest>(request: R, signal?: AbortSignal): Promise<ApplyResultOf<R>> {
     // The quota check before proposing (quota.ts); the apply checks the alarm again.
-    const cost = requestCost(request);
-    if (cost > 0) {
-      if (!this.#quota.available(cost)) {
-        // As etcd: the alarm is raised (and applied) before the client hears NOSPACE.
-        return this.#raiseNoSpace().then(() => Promise.reject(new EtcdError(ErrNoSpace)));
-      }
-      if (this.#storage.alarms.list(etcdserverpb.AlarmType.NOSPACE).length > 0) {
-        return Promise.reject(new EtcdError(ErrNoSpace));
-      }
-    }
+    const refused = this.#noSpace.check(request);
+    if (refused) return refused;
     let req: ProposalRequest = request;
     if (req.$case === "leaseGrant" && req.value.ID === 0n) {
       // The proposer picks the id, so every member applies the same one (etcd does this too).
@@ -714,7 +682,12 @@ export class Member implements MemberContext {
             driver: () => this.#driver,
             engine: () => this.#storage.engine,
             snapshotsSettled: () => this.#snapshots.settled(),
-            compactTarget: () => this.#logCompactTarget(),
+            compactTarget: () =>
+              logCompactTarget(
+                this.#storage.meta.appliedIndex,
+                this.#isLeader ? this.#driver.node.status().progress : undefined,
+                (id) => id !== this.id && this.#transport.isConnected(id),
+              ),
             pauseTicks: () => this.#stopTicking(),
             resumeTicks: () => {
               if (!this.#stop.signal.aborted) this.#startTicking();
@@ -730,23 +703,11 @@ export class Member implements MemberContext {
         );
       } finally {
         this.#defragmenting = false;
-        this.#quota.invalidate();
+        this.#noSpace.quota.invalidate();
       }
     });
     this.#compaction = run.catch(() => {});
     return run;
-  }
-
-  /** The applied index; on the leader, no further than its connected followers' match. */
-  #logCompactTarget(): number {
-    let target = this.#storage.meta.appliedIndex;
-    if (!this.#isLeader) return target;
-    const st = this.#driver.node.status();
-    for (const [id, pr] of st.progress) {
-      if (id === this.id || !this.#transport.isConnected(id)) continue;
-      target = Math.min(target, pr.match);
-    }
-    return target;
   }
 
   async moveLeader(transferee: bigint, signal?: AbortSignal): Promise<void> {

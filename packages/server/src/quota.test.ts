@@ -1,6 +1,6 @@
 import { etcdserverpb } from "@chainfire/api";
 import { describe, expect, it } from "vitest";
-import { BackendQuota, KV_OVERHEAD, LEASE_OVERHEAD, requestCost } from "./quota.js";
+import { BackendQuota, KV_OVERHEAD, LEASE_OVERHEAD, NoSpaceGuard, requestCost } from "./quota.js";
 
 const b = (n: number) => Buffer.alloc(n);
 const put = (k: number, v: number) =>
@@ -90,5 +90,44 @@ describe("BackendQuota", () => {
     fail = true;
     now = 20;
     expect(q.size()).toBe(50);
+  });
+});
+
+describe("NoSpaceGuard", () => {
+  it("refuses growing requests over the quota after raising the alarm once; then by the alarm", async () => {
+    const alarms: etcdserverpb.AlarmMember[] = [];
+    const proposed: etcdserverpb.AlarmRequest[] = [];
+    const stop = new AbortController();
+    const guard = new NoSpaceGuard(
+      {
+        id: 7n,
+        alarms: (type) => alarms.filter((a) => a.alarm === type),
+        proposeAlarm: async (req) => {
+          proposed.push(req);
+          alarms.push({ memberID: req.memberID, alarm: req.alarm });
+        },
+        stopping: stop.signal,
+        logger: { warn() {} },
+      },
+      new BackendQuota({ backendSize: () => 1000, now: () => 0 }, 1000),
+      1000,
+    );
+    const del = etcdserverpb.DeleteRangeRequest.fromPartial({ key: b(1) });
+    expect(guard.check({ $case: "deleteRange", value: del })).toBeUndefined();
+    const p1 = guard.check({ $case: "put", value: put(1, 1) });
+    const p2 = guard.check({ $case: "put", value: put(1, 1) });
+    await expect(p1).rejects.toMatchObject({
+      message: "etcdserver: mvcc: database space exceeded",
+    });
+    await expect(p2).rejects.toMatchObject({
+      message: "etcdserver: mvcc: database space exceeded",
+    });
+    expect(proposed).toHaveLength(1); // one alarm, shared by both
+    expect(proposed[0]).toMatchObject({ memberID: 7n, alarm: etcdserverpb.AlarmType.NOSPACE });
+    guard.afterApply(); // already raised: nothing more
+    expect(proposed).toHaveLength(1);
+    await expect(guard.check({ $case: "leaseGrant", value: { TTL: 5n, ID: 0n } })).rejects.toThrow(
+      "etcdserver: mvcc: database space exceeded",
+    );
   });
 });

@@ -21,7 +21,7 @@
  * The alarm stays until an operator disarms it (`etcdctl alarm disarm`), after freeing
  * space (delete, compact, defrag).
  */
-import type { etcdserverpb } from "@chainfire/api";
+import { ErrNoSpace, EtcdError, etcdserverpb } from "@chainfire/api";
 import type { ProposalRequest } from "./member-context.js";
 
 /** etcd's per-key cost overhead in the quota (kvOverhead). */
@@ -114,5 +114,85 @@ export class BackendQuota {
   /** Whether the backend is over the quota now. */
   exceeded(): boolean {
     return this.#quotaBytes > 0 && this.size() > this.#quotaBytes;
+  }
+}
+
+/** What {@link NoSpaceGuard} needs from the member. */
+export interface NoSpaceHost {
+  readonly id: bigint;
+  /** Active alarms of a type (the member's applied alarm store). */
+  alarms(type: etcdserverpb.AlarmType): etcdserverpb.AlarmMember[];
+  /** Replicates the alarm request (resolves once applied here). */
+  proposeAlarm(req: etcdserverpb.AlarmRequest, signal: AbortSignal): Promise<unknown>;
+  readonly stopping: AbortSignal;
+  readonly logger: { warn(o: object, m: string): void };
+}
+
+/** The member side of the quota: the check before proposing and raising NOSPACE. */
+export class NoSpaceGuard {
+  readonly #host: NoSpaceHost;
+  readonly quota: BackendQuota;
+  readonly #quotaBytes: number;
+  #raising: Promise<void> | null = null;
+
+  constructor(host: NoSpaceHost, quota: BackendQuota, quotaBytes: number) {
+    this.#host = host;
+    this.quota = quota;
+    this.#quotaBytes = quotaBytes;
+  }
+
+  /**
+   * The check before proposing `request`: undefined if it may be proposed, otherwise a
+   * promise rejecting with ErrNoSpace — after this member's NOSPACE alarm is applied when
+   * the request does not fit (as etcd, which raises the alarm before answering).
+   */
+  check(request: ProposalRequest): Promise<never> | undefined {
+    const cost = requestCost(request);
+    if (cost === 0) return undefined;
+    if (!this.quota.available(cost)) {
+      return this.raise().then(() => Promise.reject(new EtcdError(ErrNoSpace)));
+    }
+    if (this.#host.alarms(etcdserverpb.AlarmType.NOSPACE).length > 0) {
+      return Promise.reject(new EtcdError(ErrNoSpace));
+    }
+    return undefined;
+  }
+
+  /** After applied entries: raises the alarm if the backend is over the quota. */
+  afterApply(): void {
+    if (this.quota.exceeded()) void this.raise();
+  }
+
+  /**
+   * Proposes this member's NOSPACE alarm unless it is active or being proposed; resolves
+   * once it is applied here (or the proposal failed, which is logged).
+   */
+  raise(): Promise<void> {
+    const h = this.#host;
+    const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
+    if (this.#raising) return this.#raising;
+    if (h.stopping.aborted || h.alarms(NOSPACE).some((a) => a.memberID === h.id)) {
+      return Promise.resolve();
+    }
+    h.logger.warn(
+      { size: this.quota.size(), quota: this.#quotaBytes },
+      "backend quota exceeded; raising the NOSPACE alarm",
+    );
+    const req = etcdserverpb.AlarmRequest.fromPartial({
+      action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+      memberID: h.id,
+      alarm: NOSPACE,
+    });
+    const p = h
+      .proposeAlarm(req, h.stopping)
+      .then(() => {})
+      .catch((err: unknown) => {
+        h.logger.warn({ err: (err as Error).message }, "raising the NOSPACE alarm failed");
+      })
+      .finally(() => {
+        this.#raising = null;
+      });
+    this.#raising = p;
+    return p;
   }
 }

@@ -3,6 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Engine, EngineStateError } from "./engine.js";
+import { encodeRevision } from "./keys.js";
+import { encodeChunk } from "./mvcc/revlog.js";
 import { hashState } from "./mvcc/state-hash.js";
 
 const b = (s: string) => Buffer.from(s);
@@ -73,8 +75,25 @@ describe("hashState", () => {
       engines[1]!.writeSync(engines[1]!.batch().put("kvmeta", b("compact-cursor"), b("z")));
       const [h0, h1] = await Promise.all(engines.map((e) => hashState(e)));
       expect(h0).toBe(h1);
+      // The revision log is hashed change by change: chunk boundaries do not matter.
+      const changes = [
+        { revision: 2, sub: 0, type: "PUT" as const, key: b("a") },
+        { revision: 3, sub: 0, type: "DELETE" as const, key: b("a") },
+      ];
+      engines[0]!.writeSync(
+        engines[0]!.batch().put("revs", encodeRevision(2, 0), encodeChunk(changes, 0, 2)),
+      );
+      engines[1]!.writeSync(
+        engines[1]!
+          .batch()
+          .put("revs", encodeRevision(2, 0), encodeChunk(changes, 0, 1))
+          .put("revs", encodeRevision(3, 0), encodeChunk(changes, 1, 2)),
+      );
+      const h2 = await hashState(engines[0]!);
+      expect(h2).not.toBe(h0);
+      expect(await hashState(engines[1]!)).toBe(h2);
       engines[1]!.writeSync(engines[1]!.batch().put("lease", b("l"), b("1")));
-      expect(await hashState(engines[1]!)).not.toBe(h0);
+      expect(await hashState(engines[1]!)).not.toBe(h2);
     } finally {
       for (const e of engines) await e.close();
       for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
