@@ -110,6 +110,11 @@ export class EtcdGrpcClient {
     return this.call(this.maintenance, this.maintenance.status, message, timeoutMs);
   }
 
+  hash(timeoutMs?: number): Promise<etcdserverpb.HashResponse> {
+    const message = etcdserverpb.HashRequest.fromPartial({});
+    return this.call(this.maintenance, this.maintenance.hash, message, timeoutMs);
+  }
+
   memberList(timeoutMs?: number): Promise<etcdserverpb.MemberListResponse> {
     const message = etcdserverpb.MemberListRequest.fromPartial({});
     return this.call(this.cluster, this.cluster.memberList, message, timeoutMs);

@@ -16,7 +16,7 @@
  */
 
 /** How a flag's text becomes a value. */
-export type FlagType = "string" | "urls" | "int" | "bool" | "enum";
+export type FlagType = "string" | "urls" | "int" | "bool" | "enum" | "duration";
 
 /** One of our own flags. */
 export interface FlagSpec {
@@ -109,6 +109,17 @@ export const MEMBER_FLAGS: readonly FlagSpec[] = [
     type: "int",
     min: 0,
     describe: "Raise the NOSPACE alarm when the backend exceeds this size; 0 means 2 GiB.",
+  },
+  {
+    name: "experimental-watch-progress-notify-interval",
+    type: "duration",
+    describe: "Duration of periodic watch progress notifications (default 10m).",
+  },
+  {
+    name: "experimental-lease-checkpoint-interval",
+    type: "duration",
+    describe:
+      "How often the leader checkpoints the remaining TTL of long leases (etcd 3.5; default 5m).",
   },
   {
     name: "max-request-bytes",
@@ -297,7 +308,7 @@ export function memberFlag(name: string): FlagSpec | undefined {
 export function foreignFlagPolicy(name: string): ForeignFlagPolicy | undefined {
   const p = ETCD_FOREIGN_FLAGS.get(name);
   if (p !== undefined) return p;
-  return name.startsWith("experimental-") ? "ignored" : undefined;
+  return name.startsWith("experimental-") && !OWN.has(name) ? "ignored" : undefined;
 }
 
 /** `data-dir` → `DATA_DIR`. */

@@ -126,6 +126,21 @@ describe("resolveMemberConfig: flags", () => {
     expect(options.autoPromote).toBe(false);
   });
 
+  it("reads etcd's duration flags for watch progress notifications and lease checkpoints", () => {
+    const { options } = resolveWith({
+      argv: [
+        "--experimental-watch-progress-notify-interval=1m30s",
+        "--experimental-lease-checkpoint-interval=500ms",
+      ],
+    });
+    expect(options.watchProgressNotifyIntervalMs).toBe(90_000);
+    expect(options.leaseCheckpointIntervalMs).toBe(500);
+    expect(resolveWith({}).options.watchProgressNotifyIntervalMs).toBeUndefined();
+    expect(problemsOf({ argv: ["--experimental-watch-progress-notify-interval=10"] })).toEqual([
+      '--experimental-watch-progress-notify-interval: "10" is not a positive duration (e.g. 10m, 5s)',
+    ]);
+  });
+
   it("treats --quota-backend-bytes=0 as the default, like etcd", () => {
     const { options } = resolveWith({ argv: ["--quota-backend-bytes=0"] });
     expect(options.quotaBackendBytes).toBe(DEFAULT_MEMBER_OPTIONS.quotaBackendBytes);

@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import yargs from "yargs";
+import { parseDuration } from "./config-duration.js";
 import {
   BOOLEAN_FOREIGN_FLAGS,
   ETCD_FOREIGN_FLAGS,
@@ -320,6 +321,14 @@ function buildOptions(
     }
     return r;
   };
+  const duration = (spec: FlagSpec, text: string): number | undefined => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      problems.push(`--${spec.name}: "${text}" is not a positive duration (e.g. 10m, 5s)`);
+      return undefined;
+    }
+    return ms;
+  };
   const bool = (spec: FlagSpec, text: string): boolean | undefined => {
     const b = parseBool(text);
     if (b === undefined) problems.push(`--${spec.name}: "${text}" is not true or false`);
@@ -420,6 +429,8 @@ function buildOptions(
     snapshotCount: value("snapshot-count", int) ?? d.snapshotCount,
     quotaBackendBytes: quota === undefined || quota === 0 ? d.quotaBackendBytes : quota,
     maxRequestBytes: value("max-request-bytes", int) ?? d.maxRequestBytes,
+    watchProgressNotifyIntervalMs: value("experimental-watch-progress-notify-interval", duration),
+    leaseCheckpointIntervalMs: value("experimental-lease-checkpoint-interval", duration),
     autoPromote: value("auto-promote", bool) ?? d.autoPromote,
     authToken: str("auth-token") || d.authToken,
     bcryptCost: value("bcrypt-cost", int) ?? d.bcryptCost,

@@ -218,6 +218,19 @@ export interface MemberContext {
    * must read or close its stream.
    */
   snapshot(): StateSnapshot;
+  // --- Added by the maintenance engineer (issue 5) -------------------------------------------
+  /**
+   * Maintenance.Hash: a CRC-32 of this member's replicated key-value state (storage's
+   * hashState: what it covers is documented there and in docs/operations.md) and the
+   * revision it was taken at.
+   */
+  hash(): Promise<{ hash: number; revision: bigint }>;
+  /**
+   * Maintenance.Defragment: reclaims space without stopping the member (member-defrag.ts).
+   * Rejects ErrTimeout when long reads keep the database busy, ErrStopped, ErrCanceled.
+   */
+  defragment(signal?: AbortSignal): Promise<void>;
+  // --- end of addition ---------------------------------------------------------------------
   /**
    * Maintenance.MoveLeader: on the leader, transfers leadership to `transferee` and
    * resolves when it took over. Rejects ErrNotLeader (not leader), ErrBadLeaderTransferee

@@ -37,6 +37,16 @@ export interface MemberOptions {
   quotaBackendBytes: number;
   /** Largest client request accepted. Default 1.5 MiB. */
   maxRequestBytes: number;
+  /**
+   * Interval of watch progress notifications (etcd
+   * --experimental-watch-progress-notify-interval). Default: 10 minutes.
+   */
+  watchProgressNotifyIntervalMs?: number | undefined;
+  /**
+   * How often the leader checkpoints lease TTLs (etcd 3.5
+   * --experimental-lease-checkpoint-interval). Default: 5 minutes.
+   */
+  leaseCheckpointIntervalMs?: number | undefined;
   /** Learners promote themselves once caught up (beyond etcd). Default false. */
   autoPromote: boolean;
   /** Auth token kind: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=..." (etcd). */

@@ -33,6 +33,7 @@ import {
 } from "@chainfire/raft";
 import {
   createStateSnapshot,
+  hashState,
   type LeaseStore,
   type MvccStore,
   type StateSnapshot,
@@ -66,11 +67,13 @@ import type {
   MemberStatus,
   ProposalRequest,
 } from "./member-context.js";
+import { defragment, logCompactTarget } from "./member-defrag.js";
 import { delay, Emitter, sameUrls } from "./member-events.js";
 import { FORWARD_AUTO_PROMOTE, FORWARD_PROMOTE, Membership } from "./member-membership.js";
 import type { MemberOptions } from "./member-options.js";
 import { writeRemovalMarker } from "./member-removal.js";
 import { MemberMetrics } from "./metrics.js";
+import { BackendQuota, NoSpaceGuard } from "./quota.js";
 import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
@@ -145,7 +148,10 @@ export class Member implements MemberContext {
   #term = 0;
   #leaderElectedAt = 0;
   readonly #snapshots: SnapshotReceiver;
+  /** Physical compactions and defragments, one at a time, in order. */
   #compaction: Promise<void> = Promise.resolve();
+  #defragmenting = false;
+  readonly #noSpace: NoSpaceGuard;
   #closing: Promise<void> | null = null;
   #fatal: unknown;
   #removed: string | undefined;
@@ -230,7 +236,13 @@ export class Member implements MemberContext {
     const hb = options.heartbeatIntervalMs;
     this.#electionTick = electionTicks(options.electionTimeoutMs, hb);
     this.#requestTimeoutMs = deps.requestTimeoutMs ?? 5_000 + 2 * options.electionTimeoutMs;
-    this.lessor = new Lessor(this, { requestTimeoutMs: this.#requestTimeoutMs, ...deps.lessor });
+    this.lessor = new Lessor(this, {
+      requestTimeoutMs: this.#requestTimeoutMs,
+      ...(options.leaseCheckpointIntervalMs !== undefined
+        ? { checkpointIntervalMs: options.leaseCheckpointIntervalMs }
+        : {}),
+      ...deps.lessor,
+    });
     this.auth = new MemberAuth({
       store: () => this.#storage.auth,
       tokens,
@@ -248,6 +260,21 @@ export class Member implements MemberContext {
     });
     this.#random =
       deps.random ?? seededRandom(Number(this.id & 0xffffffffn) ^ (Date.now() & 0x7fffffff));
+    this.metrics.quotaBackendBytes.set(options.quotaBackendBytes);
+    this.#noSpace = new NoSpaceGuard(
+      {
+        id: this.id,
+        alarms: (type) => this.#storage.alarms.list(type),
+        proposeAlarm: (value, signal) => this.propose({ $case: "alarm", value }, signal),
+        stopping: this.stopping,
+        logger,
+      },
+      new BackendQuota(
+        { backendSize: () => this.#storage.engine.approximateSize(), now: () => performance.now() },
+        options.quotaBackendBytes,
+      ),
+      options.quotaBackendBytes,
+    );
 
     this.#proposer = new Proposer(
       {
@@ -299,7 +326,7 @@ export class Member implements MemberContext {
       logger,
       storage: () => this.#storage,
       driver: () => this.#driver,
-      closing: () => this.#closing !== null,
+      closing: () => this.#closing !== null || this.#defragmenting,
       pauseTicks: () => this.#stopTicking(),
       resumeTicks: () => this.#startTicking(),
       newDriverState: (st) => this.#driverState(st),
@@ -386,6 +413,7 @@ export class Member implements MemberContext {
           }
           this.#readIndex.onApplied(applied);
           this.#applied.fire({ index: BigInt(applied), revision: this.#storage.store.revision });
+          this.#noSpace.afterApply();
         },
         onReadStates: (rs) => this.#readIndex.onReadStates(rs),
         afterReady: () => {
@@ -733,6 +761,9 @@ export class Member implements MemberContext {
   }
 
   propose<R extends ProposalRequest>(request: R, signal?: AbortSignal): Promise<ApplyResultOf<R>> {
+    // The quota check before proposing (quota.ts); the apply checks the alarm again.
+    const refused = this.#noSpace.check(request);
+    if (refused) return refused;
     let req: ProposalRequest = request;
     if (req.$case === "leaseGrant" && req.value.ID === 0n) {
       // The proposer picks the id, so every member applies the same one (etcd does this too).
@@ -758,6 +789,50 @@ export class Member implements MemberContext {
 
   snapshot(): StateSnapshot {
     return createStateSnapshot(this.#storage.engine);
+  }
+
+  async hash(): Promise<{ hash: number; revision: bigint }> {
+    const s = this.#storage;
+    const revision = s.store.revision; // the iterators below read this same state
+    return { hash: await hashState(s.engine), revision };
+  }
+
+  defragment(signal?: AbortSignal): Promise<void> {
+    const run = this.#compaction.then(async () => {
+      if (this.#stop.signal.aborted) throw new EtcdError(ErrStopped);
+      this.#defragmenting = true;
+      try {
+        await defragment(
+          {
+            driver: () => this.#driver,
+            engine: () => this.#storage.engine,
+            snapshotsSettled: () => this.#snapshots.settled(),
+            compactTarget: () =>
+              logCompactTarget(
+                this.#storage.meta.appliedIndex,
+                this.#isLeader ? this.#driver.node.status().progress : undefined,
+                (id) => id !== this.id && this.#transport.isConnected(id),
+              ),
+            pauseTicks: () => this.#stopTicking(),
+            resumeTicks: () => {
+              if (!this.#stop.signal.aborted) this.#startTicking();
+            },
+            resumed: () => {
+              for (const m of this.#driver.takeHeldMessages()) this.#step(m);
+              this.#proposer.flush();
+            },
+            logger: this.logger,
+          },
+          this.#requestTimeoutMs,
+          signal,
+        );
+      } finally {
+        this.#defragmenting = false;
+        this.#noSpace.quota.invalidate();
+      }
+    });
+    this.#compaction = run.catch(() => {});
+    return run;
   }
 
   async moveLeader(transferee: bigint, signal?: AbortSignal): Promise<void> {

@@ -87,6 +87,12 @@ export class MemberMetrics {
     help: "Total size of the underlying database logically in use in bytes.",
     registers: [this.registry],
   });
+  /** --quota-backend-bytes (the NOSPACE alarm threshold; quota.ts). */
+  readonly quotaBackendBytes = new Gauge({
+    name: "etcd_server_quota_backend_bytes",
+    help: "The backend size, in bytes, past which the member raises the NOSPACE alarm.",
+    registers: [this.registry],
+  });
   readonly peerRoundTrip = new Histogram({
     name: "etcd_network_peer_round_trip_time_seconds",
     help: "Round-Trip-Time histogram between peers",

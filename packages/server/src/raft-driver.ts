@@ -22,6 +22,7 @@
  * stopped. A failed write is fatal: the member must stop (hooks.onFatal).
  */
 import {
+  BugIndicatingError,
   type Entry,
   type Message,
   type RawNode,
@@ -84,6 +85,11 @@ export interface DriverMetrics {
   readyEntries?(n: number): void;
 }
 
+/** Peer messages (and their entry bytes) kept at most while paused with holdMessages;
+ * beyond, messages are dropped (raft retries, forwarded proposals time out). */
+const MAX_HELD_MESSAGES = 10_000;
+const MAX_HELD_BYTES = 64 * 1024 * 1024;
+
 export interface RaftDriverOptions {
   /** Applied entries between raft snapshots. */
   snapshotCount: number;
@@ -101,6 +107,10 @@ export class RaftDriver {
   #running: Promise<void> | null = null;
   #paused = false;
   #stopped = false;
+  /** Whether peer messages are kept (not dropped) while paused; see takeHeldMessages. */
+  #holdMessages = false;
+  #heldMessages: Message[] = [];
+  #heldBytes = 0;
   #snapIndex: number;
   /** Whether the last SoftState said leader (only for the send failpoints). */
   #leading = false;
@@ -135,9 +145,33 @@ export class RaftDriver {
   }
 
   step(m: Message): void {
+    if (this.#paused && !this.#stopped && this.#holdMessages) {
+      let bytes = 0;
+      for (const e of m.entries) bytes += e.data.length;
+      if (
+        this.#heldMessages.length < MAX_HELD_MESSAGES &&
+        this.#heldBytes + bytes <= MAX_HELD_BYTES
+      ) {
+        this.#heldMessages.push(m);
+        this.#heldBytes += bytes;
+      }
+      return;
+    }
     if (!this.accepting) return;
     this.#state.node.step(m);
     this.schedule();
+  }
+
+  /**
+   * The peer messages that arrived while paused with `holdMessages` (Defragment: the
+   * storage stays the same, so they are still meaningful — forwarded proposals among
+   * them); the caller steps them after {@link resume}.
+   */
+  takeHeldMessages(): Message[] {
+    const held = this.#heldMessages;
+    this.#heldMessages = [];
+    this.#heldBytes = 0;
+    return held;
   }
 
   tick(): void {
@@ -189,19 +223,42 @@ export class RaftDriver {
   // ---- control ----
 
   /** Waits for the Ready in flight, then processes nothing until {@link resume}. */
-  async pause(): Promise<void> {
+  async pause(opts: { holdMessages?: boolean } = {}): Promise<void> {
     this.#paused = true;
+    this.#holdMessages = opts.holdMessages ?? false;
     await this.#running;
   }
 
   /** Replaces the storage and node (while paused) and resumes the loop. */
   resume(state?: DriverState): void {
+    this.#holdMessages = false;
     if (state) {
+      this.#heldMessages = [];
+      this.#heldBytes = 0;
       this.#state = state;
       this.#snapIndex = state.log.snapshot().metadata.index;
     }
     this.#paused = false;
     this.schedule();
+  }
+
+  /**
+   * While paused (Maintenance.Defragment): takes a raft snapshot at the applied index
+   * (after syncing the applied state) and compacts the log up to `compactTo`, clamped to
+   * the snapshot index. Returns the first index left in the log.
+   */
+  async compactLog(compactTo: number): Promise<number> {
+    if (!this.#paused) throw new BugIndicatingError("compactLog while the driver runs");
+    const { engine, log, meta } = this.#state;
+    await engine.syncWal();
+    const applied = meta.appliedIndex;
+    if (applied > this.#snapIndex) {
+      log.createSnapshot(applied, meta.confState);
+      this.#snapIndex = applied;
+    }
+    const to = Math.min(compactTo, this.#snapIndex);
+    if (to > log.firstIndex() - 1) log.compact(to);
+    return log.firstIndex();
   }
 
   /** Stops the loop after the Ready in flight. Idempotent. */

@@ -152,20 +152,26 @@ export class Engine {
   readonly #cursors = new Set<Cursor>();
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #syncMode: "worker" | "inline";
+  readonly #nativeOptions: NativeDbOptions;
+  /** Native iterators of {@link iterate} not yet closed. */
+  readonly #iterators = new Set<IteratorContext>();
   #syncer: WalSyncer | null = null;
   /** Test mode only (CHAINFIRE_TEST_UNSYNCED_LOSS=1): see engine-loss.ts. */
   #loss: UnsyncedLoss | null = null;
   #closing: Promise<void> | null = null;
+  #reopening = false;
 
   private constructor(
     dir: string,
     db: DbContext,
     columns: Record<string, ColumnHandle>,
     syncMode: "worker" | "inline",
+    nativeOptions: NativeDbOptions,
   ) {
     this.dir = dir;
     this.#db = db;
     this.#syncMode = syncMode;
+    this.#nativeOptions = nativeOptions;
     const cols = {} as Record<ColumnFamilyName, { column: ColumnHandle }>;
     const reads = {} as Record<ColumnFamilyName, { column: ColumnHandle; fillCache: boolean }>;
     for (const cf of COLUMN_FAMILIES) {
@@ -210,28 +216,70 @@ export class Engine {
       columns,
     };
     await fs.promises.mkdir(dir, { recursive: true });
-    const db = binding.db_init(dir);
-    const handles = await new Promise<Record<string, ColumnHandle>>((resolve, reject) => {
-      try {
-        const sync = binding.db_open(db, options, (err, cols) => {
-          if (err)
-            reject(new Error(`cannot open rocksdb at ${dir}: ${err.message}`, { cause: err }));
-          else resolve(cols ?? {});
-        });
-        if (sync) resolve(sync);
-      } catch (err) {
-        reject(new Error(`cannot open rocksdb at ${dir}`, { cause: err }));
-      }
-    });
-    const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker");
+    const { db, handles } = await openNative(dir, options);
+    const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker", options);
     if (engine.#syncMode === "worker") engine.#syncer = new WalSyncer(db);
     if (unsyncedLoss) engine.#loss = new UnsyncedLoss(dir);
     return engine;
   }
 
-  /** Whether {@link close} has been called. */
+  /**
+   * Whether nothing uses the native database right now: no read on the thread pool, no
+   * open cursor, no open {@link iterate} iterator. {@link reopen} needs this.
+   */
+  get idle(): boolean {
+    return this.#tasks.size === 0 && this.#cursors.size === 0 && this.#iterators.size === 0;
+  }
+
+  /**
+   * Close and reopen the native database in place (same directory, same options); this
+   * Engine object, its column handles as seen by write batches, and everything built on
+   * it stay valid. The binding has no CompactRange or Flush: reopening is how RocksDB is
+   * made to flush its memtables (dropping entries deleted while still in memory), delete
+   * WAL files no longer needed and schedule compactions, which reclaims the space of
+   * deleted data (Maintenance.Defragment). Requires {@link idle} and no write meanwhile
+   * (the caller pauses its writers); calls made during the reopen throw
+   * {@link EngineStateError}. Throws EngineStateError if not idle.
+   */
+  async reopen(): Promise<void> {
+    const db = this.#live();
+    if (!this.idle) throw new EngineStateError("engine is busy; cannot reopen");
+    this.#reopening = true;
+    // close() waits for it (tracked tasks), so it never closes a half-reopened database.
+    await this.#track(this.#reopenNative(db));
+  }
+
+  async #reopenNative(db: DbContext): Promise<void> {
+    try {
+      await this.#syncer?.close();
+      this.#syncer = null;
+      await new Promise<void>((resolve, reject) =>
+        binding.db_close(db, (err) =>
+          err ? reject(new Error("rocksdb close failed", { cause: err })) : resolve(),
+        ),
+      );
+      this.#db = null;
+      const opened = await openNative(this.dir, this.#nativeOptions);
+      this.#db = opened.db;
+      for (const cf of COLUMN_FAMILIES) {
+        const handle = opened.handles[cf];
+        if (!handle) throw new Error(`rocksdb did not reopen column family ${cf}`);
+        // Mutated in place: write batches hold these objects.
+        this.#columns[cf].column = handle;
+        this.#readOpts[cf].column = handle;
+      }
+      if (this.#syncMode === "worker") this.#syncer = new WalSyncer(opened.db);
+    } finally {
+      this.#reopening = false;
+    }
+  }
+
+  /**
+   * Whether the engine cannot serve now: {@link close} has been called, or a
+   * {@link reopen} is under way (readers should try again a little later).
+   */
   get closed(): boolean {
-    return this.#db === null || this.#closing !== null;
+    return this.#db === null || this.#closing !== null || this.#reopening;
   }
 
   /** A new, empty write batch for this engine. */
@@ -387,6 +435,7 @@ export class Engine {
     // The native iterator (and so its snapshot) is created now, not at the first next():
     // iterators created in one synchronous step see one consistent state.
     const it = binding.iterator_init(this.#live(), this.#iterOptions(cf, opts));
+    this.#iterators.add(it);
     return this.#pages(it, opts.pageSize);
   }
 
@@ -404,6 +453,7 @@ export class Engine {
         if (res.finished) return;
       }
     } finally {
+      this.#iterators.delete(it);
       binding.iterator_close(it);
     }
   }
@@ -476,6 +526,14 @@ export class Engine {
     return total;
   }
 
+  /**
+   * Number of RocksDB WAL files (`*.log`) in the directory. Right after {@link reopen}
+   * the old ones are still there until RocksDB's background purge deletes them.
+   */
+  walFileCount(): number {
+    return fs.readdirSync(this.dir).filter((f) => f.endsWith(".log")).length;
+  }
+
   /** A RocksDB property of the default column family, e.g. "rocksdb.stats". */
   property(name: string): string {
     return binding.db_get_property(this.#live(), name);
@@ -545,7 +603,28 @@ export class Engine {
   }
 
   #live(): DbContext {
+    if (this.#reopening) throw new EngineStateError("engine is reopening");
     if (!this.#db || this.#closing) throw new EngineStateError("engine is closed");
     return this.#db;
   }
+}
+
+/** Opens the native database in `dir`; rejects with a `cause` when RocksDB cannot. */
+async function openNative(
+  dir: string,
+  options: NativeDbOptions,
+): Promise<{ db: DbContext; handles: Record<string, ColumnHandle> }> {
+  const db = binding.db_init(dir);
+  const handles = await new Promise<Record<string, ColumnHandle>>((resolve, reject) => {
+    try {
+      const sync = binding.db_open(db, options, (err, cols) => {
+        if (err) reject(new Error(`cannot open rocksdb at ${dir}: ${err.message}`, { cause: err }));
+        else resolve(cols ?? {});
+      });
+      if (sync) resolve(sync);
+    } catch (err) {
+      reject(new Error(`cannot open rocksdb at ${dir}`, { cause: err }));
+    }
+  });
+  return { db, handles };
 }

@@ -159,52 +159,49 @@ describe.skipIf(skip !== undefined)("chainfirectl against a live member", () => 
     expect((await cli(["lease", "revoke", "not-hex"])).code).toBe(3);
   });
 
-  it.skipIf(notYetOnChainfire("Maintenance.Defragment arrives with issue 5"))(
-    "member list/add/remove, endpoint status/health/hashkv, alarms, defrag, compaction",
-    async () => {
-      const members = (await cli(["member", "list"])).stdout;
-      const id = (await client.maintenance.status()).header.memberId;
-      expect(members).toBe(
-        `${hexId(id)}, started, m1, ${cluster.members[0].peerUrl}, ${ep}, false\n`,
-      );
-      expect((await cli(["member", "list", "-w", "table"])).stdout).toContain("| ID ");
-      const added = await cli([
-        "member",
-        "add",
-        "newbie",
-        "--peer-urls=http://127.0.0.1:9",
-        "--learner",
-      ]);
-      expect(added.code).toBe(0);
-      const newId = /^Member ([0-9a-f]+) added to cluster [0-9a-f]+\n/.exec(added.stdout)?.[1];
-      expect(added.stdout).toContain('ETCD_INITIAL_CLUSTER_STATE="existing"');
-      const removed = await cli(["member", "remove", newId as string]);
-      expect(removed.stdout).toMatch(/^Member [0-9a-f]+ removed from cluster/);
+  it("member list/add/remove, endpoint status/health/hashkv, alarms, defrag, compaction", async () => {
+    const members = (await cli(["member", "list"])).stdout;
+    const id = (await client.maintenance.status()).header.memberId;
+    expect(members).toBe(
+      `${hexId(id)}, started, m1, ${cluster.members[0].peerUrl}, ${ep}, false\n`,
+    );
+    expect((await cli(["member", "list", "-w", "table"])).stdout).toContain("| ID ");
+    const added = await cli([
+      "member",
+      "add",
+      "newbie",
+      "--peer-urls=http://127.0.0.1:9",
+      "--learner",
+    ]);
+    expect(added.code).toBe(0);
+    const newId = /^Member ([0-9a-f]+) added to cluster [0-9a-f]+\n/.exec(added.stdout)?.[1];
+    expect(added.stdout).toContain('ETCD_INITIAL_CLUSTER_STATE="existing"');
+    const removed = await cli(["member", "remove", newId as string]);
+    expect(removed.stdout).toMatch(/^Member [0-9a-f]+ removed from cluster/);
 
-      const status = (await cli(["endpoint", "status"])).stdout;
-      expect(status).toMatch(
-        new RegExp(
-          `^${ep}, ${hexId(id)}, \\d+\\.\\d+\\.\\d+, [\\d.]+ \\w?B, true, false, \\d+, \\d+, \\d+, \\n$`,
-        ),
-      );
-      const statusJson = JSON.parse(
-        (await cli(["endpoint", "status", "-w", "json", "--cluster"])).stdout,
-      );
-      expect(statusJson[0].Endpoint).toBe(ep);
-      expect((await cli(["endpoint", "health"])).stdout).toMatch(
-        /is healthy: successfully committed proposal: took = \d+ms\n$/,
-      );
-      expect((await cli(["endpoint", "hashkv"])).stdout).toMatch(new RegExp(`^${ep}, \\d+\\n$`));
-      expect(await cli(["alarm", "list"])).toEqual({ code: 0, stdout: "", stderr: "" });
-      expect((await cli(["alarm", "disarm"])).code).toBe(0);
-      expect((await cli(["defrag"])).stdout).toBe(`Finished defragmenting etcd member[${ep}]\n`);
-      const rev = (await client.put("cli-c/k", "v")).revision;
-      expect((await cli(["compaction", String(rev)])).stdout).toBe(`compacted revision ${rev}\n`);
-      const bad = await cli(["move-leader", "ffff"]);
-      expect(bad.code).toBe(1);
-      expect(bad.stderr).toContain("bad leader transferee");
-    },
-  );
+    const status = (await cli(["endpoint", "status"])).stdout;
+    expect(status).toMatch(
+      new RegExp(
+        `^${ep}, ${hexId(id)}, \\d+\\.\\d+\\.\\d+, [\\d.]+ \\w?B, true, false, \\d+, \\d+, \\d+, \\n$`,
+      ),
+    );
+    const statusJson = JSON.parse(
+      (await cli(["endpoint", "status", "-w", "json", "--cluster"])).stdout,
+    );
+    expect(statusJson[0].Endpoint).toBe(ep);
+    expect((await cli(["endpoint", "health"])).stdout).toMatch(
+      /is healthy: successfully committed proposal: took = \d+ms\n$/,
+    );
+    expect((await cli(["endpoint", "hashkv"])).stdout).toMatch(new RegExp(`^${ep}, \\d+\\n$`));
+    expect(await cli(["alarm", "list"])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect((await cli(["alarm", "disarm"])).code).toBe(0);
+    expect((await cli(["defrag"])).stdout).toBe(`Finished defragmenting etcd member[${ep}]\n`);
+    const rev = (await client.put("cli-c/k", "v")).revision;
+    expect((await cli(["compaction", String(rev)])).stdout).toBe(`compacted revision ${rev}\n`);
+    const bad = await cli(["move-leader", "ffff"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("bad leader transferee");
+  });
 
   it.skipIf(
     notYetOnChainfire(

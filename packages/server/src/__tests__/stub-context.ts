@@ -184,6 +184,13 @@ export function stubContext(
     moveLeader: async (to) => {
       record("moveLeader", to);
     },
+    hash: async () => {
+      record("hash");
+      return { hash: 0x1234, revision: state.revision };
+    },
+    defragment: async () => {
+      record("defragment");
+    },
     addMember: async (peerUrls, isLearner) => {
       record("addMember", peerUrls, isLearner);
       const m: MemberInfo = { id: 0x2n, name: "", peerUrls, clientUrls: [], isLearner };

@@ -6,7 +6,7 @@ import {
   ErrLeaseNotFound,
   ErrLeaseTTLTooLarge,
   type EtcdError,
-  type etcdserverpb,
+  etcdserverpb,
   internalpb,
 } from "@chainfire/api";
 import { type Entry, EntryType } from "@chainfire/raft";
@@ -213,5 +213,48 @@ describe("applyEntries", () => {
     expect((value(r, 0) as etcdserverpb.LeaseRevokeResponse).header?.revision).toBe(rev + 1n);
     expect(s.store.range({ key: b("l"), rangeEnd: b("m") }).count).toBe(0n);
     expect(s.leases.has(9n)).toBe(false);
+  });
+
+  it("refuses what grows the store while a NOSPACE alarm is active (etcd's capped applier)", async () => {
+    const A = etcdserverpb.AlarmRequest_AlarmAction;
+    const nospace = (action: etcdserverpb.AlarmRequest_AlarmAction) =>
+      entry({
+        $case: "alarm",
+        value: { action, memberID: 7n, alarm: etcdserverpb.AlarmType.NOSPACE },
+      });
+    await apply([
+      entry({ $case: "put", value: etcdserverpb.PutRequest.fromPartial({ key: b("q") }) }),
+    ]);
+    const rev = s.store.revision;
+    const put = etcdserverpb.PutRequest.fromPartial({ key: b("q2"), value: b("v") });
+    const r = await apply([
+      nospace(A.ACTIVATE),
+      entry({ $case: "put", value: put }),
+      entry({
+        $case: "txn",
+        value: etcdserverpb.TxnRequest.fromPartial({
+          failure: [{ request: { $case: "requestPut", value: put } }],
+        }),
+      }),
+      entry({ $case: "leaseGrant", value: { TTL: 10n, ID: 5n } }),
+      entry({
+        $case: "txn",
+        value: etcdserverpb.TxnRequest.fromPartial({
+          success: [{ request: { $case: "requestRange", value: { key: b("q") } } }],
+        }),
+      }),
+      entry({
+        $case: "deleteRange",
+        value: etcdserverpb.DeleteRangeRequest.fromPartial({ key: b("q") }),
+      }),
+    ]);
+    for (const i of [1, 2, 3]) {
+      expect(error(r, i).message).toBe("etcdserver: mvcc: database space exceeded");
+    }
+    expect((value(r, 4) as etcdserverpb.TxnResponse).succeeded).toBe(true);
+    expect(s.store.revision).toBe(rev + 1n); // only the delete wrote
+    expect(s.leases.has(5n)).toBe(false);
+    const after = await apply([nospace(A.DEACTIVATE), entry({ $case: "put", value: put })]);
+    expect((value(after, 1) as etcdserverpb.PutResponse).header?.revision).toBe(rev + 2n);
   });
 });

@@ -12,9 +12,10 @@
  */
 import {
   ErrLeaseTTLTooLarge,
+  ErrNoSpace,
   ErrNotCapable,
   EtcdError,
-  type etcdserverpb,
+  etcdserverpb,
   internalpb,
   peerpb,
 } from "@chainfire/api";
@@ -32,10 +33,13 @@ import {
 import { type LeaseStore, type MetaStore, type MvccWrite, revokeLease } from "@chainfire/storage";
 import { type AuthApplyEnv, applyAuthRequest, authorizeAtApply } from "../auth/apply-auth.js";
 import { applyLessorRequest, type LeaseApplyHooks } from "../lease/apply-lessor.js";
+import { requestCost } from "../quota.js";
 import type { WaitOutcome } from "../wait.js";
 import type { AlarmStore } from "./alarms.js";
 import { toEtcdError } from "./errors.js";
 import { deleteRangeResponse, putResponse, txnResponse } from "./responses.js";
+
+const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
 
 /** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000n;
@@ -153,6 +157,11 @@ function applyRequest(
   index: number,
 ): unknown {
   const r = req.request;
+  // etcd's capped applier: while a NOSPACE alarm is active, nothing that grows the store
+  // is applied (replicated state, so every member refuses the same entries). quota.ts.
+  if (r !== undefined && requestCost(r) > 0 && env.alarms.list(NOSPACE).length > 0) {
+    throw new EtcdError(ErrNoSpace);
+  }
   switch (r?.$case) {
     case "put": {
       const res = w.put(r.value);

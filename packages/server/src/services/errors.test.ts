@@ -1,6 +1,6 @@
 import { ErrCompacted, ErrLeaseNotFound, EtcdError } from "@chainfire/api";
 import { ProposalDroppedError } from "@chainfire/raft";
-import { LeaseAlreadyExistsError, StorageError } from "@chainfire/storage";
+import { EngineStateError, LeaseAlreadyExistsError, StorageError } from "@chainfire/storage";
 import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -53,6 +53,12 @@ describe("toGrpcError: the one table", () => {
       "chainfire: Lease.LeaseGrant is not implemented yet",
     ],
     [new DOMException("aborted", "AbortError"), status.CANCELLED, "etcdserver: request canceled"],
+    [
+      new EngineStateError("engine is reopening"),
+      status.UNAVAILABLE,
+      "etcdserver: request timed out",
+    ],
+    [new EngineStateError("engine is closed"), status.UNAVAILABLE, "etcdserver: server stopped"],
     [{ code: status.UNAVAILABLE, details: "forwarded" }, status.UNAVAILABLE, "forwarded"],
   ])("%o → %i %s", (err, code, details) => {
     expect(t(err)).toEqual({ code, details });

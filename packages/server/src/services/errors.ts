@@ -11,6 +11,7 @@
  * | raft `ProposalDroppedError`                | by reason: ErrNoLeader, ErrLeaderChanged, ErrTooManyRequests |
  * | `NotImplementedError` (below)              | UNIMPLEMENTED, "chainfire: X is not implemented yet" |
  * | an aborted signal (`AbortError`)           | ErrCanceled                               |
+ * | storage's `EngineStateError` (database closing, or reopened by a defragment) | ErrStopped / ErrTimeout (clients retry) |
  * | a gRPC status object (forwarded call)      | passed through                            |
  * | anything else                              | INTERNAL "chainfire: internal error: …", logged once as a bug |
  *
@@ -23,13 +24,15 @@ import {
   ErrLeaderChanged,
   ErrLeaseExist,
   ErrNoLeader,
+  ErrStopped,
+  ErrTimeout,
   ErrTooManyRequests,
   EtcdError,
   type EtcdErrorSpec,
   etcdErrors,
 } from "@chainfire/api";
 import { ProposalDroppedError } from "@chainfire/raft";
-import { LeaseAlreadyExistsError, StorageError } from "@chainfire/storage";
+import { EngineStateError, LeaseAlreadyExistsError, StorageError } from "@chainfire/storage";
 import type { ServerErrorResponse } from "@grpc/grpc-js";
 import { Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -41,7 +44,7 @@ import type { Logger } from "pino";
  */
 export class NotImplementedError extends Error {
   override readonly name = "NotImplementedError";
-  /** `what` names the missing piece, e.g. "Maintenance.Defragment". */
+  /** `what` names the missing piece, e.g. "Maintenance.Downgrade". */
   constructor(readonly what: string) {
     super(`chainfire: ${what} is not implemented yet`);
   }
@@ -82,6 +85,9 @@ export function toGrpcError(err: unknown, logger: Logger, method: string): GrpcE
   if (err instanceof ProposalDroppedError) return fromSpec(proposalDropped(err));
   if (err instanceof NotImplementedError) return grpcError(status.UNIMPLEMENTED, err.message);
   if (isAbortError(err)) return fromSpec(ErrCanceled);
+  if (err instanceof EngineStateError) {
+    return fromSpec(err.message.includes("reopening") ? ErrTimeout : ErrStopped);
+  }
   if (isStatusLike(err)) {
     return grpcError(err.code, err.details);
   }

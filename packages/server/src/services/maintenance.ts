@@ -1,8 +1,7 @@
 /**
- * etcdserverpb.Maintenance: Status, Alarm, HashKV, Snapshot and MoveLeader from the
- * MemberContext; Defragment, Hash and Downgrade answer UNIMPLEMENTED for now (RocksDB
- * reclaims space by itself, there is no whole-backend hash over our layout yet, and there
- * is one Chainfire version).
+ * etcdserverpb.Maintenance: Status, Alarm, HashKV, Hash, Defragment, Snapshot and
+ * MoveLeader from the MemberContext; Downgrade answers UNIMPLEMENTED (there is one
+ * Chainfire version). What Hash covers and what Defragment does: docs/operations.md.
  */
 import { etcdserverpb } from "@chainfire/api";
 import { wrapForEtcdctl } from "@chainfire/storage";
@@ -57,12 +56,20 @@ export function maintenanceService(ctx: MemberContext): etcdserverpb.Maintenance
       void sendSnapshot(ctx, call);
     },
 
-    defragment: unaryHandler(() => {
-      throw new NotImplementedError("Maintenance.Defragment");
-    }),
-    hash: unaryHandler(() => {
-      throw new NotImplementedError("Maintenance.Hash");
-    }),
+    defragment: unaryHandler<etcdserverpb.DefragmentRequest, etcdserverpb.DefragmentResponse>(
+      async (_req, signal) => {
+        await ctx.defragment(signal);
+        return etcdserverpb.DefragmentResponse.fromPartial({ header: ctx.header() });
+      },
+      stop,
+    ),
+    hash: unaryHandler<etcdserverpb.HashRequest, etcdserverpb.HashResponse>(async () => {
+      const r = await ctx.hash();
+      return etcdserverpb.HashResponse.fromPartial({
+        header: ctx.header(r.revision),
+        hash: r.hash,
+      });
+    }, stop),
     downgrade: unaryHandler(() => {
       throw new NotImplementedError("Maintenance.Downgrade");
     }),

@@ -138,13 +138,16 @@ describe("Maintenance", () => {
     expect(ctx.snapshotClosed).toBe(true);
   });
 
-  it("Defragment, Hash and Downgrade answer UNIMPLEMENTED naming the RPC", async () => {
+  it("Defragment and Hash call the member; Downgrade answers UNIMPLEMENTED", async () => {
     const m = client(etcdserverpb.MaintenanceClient);
-    await expect(call(m.defragment.bind(m), {})).rejects.toMatchObject({
-      code: status.UNIMPLEMENTED,
-      details: "chainfire: Maintenance.Defragment is not implemented yet",
-    });
-    await expect(call(m.hash.bind(m), {})).rejects.toMatchObject({ code: status.UNIMPLEMENTED });
+    const d = await call(m.defragment.bind(m), {});
+    expect(d.header?.memberId).toBe(ctx.id);
+    ctx.state.revision = 42n;
+    const h = await call(m.hash.bind(m), {});
+    expect(h).toMatchObject({ hash: 0x1234, header: { revision: 42n } });
+    expect(ctx.state.calls.map((c) => c.method)).toEqual(
+      expect.arrayContaining(["defragment", "hash"]),
+    );
     await expect(
       call(m.downgrade.bind(m), etcdserverpb.DowngradeRequest.fromPartial({})),
     ).rejects.toMatchObject({ code: status.UNIMPLEMENTED });
@@ -259,7 +262,7 @@ describe("placeholders, learners, errors and metrics", () => {
   it("counts started and handled RPCs with go-grpc-prometheus labels", async () => {
     const m = client(etcdserverpb.MaintenanceClient);
     await call(m.status.bind(m), {});
-    await call(m.defragment.bind(m), {}).catch(() => {});
+    await call(m.downgrade.bind(m), etcdserverpb.DowngradeRequest.fromPartial({})).catch(() => {});
     const text = await ctx.metrics.text();
     expect(text).toMatch(
       /^grpc_server_started_total\{grpc_type="unary",grpc_service="etcdserverpb.Maintenance",grpc_method="Status"\} 1$/m,
@@ -267,7 +270,7 @@ describe("placeholders, learners, errors and metrics", () => {
     expect(text).toMatch(
       /^grpc_server_handled_total\{grpc_type="unary",grpc_service="etcdserverpb.Maintenance",grpc_method="Status",grpc_code="OK"\} 1$/m,
     );
-    expect(text).toMatch(/grpc_method="Defragment",grpc_code="Unimplemented"\} 1$/m);
+    expect(text).toMatch(/grpc_method="Downgrade",grpc_code="Unimplemented"\} 1$/m);
   });
 
   it("grpc.health.v1 says SERVING with a leader and NOT_SERVING without", async () => {

@@ -71,11 +71,18 @@ export function getProgressReportInterval(): number {
 
 /** The defaults for a member with these options, overridden by `overrides`. */
 export function watchOptions(
-  member: { maxRequestBytes: number; electionTimeoutMs: number },
+  member: {
+    maxRequestBytes: number;
+    electionTimeoutMs: number;
+    watchProgressNotifyIntervalMs?: number | undefined;
+  },
   overrides: Partial<WatchOptions> = {},
 ): WatchOptions {
   return {
-    progressNotifyIntervalMs: overrides.progressNotifyIntervalMs ?? getProgressReportInterval(),
+    progressNotifyIntervalMs:
+      overrides.progressNotifyIntervalMs ??
+      member.watchProgressNotifyIntervalMs ??
+      getProgressReportInterval(),
     maxWatchersPerStream: overrides.maxWatchersPerStream ?? 10_000,
     streamBufferBytes: overrides.streamBufferBytes ?? 4 * 1024 * 1024,
     fragmentBytes: overrides.fragmentBytes ?? member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
