@@ -402,6 +402,11 @@ function buildOptions(
     snapshotCount: value("snapshot-count", int) ?? d.snapshotCount,
     quotaBackendBytes: quota === undefined || quota === 0 ? d.quotaBackendBytes : quota,
     maxRequestBytes: value("max-request-bytes", int) ?? d.maxRequestBytes,
+    maxConcurrentStreams: value("max-concurrent-streams", int) ?? d.maxConcurrentStreams,
+    maxTxnOps: value("max-txn-ops", int) ?? d.maxTxnOps,
+    maxResponseBytes: value("max-response-bytes", int) ?? d.maxResponseBytes,
+    maxPendingProposals: value("max-pending-proposals", int) ?? d.maxPendingProposals,
+    maxPendingProposalBytes: value("max-pending-proposal-bytes", int) ?? d.maxPendingProposalBytes,
     autoPromote: value("auto-promote", bool) ?? d.autoPromote,
     logLevel:
       logLevel === undefined
