@@ -34,6 +34,8 @@ const PARALLEL = 16;
 /** RSS may grow by at most this much over the whole run (measured growth is printed). */
 const RSS_GROWTH_BOUND = 400 * 1024 * 1024;
 
+/** Per-test timeout: batches scale with ITERATIONS (about 1-3 s each here). */
+const TEST_TIMEOUT_MS = 60_000 + ITERATIONS * 15_000;
 const WATCH = "/etcdserverpb.Watch/Watch";
 /** Read after every batch; sorts before every key a hostile write can touch ("fz/..."). */
 const PROBE_KEY = "a-probe";
@@ -115,111 +117,125 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
     conn?.close();
   });
 
-  it("malformed frames to every method: proper statuses, nothing changes", async () => {
-    const before = await revisionAndHash(connection());
-    let skipped = 0;
-    for (let round = 0; round < ITERATIONS; round++) {
-      const tally = new Tally();
-      const jobs: (() => Promise<void>)[] = [];
-      for (const m of methods) {
-        for (let i = 0; i < 6; i++) {
-          const req = malformedRequest(rng);
-          if (!mustChangeNothing(m, req, MAX_TXN_OPS)) {
-            skipped++;
-            continue;
+  it(
+    "malformed frames to every method: proper statuses, nothing changes",
+    async () => {
+      const before = await revisionAndHash(connection());
+      let skipped = 0;
+      for (let round = 0; round < ITERATIONS; round++) {
+        const tally = new Tally();
+        const jobs: (() => Promise<void>)[] = [];
+        for (const m of methods) {
+          for (let i = 0; i < 6; i++) {
+            const req = malformedRequest(rng);
+            if (!mustChangeNothing(m, req, MAX_TXN_OPS)) {
+              skipped++;
+              continue;
+            }
+            jobs.push(async () =>
+              judge(m, req.kind, await send(m, req.chunks, req.headers), tally),
+            );
           }
-          jobs.push(async () => judge(m, req.kind, await send(m, req.chunks, req.headers), tally));
         }
+        await inParallel(jobs);
+        report(`malformed round ${round + 1}`, tally);
+        await expectHealthy(`malformed round ${round + 1}`);
       }
-      await inParallel(jobs);
-      report(`malformed round ${round + 1}`, tally);
-      await expectHealthy(`malformed round ${round + 1}`);
-    }
-    const after = await revisionAndHash(connection());
-    process.stdout.write(
-      `fuzz malformed: ${skipped} frames skipped (they decode to valid writes); revision ${after.revision}, hash ${after.hash}\n`,
-    );
-    expect(after).toEqual(before);
-  });
+      const after = await revisionAndHash(connection());
+      process.stdout.write(
+        `fuzz malformed: ${skipped} frames skipped (they decode to valid writes); revision ${after.revision}, hash ${after.hash}\n`,
+      );
+      expect(after).toEqual(before);
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it("hostile but well-formed requests: valid answers or proper statuses", async () => {
-    const byPath = new Map(methods.map((m) => [m.path, m]));
-    for (let round = 0; round < ITERATIONS; round++) {
+  it(
+    "hostile but well-formed requests: valid answers or proper statuses",
+    async () => {
+      const byPath = new Map(methods.map((m) => [m.path, m]));
+      for (let round = 0; round < ITERATIONS; round++) {
+        const tally = new Tally();
+        const jobs = Array.from({ length: 40 }, () => {
+          const req = hostileRequest(rng);
+          const m = byPath.get(req.path)!;
+          return async () => judge(m, req.kind, await send(m, req.chunks), tally);
+        });
+        await inParallel(jobs);
+        report(`hostile round ${round + 1}`, tally);
+        await expectHealthy(`hostile round ${round + 1}`);
+      }
+      // Nothing above may have added a member (bad URLs) or removed this one.
+      expect((await client.memberList()).members.length).toBe(1);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "watch streams: many watches, rapid create/cancel, abandoned streams",
+    async () => {
+      const watch = methods.find((m) => m.path === WATCH)!;
       const tally = new Tally();
-      const jobs = Array.from({ length: 40 }, () => {
-        const req = hostileRequest(rng);
-        const m = byPath.get(req.path)!;
-        return async () => judge(m, req.kind, await send(m, req.chunks), tally);
-      });
-      await inParallel(jobs);
-      report(`hostile round ${round + 1}`, tally);
-      await expectHealthy(`hostile round ${round + 1}`);
-    }
-    // Nothing above may have added a member (bad URLs) or removed this one.
-    expect((await client.memberList()).members.length).toBe(1);
-  });
-
-  it("watch streams: many watches, rapid create/cancel, abandoned streams", async () => {
-    const watch = methods.find((m) => m.path === WATCH)!;
-    const tally = new Tally();
-    const create = (key: Buffer, startRevision: bigint, watchId = 0n) =>
-      grpcFrame(
-        Buffer.from(
-          etcdserverpb.WatchRequest.encode({
-            requestUnion: {
-              $case: "createRequest",
-              value: etcdserverpb.WatchCreateRequest.fromPartial({
-                key,
-                rangeEnd: rng.int(2) === 0 ? Buffer.from([0]) : Buffer.alloc(0),
-                startRevision,
-                watchId,
-                prevKv: rng.int(2) === 0,
-                fragment: rng.int(2) === 0,
-                filters: rng.int(3) === 0 ? [rng.int(4) - 1] : [],
-              }),
-            },
-          }).finish(),
-        ),
-      );
-    const cancel = (watchId: bigint) =>
-      grpcFrame(
-        Buffer.from(
-          etcdserverpb.WatchRequest.encode({
-            requestUnion: { $case: "cancelRequest", value: { watchId } },
-          }).finish(),
-        ),
-      );
-    for (let round = 0; round < ITERATIONS; round++) {
-      // Many watches on one stream, with edge start revisions and ids.
-      const many = Array.from({ length: 500 }, () =>
-        create(
-          bytes(`fz/${rng.int(50)}`),
-          rng.edgeInt64(),
-          rng.int(4) === 0 ? rng.edgeInt64() : 0n,
-        ),
-      );
-      judge(watch, "many watches", await send(watch, many), tally);
-      // Rapid create/cancel of the same ids.
-      const churn: Buffer[] = [];
-      for (let i = 0; i < 300; i++) {
-        churn.push(create(bytes("fz/seed/1"), 0n, BigInt(i % 7)), cancel(BigInt(i % 7)));
+      const create = (key: Buffer, startRevision: bigint, watchId = 0n) =>
+        grpcFrame(
+          Buffer.from(
+            etcdserverpb.WatchRequest.encode({
+              requestUnion: {
+                $case: "createRequest",
+                value: etcdserverpb.WatchCreateRequest.fromPartial({
+                  key,
+                  rangeEnd: rng.int(2) === 0 ? Buffer.from([0]) : Buffer.alloc(0),
+                  startRevision,
+                  watchId,
+                  prevKv: rng.int(2) === 0,
+                  fragment: rng.int(2) === 0,
+                  filters: rng.int(3) === 0 ? [rng.int(4) - 1] : [],
+                }),
+              },
+            }).finish(),
+          ),
+        );
+      const cancel = (watchId: bigint) =>
+        grpcFrame(
+          Buffer.from(
+            etcdserverpb.WatchRequest.encode({
+              requestUnion: { $case: "cancelRequest", value: { watchId } },
+            }).finish(),
+          ),
+        );
+      for (let round = 0; round < ITERATIONS; round++) {
+        // Many watches on one stream, with edge start revisions and ids.
+        const many = Array.from({ length: 500 }, () =>
+          create(
+            bytes(`fz/${rng.int(50)}`),
+            rng.edgeInt64(),
+            rng.int(4) === 0 ? rng.edgeInt64() : 0n,
+          ),
+        );
+        judge(watch, "many watches", await send(watch, many), tally);
+        // Rapid create/cancel of the same ids.
+        const churn: Buffer[] = [];
+        for (let i = 0; i < 300; i++) {
+          churn.push(create(bytes("fz/seed/1"), 0n, BigInt(i % 7)), cancel(BigInt(i % 7)));
+        }
+        judge(watch, "create/cancel", await send(watch, churn), tally);
+        // Streams opened and abandoned: a partial frame, never finished, on a connection
+        // that is then dropped.
+        const c = RawGrpcConnection.open(address());
+        for (let i = 0; i < MAX_STREAMS * 2; i++) {
+          const m = rng.pick(methods);
+          const frame = grpcFrame(rng.bytes(rng.int(40)));
+          c.abandon(m.path, [frame.subarray(0, 1 + rng.int(frame.length))]);
+        }
+        c.abandon(WATCH, many.slice(0, 50));
+        await new Promise<void>((resolve) => c.session.ping(() => resolve()));
+        c.close();
+        report(`watch round ${round + 1}`, tally);
+        await expectHealthy(`watch round ${round + 1}`);
       }
-      judge(watch, "create/cancel", await send(watch, churn), tally);
-      // Streams opened and abandoned: a partial frame, never finished, on a connection
-      // that is then dropped.
-      const c = RawGrpcConnection.open(address());
-      for (let i = 0; i < MAX_STREAMS * 2; i++) {
-        const m = rng.pick(methods);
-        const frame = grpcFrame(rng.bytes(rng.int(40)));
-        c.abandon(m.path, [frame.subarray(0, 1 + rng.int(frame.length))]);
-      }
-      c.abandon(WATCH, many.slice(0, 50));
-      await new Promise<void>((resolve) => c.session.ping(() => resolve()));
-      c.close();
-      report(`watch round ${round + 1}`, tally);
-      await expectHealthy(`watch round ${round + 1}`);
-    }
-  });
+    },
+    TEST_TIMEOUT_MS,
+  );
 
   it("memory stays bounded", async () => {
     const after = member().rssBytes();
