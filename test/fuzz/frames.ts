@@ -5,6 +5,7 @@
  * gRPC framing (compressed flag, a length header that lies or is enormous, zero-length,
  * missing or doubled messages).
  */
+import { gzipSync } from "node:zlib";
 import { etcdserverpb } from "@chainfire/api";
 import { checkDeleteRequest, checkPutRequest, checkTxnRequest } from "@chainfire/storage";
 import type { Rng } from "./random.js";
@@ -184,10 +185,23 @@ function badPayload(rng: Rng): { kind: string; payload: Buffer } {
   }
 }
 
+let bomb: Buffer | undefined;
+const GZIP_BOMB = () => {
+  bomb ??= gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+  return bomb;
+};
+
 /** One malformed request for any method (see the module comment). */
 export function malformedRequest(rng: Rng): RawRequest {
   const { kind, payload } = badPayload(rng);
-  switch (rng.int(10)) {
+  switch (rng.int(11)) {
+    case 10:
+      // 64 MiB of zeros in a few KiB: must be refused while inflating, not after.
+      return {
+        kind: "gzip bomb",
+        chunks: [grpcFrame(GZIP_BOMB(), { compressed: true })],
+        headers: { "grpc-encoding": "gzip" },
+      };
     case 0:
       return {
         kind: `${kind}, compressed flag`,

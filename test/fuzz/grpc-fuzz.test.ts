@@ -64,6 +64,7 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
   let conn: RawGrpcConnection;
   let client: EtcdGrpcClient;
   let rssBefore: number | undefined;
+  let leaseId = 0n;
 
   const member = () => cluster().members[0]!;
   const address = () => cluster().endpoints[0]!.replace(/^https?:\/\//, "");
@@ -101,6 +102,7 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
     );
     client = cluster().client(0);
     await client.put({ key: bytes(PROBE_KEY), value: bytes("alive") });
+    conn = RawGrpcConnection.open(address());
     for (let i = 0; i < 40; i++) {
       await client.put({ key: bytes(`fz/seed/${i}`), value: Buffer.alloc(100 * i, 0x73) });
     }
@@ -109,7 +111,17 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
       await client.put({ key: bytes(`fz/big/${i}`), value: Buffer.alloc(1_000_000, 0x62) });
     }
     await client.compact({ revision: 10n });
-    conn = RawGrpcConnection.open(address());
+    const grant = await connection().call(
+      "/etcdserverpb.Lease/LeaseGrant",
+      [
+        grpcFrame(
+          Buffer.from(etcdserverpb.LeaseGrantRequest.encode({ TTL: 600n, ID: 0n }).finish()),
+        ),
+      ],
+      { timeoutMs: 30_000 },
+    );
+    if (grant.kind !== "status" || grant.code !== 0) throw new Error("LeaseGrant failed");
+    leaseId = etcdserverpb.LeaseGrantResponse.decode(grant.messages[0]!).ID;
     rssBefore = member().rssBytes();
   });
 
@@ -219,6 +231,18 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
           churn.push(create(bytes("fz/seed/1"), 0n, BigInt(i % 7)), cancel(BigInt(i % 7)));
         }
         judge(watch, "create/cancel", await send(watch, churn), tally);
+        // A keep-alive flood on one stream, for leases that exist and ids that do not.
+        const keepAlive = methods.find((m) => m.path === "/etcdserverpb.Lease/LeaseKeepAlive")!;
+        const kas = Array.from({ length: 2000 }, () =>
+          grpcFrame(
+            Buffer.from(
+              etcdserverpb.LeaseKeepAliveRequest.encode({
+                ID: rng.int(2) === 0 ? leaseId : rng.edgeInt64(),
+              }).finish(),
+            ),
+          ),
+        );
+        judge(keepAlive, "keep-alive flood", await send(keepAlive, kas), tally);
         // Streams opened and abandoned: a partial frame, never finished, on a connection
         // that is then dropped.
         const c = RawGrpcConnection.open(address());
