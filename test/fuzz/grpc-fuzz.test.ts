@@ -225,6 +225,12 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
           ),
         );
         judge(watch, "many watches", await send(watch, many), tally);
+        // Watches on huge keys (each create near the 2 MiB message limit), on one stream:
+        // refused once the stream's watched keys pass 16 MiB.
+        const huge = Array.from({ length: 20 }, (_, i) =>
+          create(Buffer.alloc(1_500_000, 0x41 + i), 0n),
+        );
+        judge(watch, "huge keys", await send(watch, huge), tally);
         // Rapid create/cancel of the same ids.
         const churn: Buffer[] = [];
         for (let i = 0; i < 300; i++) {
