@@ -258,6 +258,22 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
           c.abandon(m.path, [frame.subarray(0, 1 + rng.int(frame.length))]);
         }
         c.abandon(WATCH, many.slice(0, 50));
+        // A keep-alive stream that never reads its answers (the member must stop reading,
+        // not buffer answers without bound), and a progress-request flood likewise.
+        const ka = grpcFrame(
+          Buffer.from(etcdserverpb.LeaseKeepAliveRequest.encode({ ID: leaseId }).finish()),
+        );
+        c.abandon("/etcdserverpb.Lease/LeaseKeepAlive", [Buffer.concat(Array(100_000).fill(ka))], {
+          read: false,
+        });
+        const progress = grpcFrame(
+          Buffer.from(
+            etcdserverpb.WatchRequest.encode({
+              requestUnion: { $case: "progressRequest", value: {} },
+            }).finish(),
+          ),
+        );
+        c.abandon(WATCH, [many[0]!, Buffer.concat(Array(100_000).fill(progress))], { read: false });
         await new Promise<void>((resolve) => c.session.ping(() => resolve()));
         c.close();
         report(`watch round ${round + 1}`, tally);

@@ -178,8 +178,15 @@ export class RawGrpcConnection {
     });
   }
 
-  /** Opens a stream, writes `chunks` and leaves it open (abandoned); returns it. */
-  abandon(path: string, chunks: readonly Buffer[]): http2.ClientHttp2Stream | undefined {
+  /**
+   * Opens a stream, writes `chunks` and leaves it open (abandoned); returns it. With
+   * `read: false` it never reads what the member answers.
+   */
+  abandon(
+    path: string,
+    chunks: readonly Buffer[],
+    opts: { read?: boolean } = {},
+  ): http2.ClientHttp2Stream | undefined {
     try {
       const s = this.session.request({
         ":method": "POST",
@@ -188,6 +195,8 @@ export class RawGrpcConnection {
         te: "trailers",
       });
       s.on("error", () => {});
+      if (opts.read === false) s.pause();
+      else s.resume();
       for (const c of chunks) s.write(c);
       return s;
     } catch {
