@@ -4,7 +4,8 @@
  * does (packages/server/src/client-listener.ts). This sends it raw TCP: broken prefaces,
  * frames with padding or priority longer than the frame, HPACK garbage, CONTINUATION
  * floods, 16 MiB frame headers, random frames, each on a fresh connection, both before
- * and after a request that puts the connection into the repairing path. The member must
+ * and after a request that puts the connection into the repairing path. Then the HTTP
+ * port (/health, /metrics, ...) with odd request targets and methods. The member must
  * keep serving and log nothing at fatal.
  *
  * Seeded like grpc-fuzz.test.ts (FUZZ_SEED, FUZZ_ITERATIONS).
@@ -209,4 +210,52 @@ describe(`client listener fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => 
     },
     60_000 + ITERATIONS * 20_000,
   );
+
+  it("the HTTP port (/health, /metrics, ...): odd request targets and methods", async () => {
+    const rng = new Rng(SEED ^ 0x5a5a);
+    const metricsPort = Number(new URL(cluster().members[0]!.metricsUrl).port);
+    const targets = [
+      "http://[/health", // not a URL: this one ended the member before
+      "//[::1/x",
+      "http://%zz/",
+      "/health?%zz=%",
+      "/readyz/../livez",
+      "/livez/a/b/c",
+      "*",
+      `/${"a".repeat(8000)}`,
+      "/health?serializable=true&exclude=" + "x".repeat(2000),
+    ];
+    const statuses: string[] = [];
+    for (let i = 0; i < targets.length + ITERATIONS * 8; i++) {
+      const target =
+        targets[i] ??
+        rng.pick(["/", "/health", "/metrics", "/readyz", "/livez", "/version", "http://h"]) +
+          rng
+            .bytes(rng.int(12))
+            .toString("latin1")
+            .replace(/[\s\r\n]/g, "");
+      const method = rng.pick(["GET", "HEAD", "POST", "DELETE", "OPTIONS", "BREW"]);
+      const line = await new Promise<string>((resolve) => {
+        const s = net.connect(metricsPort, "127.0.0.1");
+        let got = "";
+        const timer = setTimeout(() => {
+          s.destroy();
+          resolve("waiting");
+        }, CONNECTION_DEADLINE_MS);
+        s.on("data", (d: Buffer) => {
+          got += d.toString("latin1");
+        });
+        s.on("error", () => {});
+        s.on("close", () => {
+          clearTimeout(timer);
+          resolve(got.split("\r\n")[0] || "closed");
+        });
+        s.write(`${method} ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      });
+      statuses.push(line.replace(/^HTTP\/1\.1 /, ""));
+    }
+    process.stdout.write(`http port: ${[...new Set(statuses)].join(", ")}\n`);
+    expect(statuses.filter((x) => x === "waiting")).toEqual([]);
+    await expectHealthy("http port");
+  }, 120_000);
 });
