@@ -6,7 +6,7 @@
  * missing or doubled messages).
  */
 import { gzipSync } from "node:zlib";
-import { etcdserverpb } from "@chainfire/api";
+import { etcdserverpb, peerpb } from "@chainfire/api";
 import { checkDeleteRequest, checkPutRequest, checkTxnRequest } from "@chainfire/storage";
 import type { Rng } from "./random.js";
 import { grpcFrame } from "./raw-grpc.js";
@@ -30,14 +30,25 @@ interface Definition {
 
 /** Every method of the six client services. */
 export function allMethods(): Method[] {
-  const services = [
+  return methodsOf([
     etcdserverpb.KVService,
     etcdserverpb.WatchService,
     etcdserverpb.LeaseService,
     etcdserverpb.ClusterService,
     etcdserverpb.MaintenanceService,
     etcdserverpb.AuthService,
-  ];
+  ]);
+}
+
+/**
+ * Every method of the member-to-member service (the peer port). Any frame that decodes
+ * counts as a write (mustChangeNothing): only undecodable ones are sent to it.
+ */
+export function peerMethods(): Method[] {
+  return methodsOf([peerpb.PeerService]);
+}
+
+function methodsOf(services: readonly object[]): Method[] {
   return services.flatMap((s) =>
     Object.values(s as Record<string, Definition>).map((d) => ({
       path: d.path,

@@ -14,7 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, type EtcdGrpcClient } from "../harness/index.js";
 import { useCluster } from "../harness/vitest.js";
 import { fatalLines, judge, mib, revisionAndHash, Tally } from "./check.js";
-import { allMethods, type Method, malformedRequest, mustChangeNothing } from "./frames.js";
+import {
+  allMethods,
+  type Method,
+  malformedRequest,
+  mustChangeNothing,
+  peerMethods,
+} from "./frames.js";
 import { hostileRequest } from "./hostile.js";
 import { fuzzSeed, Rng } from "./random.js";
 import { grpcFrame, RawGrpcConnection } from "./raw-grpc.js";
@@ -280,6 +286,46 @@ describe(`gRPC fuzz (seed ${SEED}, ${ITERATIONS} iterations)`, () => {
         report(`watch round ${round + 1}`, tally);
         await expectHealthy(`watch round ${round + 1}`);
       }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "malformed frames to the peer port: proper statuses, nothing changes",
+    async () => {
+      const peerAddress = new URL(cluster().members[0]!.config.initialCluster.split("=")[1]!).host;
+      let peer = RawGrpcConnection.open(peerAddress);
+      const before = await revisionAndHash(connection());
+      try {
+        for (let round = 0; round < ITERATIONS; round++) {
+          const tally = new Tally();
+          for (const m of peerMethods()) {
+            for (let i = 0; i < 10; i++) {
+              const req = malformedRequest(rng);
+              if (!mustChangeNothing(m, req, MAX_TXN_OPS)) continue;
+              if (!peer.usable) {
+                peer.close();
+                peer = RawGrpcConnection.open(peerAddress);
+              }
+              const o = await peer.call(m.path, req.chunks, {
+                timeoutMs: m.requestStream ? STREAM_WATCH_MS : CALL_DEADLINE_MS,
+                headers: req.headers,
+              });
+              judge(
+                { ...m, requestStream: m.requestStream, responseStream: m.requestStream },
+                req.kind,
+                o,
+                tally,
+              );
+            }
+          }
+          report(`peer round ${round + 1}`, tally);
+          await expectHealthy(`peer round ${round + 1}`);
+        }
+      } finally {
+        peer.close();
+      }
+      expect(await revisionAndHash(connection())).toEqual(before);
     },
     TEST_TIMEOUT_MS,
   );
