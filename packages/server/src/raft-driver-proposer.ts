@@ -15,8 +15,8 @@
  *
  * Backpressure (etcd answers "etcdserver: too many requests" when its applied index lags
  * the committed index by more than {@link MAX_APPLY_LAG} entries; we do the same, and
- * also bound what one member holds): a proposal is refused at once, before it gets an id
- * or a waiter, when
+ * also bound what one member holds): a proposal is refused at once, before it gets a
+ * waiter or reaches raft, when
  * - this member's applied index lags its committed index by more than 5000 entries, or
  * - {@link ProposerOptions.maxPending} proposals are already waiting here, or
  * - their encoded bytes plus this one would pass {@link ProposerOptions.maxPendingBytes}.
