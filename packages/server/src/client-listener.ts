@@ -192,10 +192,16 @@ function sniff(socket: Socket, decideAfterMs: number, decide: Decision): void {
       }
       if (type === T_PING && !(flags & F_ACK)) ping = true;
       if (type === T_HEADERS && headers === undefined) {
-        headers = {
-          block: [headerBlock(buf, off, len, flags)],
-          complete: !!(flags & F_END_HEADERS),
-        };
+        let block: Buffer;
+        try {
+          block = headerBlock(buf, off, len, flags);
+        } catch (err) {
+          // Padding or priority longer than the frame: nghttp2 answers PROTOCOL_ERROR.
+          // (Thrown from this socket handler, it would have ended the process.)
+          if (!(err instanceof HpackError)) throw err;
+          return finish("native");
+        }
+        headers = { block: [block], complete: !!(flags & F_END_HEADERS) };
       } else if (type === T_CONTINUATION && headers !== undefined && !headers.complete) {
         headers.block.push(buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len));
         headers.complete = !!(flags & F_END_HEADERS);
@@ -327,6 +333,9 @@ export class AuthorityRepairStream extends Duplex {
     }
     while (p.length >= FRAME_HEADER) {
       const len = p.readUIntBE(0, 3);
+      // Larger than the SETTINGS_MAX_FRAME_SIZE we run with: a FRAME_SIZE_ERROR for
+      // nghttp2, and not worth buffering up to 16 MiB for.
+      if (len > MAX_FRAME) throw new HpackError(`frame of ${len} bytes`);
       if (p.length < FRAME_HEADER + len) break;
       const frame = p.subarray(0, FRAME_HEADER + len);
       p = p.subarray(FRAME_HEADER + len);

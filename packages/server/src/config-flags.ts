@@ -128,6 +128,39 @@ export const MEMBER_FLAGS: readonly FlagSpec[] = [
     describe: "Maximum client request size in bytes the server will accept (default 1.5 MiB).",
   },
   {
+    name: "max-concurrent-streams",
+    type: "int",
+    min: 1,
+    describe:
+      "Maximum concurrent streams that each client gRPC connection may open (default 2^32-1).",
+  },
+  {
+    name: "max-txn-ops",
+    type: "int",
+    min: 1,
+    describe: "Maximum number of operations permitted in a transaction (default 128).",
+  },
+  {
+    name: "max-response-bytes",
+    type: "int",
+    min: 1,
+    describe:
+      "Largest Range or read-only Txn answer in bytes; larger reads fail (default 256 MiB).",
+  },
+  {
+    name: "max-pending-proposals",
+    type: "int",
+    min: 1,
+    describe:
+      'Writes waiting to be applied on this member before "too many requests" (default 10000).',
+  },
+  {
+    name: "max-pending-proposal-bytes",
+    type: "int",
+    min: 1,
+    describe: "Bytes of writes waiting to be applied on this member (default 256 MiB).",
+  },
+  {
     name: "auto-promote",
     type: "bool",
     describe: "Learners promote themselves once caught up with the leader (default false).",
@@ -240,7 +273,6 @@ export const ETCD_FOREIGN_FLAGS: ReadonlyMap<string, ForeignFlagPolicy> = new Ma
   ["backend-bbolt-freelist-type", "ignored"],
   ["backend-batch-interval", "ignored"],
   ["backend-batch-limit", "ignored"],
-  ["max-txn-ops", "ignored"],
   ["grpc-keepalive-min-time", "ignored"],
   ["grpc-keepalive-interval", "ignored"],
   ["grpc-keepalive-timeout", "ignored"],

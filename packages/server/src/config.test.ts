@@ -69,6 +69,11 @@ describe("resolveMemberConfig: flags", () => {
         "1000",
         "--quota-backend-bytes=1048576",
         "--max-request-bytes=4096",
+        "--max-concurrent-streams=100",
+        "--max-txn-ops=256",
+        "--max-response-bytes=1000000",
+        "--max-pending-proposals=50",
+        "--max-pending-proposal-bytes=65536",
         "--auto-promote",
         "--log-level=debug",
         "--log-format=pretty",
@@ -93,6 +98,11 @@ describe("resolveMemberConfig: flags", () => {
       snapshotCount: 1000,
       quotaBackendBytes: 1048576,
       maxRequestBytes: 4096,
+      maxConcurrentStreams: 100,
+      maxTxnOps: 256,
+      maxResponseBytes: 1_000_000,
+      maxPendingProposals: 50,
+      maxPendingProposalBytes: 65536,
       autoPromote: true,
       authToken: "simple",
       bcryptCost: 10,
@@ -293,7 +303,7 @@ describe("resolveMemberConfig: etcd flags Chainfire does not implement", () => {
         "--enable-v2=false",
         "--auto-compaction-retention=1",
         "--experimental-initial-corrupt-check",
-        "--max-txn-ops",
+        "--max-wals",
         "256",
       ],
     });
@@ -301,7 +311,7 @@ describe("resolveMemberConfig: etcd flags Chainfire does not implement", () => {
       "--enable-v2: etcd flag not used by Chainfire; ignored",
       "--auto-compaction-retention: etcd flag not used by Chainfire; ignored",
       "--experimental-initial-corrupt-check: etcd flag not used by Chainfire; ignored",
-      "--max-txn-ops: etcd flag not used by Chainfire; ignored",
+      "--max-wals: etcd flag not used by Chainfire; ignored",
     ]);
   });
 

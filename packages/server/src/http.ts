@@ -104,7 +104,14 @@ export function httpHandler(ctx: MemberContext, health: MemberHealth): Handler {
     "/readyz": () => health.readyz(),
   };
   return (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      // An absolute-form target that is no URL ("GET http://[ HTTP/1.1"): thrown from
+      // this handler it would have ended the member.
+      return send(res, 400, "text/plain; charset=utf-8", "400 bad request\n");
+    }
     const path = url.pathname;
     const route = async (): Promise<void> => {
       if (path === "/metrics") {

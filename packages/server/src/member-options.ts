@@ -47,6 +47,27 @@ export interface MemberOptions {
    * --experimental-lease-checkpoint-interval). Default: 5 minutes.
    */
   leaseCheckpointIntervalMs?: number | undefined;
+  /**
+   * Most concurrent HTTP/2 streams (calls) per client connection (etcd
+   * --max-concurrent-streams). More wait in the client until a stream ends. Default
+   * 2^32-1, etcd's (no limit).
+   */
+  maxConcurrentStreams: number;
+  /** Most compares, success ops or failure ops in one txn (etcd --max-txn-ops). Default 128. */
+  maxTxnOps: number;
+  /**
+   * Largest Range or read-only Txn answer, counted as KeyValue bytes plus a fixed cost per
+   * KeyValue (beyond etcd, which has no limit). Larger reads fail with RESOURCE_EXHAUSTED
+   * before they are collected. Default 256 MiB.
+   */
+  maxResponseBytes: number;
+  /**
+   * Most proposals (writes, lease grants, ...) of this member waiting to be applied
+   * (beyond etcd). More fail at once with "etcdserver: too many requests". Default 10000.
+   */
+  maxPendingProposals: number;
+  /** Most encoded bytes of those waiting proposals (beyond etcd). Default 256 MiB. */
+  maxPendingProposalBytes: number;
   /** Learners promote themselves once caught up (beyond etcd). Default false. */
   autoPromote: boolean;
   /** Auth token kind: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=..." (etcd). */
@@ -79,6 +100,11 @@ export const DEFAULT_MEMBER_OPTIONS: Readonly<
   snapshotCount: 100_000,
   quotaBackendBytes: 2 * 1024 * 1024 * 1024,
   maxRequestBytes: 1.5 * 1024 * 1024,
+  maxConcurrentStreams: 2 ** 32 - 1,
+  maxTxnOps: 128,
+  maxResponseBytes: 256 * 1024 * 1024,
+  maxPendingProposals: 10_000,
+  maxPendingProposalBytes: 256 * 1024 * 1024,
   autoPromote: false,
   authToken: "simple",
   bcryptCost: 10,

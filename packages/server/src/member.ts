@@ -137,6 +137,8 @@ export class Member implements MemberContext {
   readonly #transport: Transport;
   readonly #readIndex: ReadIndexBatcher;
   readonly #proposer: Proposer;
+  /** The last committed index raft reported (for the apply-lag backpressure). */
+  #committedIndex = 0;
   readonly #membership: Membership;
   readonly #tls: MemberTls;
   #clientServer: Server | null = null;
@@ -282,12 +284,15 @@ export class Member implements MemberContext {
         canPropose: () => this.#driver.accepting && this.#lead !== 0n,
         leaderElectedAt: () => this.#leaderElectedAt,
         onFailed: () => this.metrics.proposalsFailed.inc(),
+        applyLag: () => this.#committedIndex - this.#storage.meta.appliedIndex,
       },
       {
         memberId: this.id,
         requestTimeoutMs: this.#requestTimeoutMs,
         electionTimeoutMs: options.electionTimeoutMs,
         maxRequestBytes: options.maxRequestBytes,
+        maxPending: options.maxPendingProposals,
+        maxPendingBytes: options.maxPendingProposalBytes,
       },
     );
     this.#membership = new Membership({
@@ -376,7 +381,10 @@ export class Member implements MemberContext {
       metrics: {
         walFsyncSeconds: (s) => this.metrics.walFsync.observe(s),
         backendCommitSeconds: (s) => this.metrics.backendCommit.observe(s),
-        committedIndex: (i) => this.metrics.proposalsCommitted.set(i),
+        committedIndex: (i) => {
+          this.#committedIndex = i;
+          this.metrics.proposalsCommitted.set(i);
+        },
         appliedIndex: (i) => this.metrics.proposalsApplied.set(i),
       },
       hooks: {

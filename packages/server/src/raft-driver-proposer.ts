@@ -12,6 +12,16 @@
  * request that is not applied in time fails with "etcdserver: request timed out" (or
  * "... possibly due to previous leader failure" when a new leader was elected meanwhile);
  * its entry may still be applied later, as in etcd.
+ *
+ * Backpressure (etcd answers "etcdserver: too many requests" when its applied index lags
+ * the committed index by more than {@link MAX_APPLY_LAG} entries; we do the same, and
+ * also bound what one member holds): a proposal is refused at once, before it gets a
+ * waiter or reaches raft, when
+ * - this member's applied index lags its committed index by more than 5000 entries, or
+ * - {@link ProposerOptions.maxPending} proposals are already waiting here, or
+ * - their encoded bytes plus this one would pass {@link ProposerOptions.maxPendingBytes}.
+ * Held proposals (no leader yet) count as waiting, so a leaderless member's queue is
+ * bounded too. Conf changes are never refused for load (they are rare and operator-made).
  */
 import {
   ErrCanceled,
@@ -19,6 +29,7 @@ import {
   ErrStopped,
   ErrTimeout,
   ErrTimeoutDueToLeaderFail,
+  ErrTooManyRequests,
   EtcdError,
   internalpb,
 } from "@chainfire/api";
@@ -39,13 +50,22 @@ export interface ProposerHost {
   leaderElectedAt(): number;
   /** Proposal counters (etcd_server_proposals_*). */
   onFailed?(): void;
+  /** This member's committed index minus its applied index. */
+  applyLag(): number;
 }
+
+/** etcd's maxGapBetweenApplyAndCommitIndex: more unapplied committed entries refuse writes. */
+export const MAX_APPLY_LAG = 5000;
 
 export interface ProposerOptions {
   memberId: bigint;
   requestTimeoutMs: number;
   electionTimeoutMs: number;
   maxRequestBytes: number;
+  /** Most proposals waiting for their apply on this member (--max-pending-proposals). */
+  maxPending: number;
+  /** Most encoded bytes of those (--max-pending-proposal-bytes). */
+  maxPendingBytes: number;
 }
 
 type Held =
@@ -59,6 +79,7 @@ export class Proposer {
   readonly #opts: ProposerOptions;
   #held: Held[] = [];
   #closed: Error | null = null;
+  #pendingBytes = 0;
 
   constructor(host: ProposerHost, opts: ProposerOptions) {
     this.#host = host;
@@ -76,6 +97,11 @@ export class Proposer {
     return this.wait.size;
   }
 
+  /** Encoded bytes of the normal proposals waiting for their apply. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   /** Proposes one request; resolves with its apply result. See the module comment. */
   propose(request: internalpb.InternalRequest["request"], signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
@@ -90,7 +116,15 @@ export class Proposer {
     if (data.length > this.#opts.maxRequestBytes) {
       return Promise.reject(new EtcdError(ErrRequestTooLarge));
     }
-    return this.#track({ kind: "normal", id, data }, signal);
+    if (
+      this.wait.size >= this.#opts.maxPending ||
+      this.#pendingBytes + data.length > this.#opts.maxPendingBytes ||
+      this.#host.applyLag() > MAX_APPLY_LAG
+    ) {
+      this.#host.onFailed?.();
+      return Promise.reject(new EtcdError(ErrTooManyRequests));
+    }
+    return this.#track({ kind: "normal", id, data }, signal, data.length);
   }
 
   /** Proposes a conf change (its `id` is set here); resolves with the apply result. */
@@ -100,8 +134,10 @@ export class Proposer {
     return this.#track({ kind: "conf", id, cc: { ...cc, id } }, signal);
   }
 
-  #track(item: Held, signal: AbortSignal | undefined): Promise<unknown> {
+  /** Registers the waiter, the timeout and `bytes` of {@link pendingBytes}; submits. */
+  #track(item: Held, signal: AbortSignal | undefined, bytes = 0): Promise<unknown> {
     if (signal?.aborted) return Promise.reject(new EtcdError(ErrCanceled));
+    this.#pendingBytes += bytes;
     const started = performance.now();
     const p = this.wait.register(item.id);
     const timer = setTimeout(() => {
@@ -114,6 +150,7 @@ export class Proposer {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#submit(item);
     return p.finally(() => {
+      this.#pendingBytes -= bytes;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });

@@ -3,6 +3,7 @@ import {
   ErrLeaderChanged,
   ErrStopped,
   ErrTimeout,
+  ErrTooManyRequests,
   type EtcdErrorSpec,
 } from "@chainfire/api";
 import type { ReadState } from "@chainfire/raft";
@@ -136,5 +137,24 @@ describe("ReadIndexBatcher", () => {
     await Promise.resolve();
     expectErr(c.err, ErrStopped);
     await expect(ri.wait()).rejects.toThrow(ErrStopped.message);
+  });
+
+  it("refuses reads beyond maxPending with 'too many requests', and takes more once they settle", async () => {
+    const h = fakeHost();
+    h.lead = 0n; // no leader: reads wait
+    const ri = new ReadIndexBatcher(h, { timeoutMs: 10_000, retryMs: 10_000, maxPending: 2 });
+    const ac = new AbortController();
+    const a = settled(ri.wait(ac.signal));
+    const b = settled(ri.wait());
+    const c = settled(ri.wait());
+    await flush();
+    expectErr(c.err, ErrTooManyRequests);
+    expect([a.done, b.done]).toEqual([false, false]);
+    ac.abort(); // a settles: room for one more
+    await flush();
+    const d = settled(ri.wait());
+    await flush();
+    expect(d.done).toBe(false);
+    ri.close();
   });
 });

@@ -11,8 +11,19 @@
  * was out fails its reads with "etcdserver: leader changed"; a read not served by its
  * deadline fails with "etcdserver: request timed out"; an aborted signal with
  * "etcdserver: request canceled"; closing with "etcdserver: server stopped".
+ *
+ * At most {@link ReadIndexOptions.maxPending} reads wait at once (they pile up while there
+ * is no leader, until their deadline); more fail at once with "etcdserver: too many
+ * requests", so a flood of reads cannot grow the member without bound.
  */
-import { ErrCanceled, ErrLeaderChanged, ErrStopped, ErrTimeout, EtcdError } from "@chainfire/api";
+import {
+  ErrCanceled,
+  ErrLeaderChanged,
+  ErrStopped,
+  ErrTimeout,
+  ErrTooManyRequests,
+  EtcdError,
+} from "@chainfire/api";
 import type { ReadState } from "@chainfire/raft";
 
 /** What the batcher needs from the member. */
@@ -30,7 +41,12 @@ export interface ReadIndexOptions {
   timeoutMs: number;
   /** A round without an answer is re-sent after this long (etcd: 500 ms). */
   retryMs: number;
+  /** Most reads waiting at once (default {@link DEFAULT_MAX_PENDING_READS}). */
+  maxPending?: number;
 }
+
+/** Default {@link ReadIndexOptions.maxPending}. */
+export const DEFAULT_MAX_PENDING_READS = 100_000;
 
 interface Reader {
   resolve(): void;
@@ -67,6 +83,8 @@ export class ReadIndexBatcher {
   #seq = 0n;
   #roundScheduled = false;
   #closed: Error | null = null;
+  /** Reads waiting (not yet settled). */
+  #pending = 0;
   /** Rounds sent (for tests and metrics: reads / rounds is the batching factor). */
   rounds = 0;
 
@@ -79,6 +97,10 @@ export class ReadIndexBatcher {
   wait(signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new EtcdError(ErrCanceled));
+    if (this.#pending >= (this.#opts.maxPending ?? DEFAULT_MAX_PENDING_READS)) {
+      return Promise.reject(new EtcdError(ErrTooManyRequests));
+    }
+    this.#pending++;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => settle(new EtcdError(ErrTimeout)), this.#opts.timeoutMs);
       timer.unref();
@@ -91,6 +113,7 @@ export class ReadIndexBatcher {
       const settle = (err: Error | null) => {
         if (reader.settled) return;
         reader.settled = true;
+        this.#pending--;
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (err) reject(err);

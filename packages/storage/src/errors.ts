@@ -19,6 +19,7 @@ export const GrpcCode = {
   NOT_FOUND: 5,
   FAILED_PRECONDITION: 9,
   OUT_OF_RANGE: 11,
+  RESOURCE_EXHAUSTED: 8,
 } as const;
 
 /** One of {@link GrpcCode}'s values. */
@@ -51,6 +52,16 @@ export const STORAGE_ERRORS = {
     message: "etcdserver: mvcc: required revision is a future revision",
   },
   ErrLeaseNotFound: { code: GrpcCode.NOT_FOUND, message: "etcdserver: requested lease not found" },
+  /**
+   * Not etcd's (etcd 3.4 sends ranges of any size, up to gRPC's 2 GiB): a read whose
+   * KeyValues would pass the server's response budget (--max-response-bytes). See
+   * {@link ReadBudget}.
+   */
+  ErrResponseTooLarge: {
+    code: GrpcCode.RESOURCE_EXHAUSTED,
+    message:
+      "chainfire: range response is too large (see --max-response-bytes); use limit to paginate",
+  },
 } as const satisfies Record<string, { code: GrpcCode; message: string }>;
 
 /** The name of a storage error, e.g. `"ErrCompacted"`. */

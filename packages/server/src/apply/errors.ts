@@ -18,7 +18,23 @@ import {
   EtcdError,
   type EtcdErrorSpec,
 } from "@chainfire/api";
-import { LeaseAlreadyExistsError, StorageError, type StorageErrorName } from "@chainfire/storage";
+import {
+  LeaseAlreadyExistsError,
+  STORAGE_ERRORS,
+  StorageError,
+  type StorageErrorName,
+} from "@chainfire/storage";
+
+/**
+ * Not one of etcd's errors (so not in packages/api's table): a read larger than
+ * --max-response-bytes (storage's ReadBudget). RESOURCE_EXHAUSTED, the code gRPC itself
+ * uses for a message over its size limit.
+ */
+export const ErrResponseTooLarge: EtcdErrorSpec = Object.freeze({
+  name: "ErrResponseTooLarge",
+  code: STORAGE_ERRORS.ErrResponseTooLarge.code,
+  message: STORAGE_ERRORS.ErrResponseTooLarge.message,
+});
 
 const STORAGE_TO_ETCD: Record<StorageErrorName, EtcdErrorSpec> = {
   ErrEmptyKey,
@@ -31,6 +47,7 @@ const STORAGE_TO_ETCD: Record<StorageErrorName, EtcdErrorSpec> = {
   ErrCompacted,
   ErrFutureRev,
   ErrLeaseNotFound,
+  ErrResponseTooLarge,
 };
 
 /** The etcd error for an expected failure, or undefined if `err` is not one (a bug). */

@@ -53,14 +53,17 @@ export const GRPC_OVERHEAD_BYTES = 512 * 1024;
  * grpc-js options for the client server, as etcd sets its gRPC server: receive up to
  * --max-request-bytes plus framing overhead (a larger request fails before it is decoded;
  * requests in between get "etcdserver: request is too large" from the service), send
- * without a limit.
+ * without a limit (reads are bounded before they are built: --max-response-bytes), at
+ * most --max-concurrent-streams streams per connection (HTTP/2 SETTINGS; nghttp2 refuses
+ * streams beyond it with RST_STREAM REFUSED_STREAM).
  */
 export function clientServerOptions(
-  options: Pick<MemberOptions, "maxRequestBytes">,
+  options: Pick<MemberOptions, "maxRequestBytes" | "maxConcurrentStreams">,
 ): ChannelOptions {
   return {
     "grpc.max_receive_message_length": options.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     "grpc.max_send_message_length": -1,
+    "grpc.max_concurrent_streams": options.maxConcurrentStreams,
   };
 }
 

@@ -2,7 +2,10 @@
  * etcdserverpb.KV on a member.
  *
  * - Range: linearizable by default (a batched ReadIndex barrier, then a local read of the
- *   committed state); `serializable` reads locally at once.
+ *   committed state); `serializable` reads locally at once. A range (or read-only txn)
+ *   whose KeyValues would pass --max-response-bytes fails with RESOURCE_EXHAUSTED while
+ *   it is read, so memory stays bounded.
+ * - Txn: at most --max-txn-ops compares / success ops / failure ops (etcd's check).
  * - Put, DeleteRange, Txn, Compact: validated completely here, with etcd's errors, before
  *   anything is proposed (bad input changes nothing and costs no log entry); then proposed
  *   and answered from this member's own apply result. The request size limit
@@ -22,6 +25,7 @@ import {
   checkRangeRequest,
   checkTxnRequest,
   isTxnReadonly,
+  type ReadBudget,
 } from "@chainfire/storage";
 import type { handleUnaryCall, ServerErrorResponse, ServerUnaryCall } from "@grpc/grpc-js";
 import { rangeResponse, txnResponse } from "../apply/responses.js";
@@ -86,12 +90,12 @@ export function kvService(ctx: MemberContext): etcdserverpb.KVServer {
       checkRangeRequest(req);
       if (req.serializable) {
         // The lean path: a local read, no promise.
-        const res = ctx.store.range(req);
+        const res = ctx.store.range(req, readBudget(ctx));
         return rangeResponse(res, ctx.header(res.header.revision));
       }
       return ctx.readBarrier().then(() => {
         checkNotCancelled(call);
-        const res = ctx.store.range(req);
+        const res = ctx.store.range(req, readBudget(ctx));
         return rangeResponse(res, ctx.header(res.header.revision));
       });
     }),
@@ -109,7 +113,7 @@ export function kvService(ctx: MemberContext): etcdserverpb.KVServer {
     ),
 
     txn: kvHandler<etcdserverpb.TxnRequest, etcdserverpb.TxnResponse>((req, call) => {
-      checkTxnRequest(req);
+      checkTxnRequest(req, ctx.options.maxTxnOps);
       if (isTxnReadonly(req)) {
         if (isTxnSerializable(req)) return readonlyTxn(ctx, req);
         return ctx.readBarrier().then(() => {
@@ -130,11 +134,16 @@ export function kvService(ctx: MemberContext): etcdserverpb.KVServer {
   };
 }
 
+/** The response budget of one read (--max-response-bytes). */
+function readBudget(ctx: MemberContext): ReadBudget {
+  return { remaining: ctx.options.maxResponseBytes };
+}
+
 /** A read-only txn on the committed state (no log entry). */
 function readonlyTxn(ctx: MemberContext, req: etcdserverpb.TxnRequest): etcdserverpb.TxnResponse {
   const w = ctx.store.beginWrite();
   try {
-    const res = w.txn(req);
+    const res = w.txn(req, { budget: readBudget(ctx), maxOps: ctx.options.maxTxnOps });
     return txnResponse(res, ctx.header(ctx.store.revision));
   } finally {
     w.abort();

@@ -66,7 +66,26 @@ export function leaseService(ctx: MemberContext): etcdserverpb.LeaseServer {
   };
 }
 
-/** One keep-alive stream: requests answered one at a time, in order. */
+/** Resolves when `call` can take more writes, or when the call or the member ends. */
+function drained(call: KeepAliveCall, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    if (signal.aborted) return resolve();
+    call.once("drain", done);
+    call.once("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * One keep-alive stream: requests answered one at a time, in order. Reading pauses while
+ * {@link MAX_QUEUED_KEEP_ALIVES} requests wait, and while gRPC holds unsent answers.
+ */
 function serveKeepAlive(
   ctx: MemberContext,
   call: KeepAliveCall,
@@ -96,7 +115,10 @@ function serveKeepAlive(
         const header = ctx.header();
         const TTL = await ctx.lessor.keepAlive(id, signal);
         if (gone()) return;
-        call.write(etcdserverpb.LeaseKeepAliveResponse.fromPartial({ header, ID: id, TTL }));
+        const res = etcdserverpb.LeaseKeepAliveResponse.fromPartial({ header, ID: id, TTL });
+        // A client that sends keep-alives and does not read the answers: stop taking its
+        // requests until gRPC has sent what it holds (unbounded memory otherwise).
+        if (!call.write(res)) await drained(call, signal);
       }
       if (ended && !gone()) call.end();
     } catch (err) {

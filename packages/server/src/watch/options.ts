@@ -22,6 +22,13 @@ export interface WatchOptions {
    */
   maxWatchersPerStream: number;
   /**
+   * Most bytes of watched keys (key + range_end of every watcher) one stream may hold
+   * (etcd has no limit): without it, 10,000 watchers with 1.5 MiB keys would hold 15 GB.
+   * A create beyond it is refused like one beyond {@link maxWatchersPerStream}. Default
+   * 16 MiB.
+   */
+  maxWatchKeyBytesPerStream: number;
+  /**
    * Bytes of watch responses a stream may hold queued for a client that does not read
    * (beyond what gRPC itself buffers). A watcher whose events would not fit becomes a
    * victim and later catches up from the store's history. Default 4 MiB.
@@ -84,6 +91,7 @@ export function watchOptions(
       member.watchProgressNotifyIntervalMs ??
       getProgressReportInterval(),
     maxWatchersPerStream: overrides.maxWatchersPerStream ?? 10_000,
+    maxWatchKeyBytesPerStream: overrides.maxWatchKeyBytesPerStream ?? 16 * 1024 * 1024,
     streamBufferBytes: overrides.streamBufferBytes ?? 4 * 1024 * 1024,
     fragmentBytes: overrides.fragmentBytes ?? member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     catchUpPageEntries: overrides.catchUpPageEntries ?? 256,

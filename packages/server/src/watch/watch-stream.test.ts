@@ -325,6 +325,28 @@ describe("watch stream", () => {
     }
   });
 
+  it("limits the bytes of watched keys per stream; a cancel gives them back", async () => {
+    const h2 = watchHarness(new FakeSource(db.store), { maxWatchKeyBytesPerStream: 10 });
+    try {
+      const s = h2.open();
+      s.stream.handle(createReq({ key: b("aaaa"), rangeEnd: b("aaab") })); // 8 bytes
+      s.stream.handle(createReq({ key: b("ccc") })); // 11: refused
+      s.stream.handle(createReq({ key: b("cc") })); // 10
+      s.stream.handle(cancelReq(0n));
+      s.stream.handle(createReq({ key: b("dddddddd") })); // 2 + 8
+      await settle();
+      expect(texts(s)).toEqual([
+        "id=0 rev=1 created",
+        "id=-1 rev=1 created canceled reason=chainfire: watched keys on one stream exceed 10 bytes",
+        "id=1 rev=1 created",
+        "id=0 rev=1 canceled",
+        "id=2 rev=1 created",
+      ]);
+    } finally {
+      h2.close();
+    }
+  });
+
   it("closing a stream removes its watchers", async () => {
     const s = h.open();
     s.stream.handle(createReq({ key: b("a") }));

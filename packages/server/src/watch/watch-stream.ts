@@ -83,12 +83,22 @@ export const ERR_EMPTY_WATCHER_RANGE = "mvcc: watcher range is empty";
 /** etcd's mvcc.ErrWatcherDuplicateID. */
 export const ERR_DUPLICATE_WATCH_ID = "mvcc: duplicate watch ID provided on the WatchStream";
 
+/** The cancel_reason when a stream's watched keys would pass `limit` bytes. */
+export function tooManyWatchKeyBytesReason(limit: number): string {
+  return `chainfire: watched keys on one stream exceed ${limit} bytes`;
+}
+
 /** The cancel_reason when a stream already holds `limit` watchers. */
 export function tooManyWatchersReason(limit: number): string {
   return `chainfire: too many watchers on one stream (limit ${limit})`;
 }
 
 const FROM_KEY_START = Buffer.from([0]);
+
+/** What a watcher's key and range end count toward maxWatchKeyBytesPerStream. */
+function keyBytes(key: Uint8Array, rangeEnd: Uint8Array | undefined): number {
+  return key.length + (rangeEnd?.length ?? 0);
+}
 
 let nextStreamId = 1;
 
@@ -110,6 +120,8 @@ export class ServerWatchStream implements WatchSink {
   /** progress_notify watchers → whether the next tick may notify them (etcd's `progress`). */
   readonly #progress = new Map<bigint, boolean>();
   #nextId = 0n;
+  /** Bytes of key + range_end over this stream's watchers (maxWatchKeyBytesPerStream). */
+  #keyBytes = 0;
   #queue: Queued[] = [];
   #head = 0;
   #queuedBytes = 0;
@@ -251,6 +263,9 @@ export class ServerWatchStream implements WatchSink {
     if (this.#watchers.size >= this.#opts.maxWatchersPerStream) {
       return tooManyWatchersReason(this.#opts.maxWatchersPerStream);
     }
+    if (this.#keyBytes + keyBytes(key, rangeEnd) > this.#opts.maxWatchKeyBytesPerStream) {
+      return tooManyWatchKeyBytesReason(this.#opts.maxWatchKeyBytesPerStream);
+    }
     return undefined;
   }
 
@@ -283,6 +298,7 @@ export class ServerWatchStream implements WatchSink {
       progressNotify: c.progressNotify,
     });
     this.#watchers.set(id, w);
+    this.#keyBytes += keyBytes(key, rangeEnd);
     // "created" first: nothing for this watcher can be queued before it.
     this.#enqueue(response(this.#header(rev), id, { created: true }));
     if (w.progressNotify) {
@@ -297,6 +313,7 @@ export class ServerWatchStream implements WatchSink {
     if (!w) return; // etcd: ErrWatcherNotExist, nothing is sent
     this.#hub.cancel(w);
     this.#watchers.delete(id);
+    this.#keyBytes -= keyBytes(w.key, w.rangeEnd);
     this.#progress.delete(id);
     this.#enqueue(response(this.#header(this.#hub.revision), id, { canceled: true }));
   }

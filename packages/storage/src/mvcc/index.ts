@@ -1,6 +1,7 @@
 /** The MVCC key-value store: see store.ts for the layout and semantics. */
 export { StoredEvent } from "./event.js";
 export { executeRange, resolveReadRevision } from "./range.js";
+export { KV_OVERHEAD_BYTES, type ReadBudget } from "./read.js";
 export { HASHED_FAMILIES, hashState } from "./state-hash.js";
 export {
   type ChangesOptions,

@@ -5,7 +5,7 @@
  */
 import { StorageError } from "../errors.js";
 import { compareBytes } from "../keys.js";
-import { scan, spanOf, versionAt } from "./read.js";
+import { type ReadBudget, scan, spanOf, versionAt } from "./read.js";
 import { toKeyValue } from "./record.js";
 import {
   type KeyValue,
@@ -33,12 +33,17 @@ export function resolveReadRevision(
   return rev;
 }
 
-/** Evaluate a (validated) RangeRequest against `view` whose latest revision is currentRev. */
+/**
+ * Evaluate a (validated) RangeRequest against `view` whose latest revision is currentRev.
+ * With a `budget`, a scan that would collect more KeyValue bytes than it has left fails
+ * with ErrResponseTooLarge (read.ts {@link ReadBudget}); a single-key read is not charged.
+ */
 export function executeRange(
   view: KvView,
   r: RangeRequest,
   currentRev: number,
   compactRev: number,
+  budget?: ReadBudget,
 ): RangeResult {
   const rev = resolveReadRevision(r.revision, currentRev, compactRev);
   const header = { revision: BigInt(currentRev) };
@@ -64,7 +69,7 @@ export function executeRange(
     count = rec ? 1 : 0;
     kvs = rec && !countOnly ? [toKeyValue(r.key, rec, withValue)] : [];
   } else {
-    ({ kvs, count } = scan(view, span, rev, currentRev, fetch, countOnly, withValue));
+    ({ kvs, count } = scan(view, span, rev, currentRev, fetch, countOnly, withValue, budget));
   }
 
   if (filtered) {

@@ -12,6 +12,7 @@
  */
 
 import type { Entry } from "../engine.js";
+import { StorageError } from "../errors.js";
 import {
   compareBytes,
   decodeKey,
@@ -51,6 +52,27 @@ export function versionAt(view: KvView, key: Uint8Array, rev: number): Buffer | 
   }
 }
 
+/**
+ * How many bytes of KeyValues one read may still collect (a response size limit that
+ * bounds memory: a range over millions of keys fails early instead of building a huge
+ * array). Each KeyValue costs its key and value lengths plus {@link KV_OVERHEAD_BYTES}.
+ * Shared by every range of one read-only txn. Reads that carry none are unbounded (the
+ * apply path: every member must decide alike, whatever its local limit).
+ */
+export interface ReadBudget {
+  remaining: number;
+}
+
+/** What a KeyValue costs a {@link ReadBudget} beyond its key and value bytes. */
+export const KV_OVERHEAD_BYTES = 64;
+
+/** Charges `kv` to `budget`; throws ErrResponseTooLarge once it is spent. */
+export function charge(budget: ReadBudget | undefined, kv: KeyValue): void {
+  if (budget === undefined) return;
+  budget.remaining -= kv.key.length + kv.value.length + KV_OVERHEAD_BYTES;
+  if (budget.remaining < 0) throw new StorageError("ErrResponseTooLarge");
+}
+
 /** Output of {@link scan}. */
 export interface ScanResult {
   kvs: KeyValue[];
@@ -71,13 +93,14 @@ export function scan(
   fetch: number,
   countOnly: boolean,
   withValue: boolean,
+  budget?: ReadBudget,
 ): ScanResult {
   if (span.end !== undefined && compareBytes(span.end, span.start) <= 0) {
     return { kvs: [], count: 0 };
   }
   return rev >= currentRev
-    ? scanCurrent(view, span, fetch, countOnly, withValue)
-    : scanHistorical(view, span, rev, fetch, countOnly, withValue);
+    ? scanCurrent(view, span, fetch, countOnly, withValue, budget)
+    : scanHistorical(view, span, rev, fetch, countOnly, withValue, budget);
 }
 
 function scanCurrent(
@@ -86,6 +109,7 @@ function scanCurrent(
   fetch: number,
   countOnly: boolean,
   withValue: boolean,
+  budget: ReadBudget | undefined,
 ): ScanResult {
   const kvs: KeyValue[] = [];
   if (countOnly) return { kvs, count: countKeys(view, span.start, span.end) };
@@ -93,7 +117,9 @@ function scanCurrent(
   let last: Buffer | undefined;
   try {
     for (let e = c.next(); e !== undefined; e = c.next()) {
-      kvs.push(toKeyValue(e[0], e[1], withValue));
+      const kv = toKeyValue(e[0], e[1], withValue);
+      charge(budget, kv);
+      kvs.push(kv);
       if (fetch > 0 && kvs.length >= fetch) {
         last = e[0];
         break;
@@ -127,6 +153,7 @@ function scanHistorical(
   fetch: number,
   countOnly: boolean,
   withValue: boolean,
+  budget: ReadBudget | undefined,
 ): ScanResult {
   const kvs: KeyValue[] = [];
   let count = 0;
@@ -181,7 +208,9 @@ function scanHistorical(
       if (version !== undefined) {
         count++;
         if (!countOnly && (fetch === 0 || kvs.length < fetch)) {
-          kvs.push(toKeyValue(key, version, withValue));
+          const kv = toKeyValue(key, version, withValue);
+          charge(budget, kv);
+          kvs.push(kv);
         }
       }
     }

@@ -63,7 +63,7 @@ import type { StoredEvent } from "./event.js";
 import { hashKV } from "./hash.js";
 import { decodeInt, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange } from "./range.js";
-import { versionAt } from "./read.js";
+import { type ReadBudget, versionAt } from "./read.js";
 import { toKeyValue } from "./record.js";
 import type { HashKVResult, KeyValue, RangeRequest, RangeResult } from "./types.js";
 import { checkRangeRequest } from "./validate.js";
@@ -157,10 +157,13 @@ export class MvccStore {
     return BigInt(this.#compactRev);
   }
 
-  /** etcd Range against the committed state. Throws StorageError on bad input. */
-  range(req: RangeRequest): RangeResult {
+  /**
+   * etcd Range against the committed state. Throws StorageError on bad input, and
+   * ErrResponseTooLarge when the KeyValues would pass `budget` (read.ts ReadBudget).
+   */
+  range(req: RangeRequest, budget?: ReadBudget): RangeResult {
     checkRangeRequest(req);
-    return executeRange(this.#view, req, this.#rev, this.#compactRev);
+    return executeRange(this.#view, req, this.#rev, this.#compactRev, budget);
   }
 
   /** The current KeyValue of `key` (one point read), or undefined. */

@@ -25,7 +25,7 @@ import { compareToPath } from "./compare.js";
 import { StoredEvent } from "./event.js";
 import { encodeInt, leaseKey, leaseSpan, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange } from "./range.js";
-import { liveEntries, versionAt } from "./read.js";
+import { liveEntries, type ReadBudget, versionAt } from "./read.js";
 import {
   decodeRecord,
   encodePut,
@@ -88,6 +88,8 @@ interface TxnCtx {
   /** Changes made so far (the next change's sub revision). */
   sub: number;
   readonly events: StoredEvent[];
+  /** The response budget of a read-only txn's ranges (undefined: unbounded). */
+  budget?: ReadBudget;
 }
 
 /** A batch of write transactions; see the module comment. */
@@ -158,10 +160,15 @@ export class MvccWrite {
     return this.#run(true, (ctx) => this.#execDelete(ctx, req));
   }
 
-  /** etcd Txn: compares, then the success or failure ops, all in one revision. */
-  txn(req: TxnRequest): TxnResult {
-    checkTxnRequest(req);
+  /**
+   * etcd Txn: compares, then the success or failure ops, all in one revision. `maxOps`
+   * (default etcd's 128) bounds each list ({@link checkTxnRequest}). Its ranges share
+   * `budget` when given (a read-only txn served outside the log; never at apply).
+   */
+  txn(req: TxnRequest, opts: { budget?: ReadBudget; maxOps?: number } = {}): TxnResult {
+    checkTxnRequest(req, opts.maxOps);
     return this.#run(false, (ctx) => {
+      ctx.budget = opts.budget;
       const view = this.#view;
       const path: boolean[] = [];
       compareToPath(view, req, path);
@@ -386,7 +393,13 @@ export class MvccWrite {
   }
 
   #execRange(ctx: TxnCtx, req: RangeRequest): RangeResult {
-    return executeRange(this.#view, req, ctx.beginRev + (ctx.sub > 0 ? 1 : 0), this.#compactRev);
+    return executeRange(
+      this.#view,
+      req,
+      ctx.beginRev + (ctx.sub > 0 ? 1 : 0),
+      this.#compactRev,
+      ctx.budget,
+    );
   }
 
   /** etcd's checkTxn along the chosen path, before any effect. */
