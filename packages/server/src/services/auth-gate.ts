@@ -15,7 +15,16 @@
  * While auth is off a handler runs unwrapped. Methods without a rule (Status, Alarm,
  * MemberList, the Lease calls other than Revoke, Authenticate) are open, as in etcd 3.4.
  */
-import { ErrAuthOldRevision, ErrUserEmpty, EtcdError, type etcdserverpb } from "@chainfire/api";
+import {
+  ErrAuthOldRevision,
+  ErrInvalidAuthToken,
+  ErrPermissionDenied,
+  ErrUserEmpty,
+  ErrUserNotFound,
+  EtcdError,
+  type etcdserverpb,
+} from "@chainfire/api";
+import { status } from "@grpc/grpc-js";
 import type { AuthStore } from "../auth/auth-store.js";
 import { type CallWithMetadata, type MemberAuth, runAs } from "../auth/member-auth.js";
 import {
@@ -35,9 +44,41 @@ export interface AuthRule {
   check?(store: AuthStore, ai: AuthInfo | undefined, request: unknown): void;
   /** Served locally: refuse the answer if the auth revision moved meanwhile. */
   read?(request: unknown): boolean;
+  /**
+   * etcd 3.4's authMaintenanceServer (Defragment, Hash, HashKV, Snapshot) returns its auth
+   * package's errors untranslated: gRPC code Unknown, "auth: ..." text (measured with
+   * etcdctl 3.4 against etcd 3.4.23: test/compat/tls-auth.test.ts).
+   */
+  untranslated?: boolean;
 }
 
 const admin: AuthRule = { check: (s, ai) => checkAdmin(s, ai) };
+const maintenanceAdmin: AuthRule = { ...admin, untranslated: true };
+
+/** etcd's auth package texts of the errors {@link AuthRule.untranslated} rules answer. */
+const AUTH_PACKAGE_TEXT: ReadonlyMap<string, string> = new Map([
+  [ErrUserEmpty.message, "auth: user name is empty"],
+  [ErrUserNotFound.message, "auth: user not found"],
+  [ErrPermissionDenied.message, "auth: permission denied"],
+  [ErrInvalidAuthToken.message, "auth: invalid auth token"],
+]);
+
+/** Resolves the caller of `call` and checks `rule` (errors as the rule wants them). */
+function authorize(
+  a: MemberAuth,
+  rule: AuthRule,
+  call: CallWithMetadata & { request: unknown },
+): Promise<AuthInfo | undefined> {
+  const checked = a.authInfo(call).then((ai) => {
+    rule.check?.(a.store, ai, call.request);
+    return ai;
+  });
+  if (!rule.untranslated) return checked;
+  return checked.catch((error: unknown) => {
+    const text = error instanceof EtcdError ? AUTH_PACKAGE_TEXT.get(error.message) : undefined;
+    throw text === undefined ? error : new EtcdError(status.UNKNOWN, text);
+  });
+}
 const authenticated: AuthRule = {
   check: (s, ai) => {
     if (s.enabled && (ai === undefined || ai.username === "")) throw new EtcdError(ErrUserEmpty);
@@ -72,10 +113,10 @@ export const AUTH_RULES: ReadonlyMap<string, AuthRule> = new Map<string, AuthRul
   // LeaseRevoke: decided at apply (write on every attached key); no early check.
   ["/etcdserverpb.Lease/LeaseRevoke", {}],
   ["/etcdserverpb.Lease/LeaseGrant", {}],
-  ["/etcdserverpb.Maintenance/Defragment", admin],
-  ["/etcdserverpb.Maintenance/Hash", admin],
-  ["/etcdserverpb.Maintenance/HashKV", admin],
-  ["/etcdserverpb.Maintenance/Snapshot", admin],
+  ["/etcdserverpb.Maintenance/Defragment", maintenanceAdmin],
+  ["/etcdserverpb.Maintenance/Hash", maintenanceAdmin],
+  ["/etcdserverpb.Maintenance/HashKV", maintenanceAdmin],
+  ["/etcdserverpb.Maintenance/Snapshot", maintenanceAdmin],
   ["/etcdserverpb.Maintenance/MoveLeader", admin],
   ["/etcdserverpb.Maintenance/Downgrade", admin],
   ["/etcdserverpb.Cluster/MemberAdd", admin],
@@ -148,9 +189,7 @@ function wrapUnary(handler: Handler, rule: AuthRule, auth: () => MemberAuth): Ha
   return (call: CallWithMetadata & { request: unknown }, callback: Callback) => {
     const a = auth();
     if (!a.store.enabled) return handler(call, callback);
-    return a.authInfo(call).then((ai) => {
-      const store = a.store;
-      rule.check?.(store, ai, call.request);
+    return authorize(a, rule, call).then((ai) => {
       let cb = callback;
       if (rule.read?.(call.request) && ai !== undefined && ai.revision !== 0n) {
         cb = (err, value, ...rest) => {
@@ -169,9 +208,6 @@ function wrapServerStream(handler: Handler, rule: AuthRule, auth: () => MemberAu
   return (call: CallWithMetadata & { request: unknown }) => {
     const a = auth();
     if (!a.store.enabled) return handler(call);
-    return a.authInfo(call).then((ai) => {
-      rule.check?.(a.store, ai, call.request);
-      return runAs(ai, () => handler(call));
-    });
+    return authorize(a, rule, call).then((ai) => runAs(ai, () => handler(call)));
   };
 }
