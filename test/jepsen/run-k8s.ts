@@ -25,6 +25,7 @@ import { collectHistory } from "./workloads/watch.js";
 export async function k8sPhase(p: PhaseInput): Promise<void> {
   const { options, conns, recorder, checks } = p;
   const log = newK8sLog();
+  p.artifacts.k8s = log;
   const stop = new AbortController();
   const stopWatches = new AbortController();
   const o: K8sOptions = {

@@ -5,6 +5,7 @@
  * member and restart, HashKV — with the workload's own checks. Delay proxies and fake
  * clocks are not set up here: those nemeses are skipped with the reason.
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster } from "../harness/index.js";
 import { NetnsNetwork, netnsSupport } from "../harness/netns.js";
@@ -32,6 +33,8 @@ export interface PhaseInput {
   /** kill -9 of every member, restart, wait until healthy. */
   crashRestart: () => Promise<void>;
   checks: CheckResult[];
+  /** Written as `<name>.json` beside the report (the workload's own log). */
+  artifacts: Record<string, unknown>;
 }
 
 export async function runWorkload(options: RunOptions): Promise<RunReport> {
@@ -63,6 +66,7 @@ export async function runWorkload(options: RunOptions): Promise<RunReport> {
   let cluster: Cluster | undefined;
   let conns: Connections | undefined;
   const checks: CheckResult[] = [];
+  const artifacts: Record<string, unknown> = {};
   const startedAt = new Date();
   try {
     if (useNet) net = await NetnsNetwork.create(options.size);
@@ -100,6 +104,7 @@ export async function runWorkload(options: RunOptions): Promise<RunReport> {
       conns: cs,
       recorder,
       checks,
+      artifacts,
       faults: async () => {
         const untilMs = recorder.now() + options.timeSec * 1000;
         try {
@@ -153,6 +158,9 @@ export async function runWorkload(options: RunOptions): Promise<RunReport> {
   });
   if (options.out) {
     report.dir = writeReport(options.out, report, recorder);
+    for (const [name, value] of Object.entries(artifacts)) {
+      writeFileSync(join(report.dir, `${name}.json`), `${JSON.stringify(value)}\n`);
+    }
     log(`report: ${join(report.dir, "report.html")}`);
   }
   return report;

@@ -191,7 +191,10 @@ async function client(o: K8sOptions, log: K8sLog, c: number, lease: { id: string
     const known = cache.get(pod);
     let done: K8sOp;
     if (x < 0.2) {
-      done = await list(o, log, c, member);
+      // Now and then a slow pager (2.5 compaction periods between pages): its revision
+      // may be compacted mid-list, which must fail it as compacted.
+      const slowMs = r() < 0.05 ? o.compactEveryMs * 2.5 : 0;
+      done = await list(o, log, c, member, slowMs);
       if (done.status === "ok") {
         cache.clear();
         for (const p of done.pages!) for (const kv of p.kvs) cache.set(kv.key, kv);
@@ -296,7 +299,13 @@ async function write(
 }
 
 /** A paged list of the whole prefix at one revision. */
-export async function list(o: K8sOptions, log: K8sLog, c: number, member: number) {
+export async function list(
+  o: K8sOptions,
+  log: K8sLog,
+  c: number,
+  member: number,
+  slowMs = 0,
+): Promise<K8sOp> {
   const { d, r } = begin(o, log, { client: c, member, f: "list", key: K8S_PREFIX });
   const pages: Page[] = (d.pages = []);
   let from = bytes(K8S_PREFIX);
@@ -322,6 +331,7 @@ export async function list(o: K8sOptions, log: K8sLog, c: number, member: number
       if (rev === 0) rev = d.rev = page.headerRev;
       if (!res.more || res.kvs.length === 0) break;
       from = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+      if (slowMs > 0 && pages.length === 1) await pause(slowMs, o.signal);
     }
     d.status = "ok";
     d.complete = o.recorder.now();
