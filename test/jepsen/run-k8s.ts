@@ -136,7 +136,8 @@ export async function k8sPhase(p: PhaseInput): Promise<void> {
       members.push(`n${i + 1}: ${describeError(error)}`);
     }
   }
-  const violations = [...members, ...checkK8s({ log, finalRev })];
+  const notes = { prevKvCompacted: 0 };
+  const violations = [...members, ...checkK8s({ log, finalRev, notes })];
   const count = (f: string, s: string) => log.ops.filter((x) => x.f === f && x.status === s).length;
   const segments = log.informers.reduce((n, w) => n + w.segments.length, 0);
   const relists = log.informers.reduce((n, w) => n + w.segments.filter((s) => s.cancel).length, 0);
@@ -144,7 +145,7 @@ export async function k8sPhase(p: PhaseInput): Promise<void> {
   checks.push({
     name: "k8s",
     status: violations.length === 0 ? "pass" : "fail",
-    detail: `${history.length} events to ${finalRev}; creates/updates/deletes ok ${count("create", "ok")}/${count("update", "ok")}/${count("delete", "ok")}, unknown ${count("create", "unknown") + count("update", "unknown") + count("delete", "unknown")}; lists ok ${count("list", "ok")} (${compactedLists} hit a compaction); ${log.compactions.filter((x) => x.ok).length} compactions (last ${compacted}); ${log.informers.length} informers, ${segments} list+watch segments, ${relists} relists after compact_revision${violations.length ? `\n${violations.join("\n")}` : "; all consistent, members agree after the restart"}`,
+    detail: `${history.length} events to ${finalRev}; creates/updates/deletes ok ${count("create", "ok")}/${count("update", "ok")}/${count("delete", "ok")}, unknown ${count("create", "unknown") + count("update", "unknown") + count("delete", "unknown")}; lists ok ${count("list", "ok")} (${compactedLists} hit a compaction); ${log.compactions.filter((x) => x.ok).length} compactions (last ${compacted}); ${log.informers.length} informers, ${segments} list+watch segments, ${relists} relists after compact_revision; ${notes.prevKvCompacted} watch events without prev_kv at a compacted rev - 1 (as etcd)${violations.length ? `\n${violations.join("\n")}` : "; all consistent, members agree after the restart"}`,
   });
   recorder.event(`k8s: final revision ${finalRev}`);
 }

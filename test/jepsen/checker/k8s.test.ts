@@ -165,6 +165,19 @@ describe("k8s checker", () => {
     expect(checkK8s({ log: log2, finalRev: 7 }).join("\n")).toMatch(/prev_kv .* replay says/);
   });
 
+  it("tolerates a missing prev_kv only at or below a requested compaction", () => {
+    const log = good();
+    const seg = log.informers[0].segments[0];
+    seg.events[0] = { ...seg.events[0], prev: null };
+    const notes = { prevKvCompacted: 0 };
+    expect(checkK8s({ log, finalRev: 7, notes })).toEqual([]);
+    expect(notes.prevKvCompacted).toBe(1);
+    log.compactions = [{ rev: 5, ok: true, at: 7 }];
+    log.informers[0].segments[0].cancel!.compactRev = 5;
+    log.informers[0].segments[0].cancel!.start = 5;
+    expect(checkK8s({ log, finalRev: 7 }).join("\n")).toMatch(/informer 0 segment 0 .* event 0/);
+  });
+
   it("finds a compact_revision below the start and a revision going backwards", () => {
     const log = good();
     log.informers[0].segments[0].cancel!.compactRev = 6;
