@@ -151,33 +151,44 @@ async function granter(o: K8sOptions, log: K8sLog, lease: { id: string }) {
   }
 }
 
-/** Every period: compact to the historian-safe revision seen one period ago. */
+/**
+ * Every period: compact to the revision seen one period ago (never past what the
+ * historian has seen). A probe or compaction that fails is retried on the next member
+ * (up to one try per member, 200 ms apart). Every requested compaction is logged, also
+ * one that failed: its outcome may be unknown.
+ */
 async function compactor(o: K8sOptions, log: K8sLog) {
   let previous = 0;
   let member = 0;
+  const retry = async (what: (m: number) => Promise<void>) => {
+    for (let i = 0; i < o.members && !o.signal.aborted; i++) {
+      try {
+        await what(member);
+        return;
+      } catch (error) {
+        o.recorder.event(`compactor on n${member + 1}: ${errorText(error)}`);
+        member = (member + 1) % o.members;
+        await pause(200, o.signal);
+      }
+    }
+  };
   while (!o.signal.aborted) {
     await pause(o.compactEveryMs, o.signal);
     if (o.signal.aborted) break;
     const seen = log.history.segments.at(-1)?.events.at(-1)?.rev ?? 0;
     const target = Math.min(previous, seen);
-    try {
-      const res = await o.connections.get(member).range({ key: bytes("/"), limit: 1n }, 2000);
+    await retry(async (m) => {
+      const res = await o.connections.get(m).range({ key: bytes("/"), limit: 1n }, 2000);
       previous = Number(res.header!.revision);
-    } catch {
-      member = (member + 1) % o.members;
-      continue;
-    }
+    });
     if (target <= (log.compactions.at(-1)?.rev ?? 0)) continue;
     const entry = { rev: target, ok: false, at: o.recorder.now() };
     log.compactions.push(entry);
-    try {
-      await o.connections.get(member).compact({ revision: BigInt(target) }, o.opTimeoutMs);
+    await retry(async (m) => {
+      await o.connections.get(m).compact({ revision: BigInt(target) }, o.opTimeoutMs);
       entry.ok = true;
       o.recorder.event(`compacted to ${target}`);
-    } catch (error) {
-      o.recorder.event(`compaction to ${target} on n${member + 1}: ${errorText(error)}`);
-      member = (member + 1) % o.members;
-    }
+    });
   }
 }
 
