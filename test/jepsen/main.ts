@@ -26,7 +26,9 @@ const HELP = `usage: npm run jepsen -- [options]
   --time SEC            seconds of workload under faults (default ${d.timeSec})
   --nemesis LIST        comma-separated: ${nemesisNames()}
                         (default ${d.nemesis}; partitions and loss need root: network namespaces)
-  --workload NAME       register (default)
+  --workload NAME       register (default, with watchers and leases), k8s (kube-apiserver's
+                        pattern: OCC creates/updates, paged lists, informers, leases,
+                        compaction), bank (multi-key transfers)
   --seed N              seeds clients and nemesis (default: random, printed)
   --size N              members: 1, 3, 5 (default ${d.size})
   --clients N           concurrent clients (default ${d.clients})
@@ -83,7 +85,9 @@ async function main(argv: string[]): Promise<number> {
   };
   if (values.check) return recheck(values.check, num(values["check-timeout"], d.checkTimeoutMs));
   const workload = values.workload ?? "register";
-  if (workload !== "register") throw new Error(`unknown workload ${workload} (register)`);
+  if (workload !== "register" && workload !== "k8s" && workload !== "bank") {
+    throw new Error(`unknown workload ${workload} (register, k8s, bank)`);
+  }
   const network = values.network ?? "auto";
   if (network !== "auto" && network !== "netns" && network !== "loopback") {
     throw new Error(`--network: auto, netns or loopback, not ${network}`);

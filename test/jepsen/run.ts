@@ -38,6 +38,7 @@ import { healAll, runSchedule } from "./nemesis/schedule.js";
 import { rng } from "./random.js";
 import { Recorder } from "./recorder.js";
 import { type CheckResult, type RunReport, summarize, writeReport } from "./report/report.js";
+import { runWorkload } from "./run-workloads.js";
 import { type LeaseLog, runLeases } from "./workloads/leases.js";
 import { finalReads, REGISTER_PREFIX, runRegister } from "./workloads/register.js";
 import {
@@ -57,7 +58,8 @@ export interface RunOptions {
   timeSec: number;
   /** Nemesis names or groups, comma-separated ("all", "kill", "pause-leader", "none"). */
   nemesis: string;
-  workload: "register";
+  /** register (with watchers and leases), k8s or bank (run-workloads.ts). */
+  workload: "register" | "k8s" | "bank";
   seed: number;
   clients: number;
   keys: number;
@@ -106,6 +108,7 @@ export const DEFAULT_OPTIONS: Omit<RunOptions, "kind" | "log"> = {
 
 /** Runs one test and returns its report (also written under `out` when set). */
 export async function runJepsen(options: RunOptions): Promise<RunReport> {
+  if (options.workload !== "register") return runWorkload(options);
   const log = options.log;
   // Replaced by a fresh recorder once the cluster is up: its clock starts with the workload.
   let recorder = new Recorder();

@@ -162,8 +162,9 @@ function toEvent(event: mvccpb.Event): WatchEvent {
 }
 
 /**
- * The whole event history of `prefix` as `member` tells it: a watch from revision 1
- * until the event at `untilRev` arrives (rejects after `timeoutMs`).
+ * The whole event history of `prefix` as `member` tells it: a watch from revision 1 (or
+ * `from`, after a compaction) until the event at `untilRev` arrives (rejects after
+ * `timeoutMs`).
  */
 export function collectHistory(
   connections: Connections,
@@ -171,6 +172,7 @@ export function collectHistory(
   prefix: string,
   untilRev: number,
   timeoutMs: number,
+  from = 1,
 ): Promise<WatchEvent[]> {
   const conn = connections.get(member);
   const address = conn.endpoint.replace(/^https?:\/\//, "");
@@ -219,7 +221,7 @@ export function collectHistory(
           value: {
             key: bytes(prefix),
             rangeEnd: prefixEnd(prefix),
-            startRevision: 1n,
+            startRevision: BigInt(from),
             prevKv: true,
           },
         },
