@@ -42,6 +42,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Node flags for Chainfire members (e.g. ["--cpu-prof"]). */
   nodeArgs?: string[];
+  /** Environment changes for every member (see {@link MemberConfig.env}). */
+  env?: Record<string, string | undefined>;
   /** How long to wait for every member to report healthy (default 30 s). */
   readyTimeoutMs?: number;
   /** Keep the temp dir (logs, data) after close; also env CHAINFIRE_TEST_KEEP=1. */
@@ -157,6 +159,7 @@ export class Cluster {
         snapshotCount: options.snapshotCount,
         extraArgs: options.extraArgs ?? [],
         nodeArgs: options.nodeArgs ?? [],
+        env: options.env,
       });
     });
     const keep = options.keepDir ?? process.env.CHAINFIRE_TEST_KEEP === "1";

@@ -47,6 +47,11 @@ export interface MemberConfig {
   /** Node flags for Chainfire members (e.g. `--cpu-prof`). */
   nodeArgs: string[];
   /**
+   * Environment changes for this member (undefined removes a variable). Chainfire members
+   * get {@link CHAINFIRE_MALLOC_ENV} unless the harness's own environment or this sets them.
+   */
+  env?: Record<string, string | undefined>;
+  /**
    * The address the member binds and advertises its peer and client URLs on (default
    * 127.0.0.1). Fault tests give each member its own address in its own network
    * namespace (see netns.ts); everything below is for them too.
@@ -164,7 +169,7 @@ export class Member {
     try {
       child = spawn(file, args, {
         stdio: ["ignore", log, log],
-        env: memberEnv(),
+        env: memberEnv(this.config.kind, this.config.env),
         cwd: REPO_ROOT,
       });
     } finally {
@@ -323,15 +328,32 @@ export class ExitedError extends Error {
   }
 }
 
+/**
+ * glibc malloc tuning every deployment of a Chainfire member sets (docs/operations.md):
+ * two arenas instead of 8 per core, and large blocks (RocksDB's) from mmap, so freed
+ * memory goes back to the OS.
+ */
+export const CHAINFIRE_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "131072",
+};
+
 /** The member's environment: ours, minus variables that would change its flags. */
-function memberEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+function memberEnv(
+  kind: MemberKind,
+  changes: Record<string, string | undefined> = {},
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = kind === "chainfire" ? { ...CHAINFIRE_MALLOC_ENV } : {};
   for (const [key, value] of Object.entries(process.env)) {
     // etcd reads every ETCD_* variable as a flag; NODE_OPTIONS could carry vitest's or
     // tsx's loaders into a member that must run its compiled JavaScript.
     if (key.startsWith("ETCD_") || key.startsWith("ETCDCTL_") || key === "NODE_OPTIONS") continue;
     if (key.startsWith("VITEST")) continue;
     env[key] = value;
+  }
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
   }
   return env;
 }

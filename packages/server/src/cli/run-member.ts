@@ -18,6 +18,7 @@ import { type HttpEndpoints, startHttpServers } from "../http.js";
 import { createLogger } from "../log.js";
 import { Member } from "../member.js";
 import { CHAINFIRE_VERSION, ETCD_API_VERSION, gitSha } from "../version.js";
+import { MALLOC_ENV, missingMallocEnv } from "./malloc-env.js";
 
 /** Bound on a graceful shutdown before the process gives up and exits 1. */
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -47,6 +48,13 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on("uncaughtException", die("uncaught exception"));
   process.on("unhandledRejection", die("unhandled promise rejection"));
   for (const w of config.warnings) logger.warn(w);
+  const malloc = missingMallocEnv(env);
+  if (malloc.length > 0) {
+    logger.warn(
+      { missing: malloc, recommended: MALLOC_ENV },
+      "glibc malloc is not tuned: memory freed by RocksDB stays resident (set these variables; docs/performance.md)",
+    );
+  }
   logger.info(
     {
       version: CHAINFIRE_VERSION,
