@@ -166,6 +166,21 @@ async function settledRss(cluster: Cluster, indexes: number[]): Promise<number[]
   }
 }
 
+/** V8 heap and external (Buffer) memory of member i from its /metrics, MB. */
+async function heapMb(cluster: Cluster, i: number): Promise<{ heap: number; external: number }> {
+  const text = await fetch(`${cluster.member(i).metricsUrl}/metrics`)
+    .then((r) => r.text())
+    .catch(() => "");
+  const metric = (name: string) => {
+    const m = new RegExp(`^${name} ([0-9.e+]+)`, "m").exec(text);
+    return m ? Number(m[1]) / MB : Number.NaN;
+  };
+  return {
+    heap: metric("nodejs_heap_size_total_bytes"),
+    external: metric("nodejs_external_memory_bytes"),
+  };
+}
+
 interface RestartResult {
   member: string;
   /** Milliseconds from spawning the process to its first successful linearizable read. */
@@ -237,6 +252,7 @@ async function main(): Promise<void> {
     const all = [0, 1, 2];
     const loadedRssMb = cluster.rss().map((b) => (b ?? 0) / MB);
     const settledMb = await settledRss(cluster, all);
+    const heaps = await Promise.all(all.map((i) => heapMb(cluster as Cluster, i)));
     const restarts: RestartResult[] = [];
     // Followers first, the leader last (its restart includes an election).
     const order = [...all.filter((i) => i !== leader), leader];
@@ -259,6 +275,7 @@ async function main(): Promise<void> {
       idleRssMb,
       loadedRssMb,
       settledMb,
+      settledHeapMb: heaps,
       restarts,
     };
     const r0 = (n: number) => String(Math.round(n));
@@ -282,6 +299,9 @@ async function main(): Promise<void> {
         ].join("  ");
       }),
     ];
+    lines.push(
+      `V8 heap / external MB after load: ${heaps.map((h) => `${r0(h.heap)}/${r0(h.external)}`).join("  ")}`,
+    );
     process.stdout.write(`${lines.join("\n")}\n`);
     mkdirSync(values.out, { recursive: true });
     const file = join(values.out, `bench-memory-${startedAt.replace(/[:.]/g, "-")}.json`);
