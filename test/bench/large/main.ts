@@ -67,6 +67,21 @@ const [workload] = selectWorkloads(values.workload);
 const GB = 1e9;
 
 const progressIsTty = process.stderr.isTTY;
+
+/**
+ * Runs `op` again (up to 5 times) when it fails with UNAVAILABLE (a timeout or a leader
+ * change on a loaded machine); a Txn of puts of fixed keys and values may be repeated.
+ */
+async function retrying<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: number }).code !== 14) throw error;
+      process.stderr.write(`\nretrying after: ${(error as Error).message}\n`);
+    }
+  }
+}
 function progress(line: string, final = false): void {
   if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
   else process.stderr.write(`${line}\n`);
@@ -118,9 +133,11 @@ async function fill(endpoint: string, dataDir: string, bytes: number, next: { n:
           }),
         );
       }
-      await conns[w % conns.length].txn(
-        etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
-        120_000,
+      await retrying(() =>
+        conns[w % conns.length].txn(
+          etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
+          120_000,
+        ),
       );
       written += fillBatch * fillValueSize;
       const now = performance.now();

@@ -78,6 +78,21 @@ const options = {
 
 const MB = 2 ** 20;
 const progressIsTty = process.stderr.isTTY;
+
+/**
+ * Runs `op` again (up to 5 times) when it fails with UNAVAILABLE (a timeout or a leader
+ * change on a loaded machine); a Txn of puts of fixed keys and values may be repeated.
+ */
+async function retrying<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: number }).code !== 14) throw error;
+      process.stderr.write(`\nretrying after: ${(error as Error).message}\n`);
+    }
+  }
+}
 function progress(line: string, final = false): void {
   if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
   else process.stderr.write(`${line}\n`);
@@ -103,7 +118,7 @@ async function load(cluster: Cluster, leader: number): Promise<number> {
       const from = next;
       const to = Math.min(options.keys, from + options.batch);
       next = to;
-      const success = [];
+      const success: etcdserverpb.RequestOp[] = [];
       for (let i = from; i < to; i++) {
         success.push(
           etcdserverpb.RequestOp.fromPartial({
@@ -111,9 +126,11 @@ async function load(cluster: Cluster, leader: number): Promise<number> {
           }),
         );
       }
-      await conns[w % conns.length].txn(
-        etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
-        60_000,
+      await retrying(() =>
+        conns[w % conns.length].txn(
+          etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
+          60_000,
+        ),
       );
       done += to - from;
       const now = performance.now();
