@@ -116,8 +116,15 @@ async function fill(endpoint: string, dataDir: string, bytes: number, next: { n:
     { length: 4 },
     () => new EtcdGrpcClient(endpoint, { ownConnection: true }),
   );
+  // Incompressible (RocksDB compresses deeper levels with ZSTD): seeded pseudo-random bytes.
   const value = Buffer.alloc(fillValueSize);
-  for (let i = 0; i < value.length; i++) value[i] = (i * 7919 + 13) & 0xff; // not all one byte
+  let x = 0x9e3779b9;
+  for (let i = 0; i < value.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    value[i] = x & 0xff;
+  }
   const started = performance.now();
   let written = 0;
   let size = dirBytes(dataDir);
