@@ -245,6 +245,9 @@ in
 
       environment =
         filterAttrs (_: v: v != null) {
+          # glibc malloc: few arenas, large blocks from mmap (RocksDB's freed memory returns).
+          MALLOC_ARENA_MAX = "2";
+          MALLOC_MMAP_THRESHOLD_ = "131072";
           CHAINFIRE_NAME = cfg.name;
           CHAINFIRE_DATA_DIR = cfg.dataDir;
           CHAINFIRE_LISTEN_CLIENT_URLS = concatStringsSep "," cfg.listenClientUrls;

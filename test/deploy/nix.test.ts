@@ -370,7 +370,10 @@ describe("services.chainfire (nixpkgs' etcd module conventions)", () => {
     );
     if (!custom.ok) throw new Error(custom.error);
     const env = custom.value.chainfire!.environment;
+    // glibc malloc tuning (docs/operations.md, "Memory"): process settings, not flags.
+    expect(env).toMatchObject({ MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" });
     for (const key of Object.keys(env)) {
+      if (key.startsWith("MALLOC_")) continue;
       expect(key).toMatch(/^CHAINFIRE_[A-Z_]+$/);
       const flag = key.slice("CHAINFIRE_".length).toLowerCase().replaceAll("_", "-");
       expect(CONTRACT_FLAGS, `${key} → --${flag}`).toContain(flag);

@@ -43,8 +43,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Node flags for Chainfire members (e.g. ["--cpu-prof"]). */
   nodeArgs?: string[];
-  /** Environment for every member's first start (see MemberConfig.env). */
-  env?: Record<string, string>;
+  /** Environment changes for every member (see {@link MemberConfig.env}). */
+  env?: Record<string, string | undefined>;
   /** How long to wait for every member to report healthy (default 30 s). */
   readyTimeoutMs?: number;
   /** Keep the temp dir (logs, data) after close; also env CHAINFIRE_TEST_KEEP=1. */
@@ -170,7 +170,7 @@ export class Cluster {
         extraArgs: [...tlsArgs(options.tls?.certDir, name), ...(options.extraArgs ?? [])],
         nodeArgs: options.nodeArgs ?? [],
         scheme,
-        ...(options.env ? { env: { ...options.env } } : {}),
+        env: options.env,
       });
     });
     const keep = options.keepDir ?? process.env.CHAINFIRE_TEST_KEEP === "1";

@@ -13,6 +13,7 @@ export {
 } from "./grpc-client.js";
 export {
   CHAINFIRE_MAIN,
+  CHAINFIRE_MALLOC_ENV,
   ExitedError,
   type ExitInfo,
   kindAvailable,

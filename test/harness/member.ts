@@ -47,6 +47,13 @@ export interface MemberConfig {
   /** Node flags for Chainfire members (e.g. `--cpu-prof`). */
   nodeArgs: string[];
   /**
+   * Environment changes for this member (undefined removes a variable). Chainfire members
+   * get {@link CHAINFIRE_MALLOC_ENV} unless the harness's own environment or this sets them.
+   * Read at every start: a nemesis may set and clear e.g. CHAINFIRE_TEST_FAILPOINTS
+   * between restarts.
+   */
+  env?: Record<string, string | undefined>;
+  /**
    * The address the member binds and advertises its peer and client URLs on (default
    * 127.0.0.1). Fault tests give each member its own address in its own network
    * namespace (see netns.ts); everything below is for them too.
@@ -66,11 +73,6 @@ export interface MemberConfig {
   advertisePeerPort?: number;
   /** "https" for client and peer URLs (the TLS flags come in {@link extraArgs}). */
   scheme?: "http" | "https";
-  /**
-   * Environment variables for the next start (e.g. Chainfire's CHAINFIRE_TEST_FAILPOINTS); a
-   * nemesis may set and clear it between restarts.
-   */
-  env?: Record<string, string>;
 }
 
 /** How a member process ended. */
@@ -172,7 +174,7 @@ export class Member {
     try {
       child = spawn(file, args, {
         stdio: ["ignore", log, log],
-        env: { ...memberEnv(), ...(this.config.env ?? {}) },
+        env: memberEnv(this.config.kind, this.config.env),
         cwd: REPO_ROOT,
       });
     } finally {
@@ -331,9 +333,22 @@ export class ExitedError extends Error {
   }
 }
 
+/**
+ * glibc malloc tuning every deployment of a Chainfire member sets (docs/operations.md):
+ * two arenas instead of 8 per core, and large blocks (RocksDB's) from mmap, so freed
+ * memory goes back to the OS.
+ */
+export const CHAINFIRE_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "131072",
+};
+
 /** The member's environment: ours, minus variables that would change its flags. */
-function memberEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+function memberEnv(
+  kind: MemberKind,
+  changes: Record<string, string | undefined> = {},
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = kind === "chainfire" ? { ...CHAINFIRE_MALLOC_ENV } : {};
   for (const [key, value] of Object.entries(process.env)) {
     // etcd reads every ETCD_* variable as a flag; NODE_OPTIONS could carry vitest's or
     // tsx's loaders into a member that must run its compiled JavaScript.
@@ -342,6 +357,10 @@ function memberEnv(): NodeJS.ProcessEnv {
     // Failpoints are armed per member, only through MemberConfig.env.
     if (key === "CHAINFIRE_TEST_FAILPOINTS" || key === "CHAINFIRE_TEST_UNSYNCED_LOSS") continue;
     env[key] = value;
+  }
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
   }
   return env;
 }

@@ -101,12 +101,12 @@ const FAMILY_TUNING: Record<
 
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
-  /** Total block-cache bytes, split over the column families. Default 48 MiB. */
+  /** Total block-cache bytes, split over the column families. Default 24 MiB. */
   cacheBytes?: number;
   /**
    * Memtable budget per large column family (raft, kv, history, revs); small families get
    * 1/8 of it. RocksDB keeps up to 1.5x the budget per family before it stalls writes.
-   * Default 16 MiB.
+   * Default 8 MiB.
    */
   memtableBytes?: number;
   /** ZSTD-compress the WAL. Default false (costs event-loop CPU). */
@@ -189,8 +189,8 @@ export class Engine {
    * Throws (with `cause`) if RocksDB cannot open it, e.g. when another process holds it.
    */
   static async open(dir: string, opts: EngineOptions = {}): Promise<Engine> {
-    const cacheBytes = opts.cacheBytes ?? 48 * 1024 * 1024;
-    const memtableBytes = opts.memtableBytes ?? 16 * 1024 * 1024;
+    const cacheBytes = opts.cacheBytes ?? 24 * 1024 * 1024;
+    const memtableBytes = opts.memtableBytes ?? 8 * 1024 * 1024;
     const columns: Record<string, NativeColumnOptions> = {
       default: { cacheSize: 1 << 20, compaction: "level", memtableMemoryBudget: 4 << 20 },
     };

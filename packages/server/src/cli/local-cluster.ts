@@ -30,6 +30,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import yargs from "yargs";
+import { MALLOC_ENV } from "./malloc-env.js";
 
 /** How long the members get to start and elect a leader. */
 const START_DEADLINE_MS = 60_000;
@@ -134,7 +135,7 @@ class Child {
       // with exactly one SIGTERM. stdin is the member's lifeline (it stops if we die).
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...withoutEtcdEnv(process.env), CHAINFIRE_STDIN_LIFELINE: "1" },
+      env: { ...MALLOC_ENV, ...withoutEtcdEnv(process.env), CHAINFIRE_STDIN_LIFELINE: "1" },
     });
     // The lifeline pipe is never written; a member that is gone must not make it throw.
     this.process.stdin?.on("error", () => {});

@@ -23,6 +23,7 @@ import { Member } from "../member.js";
 import { EXIT_CODE_REMOVED, MemberRemovedError } from "../member-removal.js";
 import { dropIpServernameWarning } from "../tls/quiet-warnings.js";
 import { CHAINFIRE_VERSION, ETCD_API_VERSION, gitSha } from "../version.js";
+import { MALLOC_ENV, missingMallocEnv } from "./malloc-env.js";
 
 /** Bound on a graceful shutdown before the process gives up and exits 1. */
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -57,6 +58,13 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
     logger.warn(
       { failpoints: armedFailpoints(), unsyncedLoss },
       "TEST MODE: failpoints armed (CHAINFIRE_TEST_FAILPOINTS / CHAINFIRE_TEST_UNSYNCED_LOSS); never in production",
+    );
+  }
+  const malloc = missingMallocEnv(env);
+  if (malloc.length > 0) {
+    logger.warn(
+      { missing: malloc, recommended: MALLOC_ENV },
+      "glibc malloc is not tuned: memory freed by RocksDB stays resident (set these variables; docs/performance.md)",
     );
   }
   logger.info(

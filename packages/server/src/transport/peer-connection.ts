@@ -3,15 +3,18 @@
  *
  * - a Hello handshake after every (re)connect, refusing a peer of another cluster or with
  *   another id ("etcdserver: cluster ID mismatch", logged as an error);
- * - one long-lived Raft stream: everything the driver hands over in one call becomes one
- *   RaftBatch write (split only past {@link MAX_BATCH_BYTES});
+ * - two long-lived Raft streams (peer-lane.ts): control (heartbeats, votes, ReadIndex,
+ *   TimeoutNow) and bulk (appends and the rest), so heartbeats never queue behind appends;
+ *   what the driver hands over in one call becomes one RaftBatch write per lane (split
+ *   only past {@link MAX_BATCH_BYTES});
  * - Snapshot streams, one per transfer.
  *
  * Flow control like etcd's streamWriter: messages wait in a bounded queue while the
- * stream connects or while HTTP/2 pushes back; past {@link MAX_QUEUED_MESSAGES} new
- * messages are dropped and the peer is reported unreachable (raft slows down and
- * retries). A failed stream is reported unreachable, its queue dropped, and the link
- * reconnects with exponential backoff and jitter.
+ * stream connects or while HTTP/2 pushes back; past {@link MAX_QUEUED_MESSAGES} in a lane
+ * new messages for it are dropped and the peer is reported unreachable (raft slows down
+ * and retries; raft's own window of 256 MsgApps in flight per follower keeps the bulk lane
+ * far below the bound in normal operation). A failed stream is reported unreachable, both
+ * queues dropped, and the link reconnects with exponential backoff and jitter.
  */
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -28,12 +31,12 @@ import {
 import type { Logger } from "pino";
 import { isMemberRemovedError } from "../member-removal.js";
 import { Backoff } from "./backoff.js";
+import { type BatchHeader, isControlMessage, MAX_BATCH_BYTES, PeerLane } from "./peer-lane.js";
 import { grpcTarget } from "./urls.js";
 
-/** Queue bound per peer (etcd's streamBufSize is 4096). */
+/** Queue bound per lane of a peer link (etcd's streamBufSize is 4096). */
 export const MAX_QUEUED_MESSAGES = 4096;
-/** A RaftBatch is split past this many bytes of entry data. */
-export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+export { MAX_BATCH_BYTES };
 /** Version of the peer protocol this member speaks. */
 export const PROTOCOL_VERSION = 1;
 
@@ -80,10 +83,13 @@ export class PeerConnection {
   #urls: string[];
   readonly #host: PeerLinkHost;
   #client: peerpb.PeerClient | null = null;
-  #stream: ClientWritableStream<peerpb.RaftBatch> | null = null;
   #state: State = "idle";
-  #queue: raftpb.Message[] = [];
-  #blocked = false;
+  readonly #control = new PeerLane();
+  readonly #bulk = new PeerLane();
+  readonly #header = (): BatchHeader => {
+    const id = this.#host.identity();
+    return { clusterId: id.clusterId, from: id.memberId, to: this.peerId };
+  };
   #timer: NodeJS.Timeout | null = null;
   readonly #backoff = new Backoff();
   #failures = 0;
@@ -135,20 +141,31 @@ export class PeerConnection {
       this.#host.reportUnreachable(this.peerId);
       return;
     }
-    if (this.#queue.length + msgs.length > MAX_QUEUED_MESSAGES) {
-      this.#dropped += msgs.length;
-      if (this.#dropped === msgs.length || this.#dropped % 1000 < msgs.length) {
-        this.#host.logger.warn(
-          { peer: this.peerId.toString(16), dropped: this.#dropped },
-          "dropping raft messages: the peer's queue is full",
-        );
-      }
-      this.#host.reportUnreachable(this.peerId);
-      return;
+    let control: raftpb.Message[] | undefined;
+    let bulk: raftpb.Message[] | undefined;
+    for (const m of msgs) {
+      if (isControlMessage(m)) (control ??= []).push(m);
+      else (bulk ??= []).push(m);
     }
-    for (const m of msgs) this.#queue.push(m);
+    if (control) this.#enqueue(this.#control, control, "control");
+    if (bulk) this.#enqueue(this.#bulk, bulk, "bulk");
     if (this.#state === "open") this.#flush();
     else if (this.#state === "idle") this.#connect();
+  }
+
+  #enqueue(lane: PeerLane, msgs: raftpb.Message[], name: string): void {
+    if (lane.queued + msgs.length <= MAX_QUEUED_MESSAGES) {
+      lane.push(msgs);
+      return;
+    }
+    this.#dropped += msgs.length;
+    if (this.#dropped === msgs.length || this.#dropped % 1000 < msgs.length) {
+      this.#host.logger.warn(
+        { peer: this.peerId.toString(16), lane: name, dropped: this.#dropped },
+        "dropping raft messages: the peer's queue is full",
+      );
+    }
+    this.#host.reportUnreachable(this.peerId);
   }
 
   /**
@@ -213,10 +230,8 @@ export class PeerConnection {
     this.#state = "closed";
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#queue = [];
-    const s = this.#stream;
-    this.#stream = null;
-    if (s) s.end();
+    this.#control.close();
+    this.#bulk.close();
     this.#resetClient();
   }
 
@@ -293,62 +308,39 @@ export class PeerConnection {
   }
 
   #openStream(client: peerpb.PeerClient): void {
-    const stream = client.raft((err: ServiceError | null) => {
-      if (this.#stream !== stream) return;
-      if (isMemberRemovedError(err)) this.#host.onRemovedByPeer?.(this.peerId);
-      this.#fail(err ?? new Error("raft stream ended by the peer"));
-    });
-    stream.on("error", () => {});
-    this.#stream = stream;
+    const open = (lane: PeerLane) => {
+      const stream = client.raft((err: ServiceError | null) => {
+        if (lane.stream !== stream) return;
+        if (isMemberRemovedError(err)) this.#host.onRemovedByPeer?.(this.peerId);
+        this.#fail(err ?? new Error("raft stream ended by the peer"));
+      });
+      stream.on("error", () => {});
+      return stream;
+    };
+    const control = open(this.#control);
+    const bulk = open(this.#bulk);
     this.#state = "open";
-    this.#blocked = false;
+    this.#control.open(control, this.#header);
+    this.#bulk.open(bulk, this.#header);
     if (this.#failures > 0) {
       this.#host.logger.info({ peer: this.peerId.toString(16) }, "peer link restored");
     }
     this.#failures = 0;
     this.#backoff.reset();
-    this.#flush();
   }
 
+  /** Control first: a heartbeat handed over with appends leaves before them. */
   #flush(): void {
-    const stream = this.#stream;
-    if (stream === null) return;
-    const id = this.#host.identity();
-    while (this.#queue.length > 0 && !this.#blocked) {
-      let bytes = 0;
-      let n = 0;
-      while (n < this.#queue.length && (n === 0 || bytes < MAX_BATCH_BYTES)) {
-        for (const e of this.#queue[n].entries) bytes += e.data.length + 24;
-        n++;
-      }
-      const messages = n === this.#queue.length ? this.#queue : this.#queue.slice(0, n);
-      this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n);
-      const ok = stream.write({
-        clusterId: id.clusterId,
-        from: id.memberId,
-        to: this.peerId,
-        messages,
-      });
-      if (!ok) {
-        this.#blocked = true;
-        stream.once("drain", () => {
-          if (this.#stream !== stream) return;
-          this.#blocked = false;
-          this.#flush();
-        });
-      }
-    }
+    this.#control.flush(this.#header);
+    this.#bulk.flush(this.#header);
   }
 
   #fail(err: unknown, quiet = false): void {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
-    const s = this.#stream;
-    this.#stream = null;
-    if (s) s.end();
+    this.#control.close();
+    this.#bulk.close();
     this.#state = "idle";
-    this.#blocked = false;
-    this.#queue = [];
     this.#failures++;
     if (!quiet && (wasOpen || this.#failures === 1)) {
       const e = err as Partial<ServiceError>;

@@ -62,7 +62,7 @@ import { TermIndex } from "./term-index.js";
 
 /** Options of {@link RaftLogStore.open}. */
 export interface RaftLogStoreOptions {
-  /** Upper bound on the bytes of recent entries kept in memory. Default 32 MiB. */
+  /** Upper bound on the bytes of recent entries kept in memory. Default 8 MiB. */
   cacheBytes?: number;
   /**
    * The ConfState as applied (the meta store's), returned by `initialState()`: the core
@@ -102,7 +102,7 @@ interface StagedPosition {
   snapshotIndex: number;
 }
 
-const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 const DEFAULT_PREFILL = 4 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 

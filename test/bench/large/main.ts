@@ -1,0 +1,259 @@
+/**
+ * `npm run bench:large` — put latency as the database grows. Starts a cluster with the
+ * test harness, fills it with large values (distinct keys, Txns of several puts) until
+ * the leader's data dir reaches each size of `--sizes`, and at each size runs the same
+ * put workload as bench:cluster (default put-100: 100 clients, 10 connections, 8-byte
+ * keys, 256-byte values) and records its throughput and p50/p90/p99.
+ *
+ *   npm run bench:large                              # 1 GB then 4 GB, three members
+ *   npm run bench:large -- --sizes 1,20              # the issue's comparison (long: see
+ *                                                      docs/performance.md; 3x20 GB disk)
+ *   npm run bench:large -- --sizes 0.25,1 --target etcd
+ *
+ * A benchmark, not a test: it prints numbers and asserts nothing.
+ */
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { etcdserverpb } from "@chainfire/api";
+import { Cluster, EtcdGrpcClient, type MemberKind, REPO_ROOT } from "../../harness/index.js";
+import { KeySequence, type LoadResult, runLoad } from "../cluster/load.js";
+import { selectWorkloads } from "../cluster/workloads.js";
+
+const HELP = `usage: npm run bench:large -- [options]
+
+  --target chainfire|etcd    what to start (default chainfire)
+  --size N                   members (default 3)
+  --sizes GB,GB,...          data dir sizes of the leader to measure at (default 1,4)
+  --fill-value-size B        value size while filling (default 65536)
+  --fill-batch N             puts per fill Txn (default 16: about 1 MiB per Txn)
+  --workload NAME            bench:cluster workload measured at each size (default put-100)
+  --duration SEC             measured seconds per size (default 20)
+  --out DIR                  where the JSON goes (default results/)
+`;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    target: { type: "string", default: "chainfire" },
+    size: { type: "string", default: "3" },
+    sizes: { type: "string", default: "1,4" },
+    "fill-value-size": { type: "string", default: "65536" },
+    "fill-batch": { type: "string", default: "16" },
+    workload: { type: "string", default: "put-100" },
+    duration: { type: "string", default: "20" },
+    out: { type: "string", default: join(REPO_ROOT, "results") },
+    help: { type: "boolean", short: "h" },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const positive = (name: string, v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+  return n;
+};
+const target = values.target as MemberKind;
+if (target !== "chainfire" && target !== "etcd") throw new Error("--target: chainfire or etcd");
+const sizesGb = values.sizes.split(",").map((s) => positive("sizes", s));
+const members = positive("size", values.size);
+const fillValueSize = positive("fill-value-size", values["fill-value-size"]);
+const fillBatch = positive("fill-batch", values["fill-batch"]);
+const durationSec = positive("duration", values.duration);
+const [workload] = selectWorkloads(values.workload);
+const GB = 1e9;
+
+const progressIsTty = process.stderr.isTTY;
+
+/**
+ * Runs `op` again (up to 5 times) when it fails with UNAVAILABLE (a timeout or a leader
+ * change on a loaded machine); a Txn of puts of fixed keys and values may be repeated.
+ */
+async function retrying<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: number }).code !== 14) throw error;
+      process.stderr.write(`\nretrying after: ${(error as Error).message}\n`);
+    }
+  }
+}
+function progress(line: string, final = false): void {
+  if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
+  else process.stderr.write(`${line}\n`);
+}
+
+/** Bytes of every file under `dir` (a member's data dir). */
+function dirBytes(dir: string): number {
+  let total = 0;
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += dirBytes(p);
+    else if (e.isFile()) {
+      try {
+        total += statSync(p).size;
+      } catch {
+        // removed meanwhile (compaction)
+      }
+    }
+  }
+  return total;
+}
+
+/** Fills through `endpoint` until `dataDir` holds `bytes`. Keys "fill/<n>" never repeat. */
+async function fill(endpoint: string, dataDir: string, bytes: number, next: { n: number }) {
+  const conns = Array.from(
+    { length: 4 },
+    () => new EtcdGrpcClient(endpoint, { ownConnection: true }),
+  );
+  // Incompressible (RocksDB compresses deeper levels with ZSTD): seeded pseudo-random bytes.
+  const value = Buffer.alloc(fillValueSize);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < value.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    value[i] = x & 0xff;
+  }
+  const started = performance.now();
+  let written = 0;
+  let size = dirBytes(dataDir);
+  let lastCheck = 0;
+  const worker = async (w: number) => {
+    while (size < bytes) {
+      const success: etcdserverpb.RequestOp[] = [];
+      for (let i = 0; i < fillBatch; i++) {
+        const key = Buffer.from(`fill/${String(next.n++).padStart(12, "0")}`);
+        success.push(
+          etcdserverpb.RequestOp.fromPartial({
+            request: { $case: "requestPut", value: { key, value } },
+          }),
+        );
+      }
+      await retrying(() =>
+        conns[w % conns.length].txn(
+          etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
+          120_000,
+        ),
+      );
+      written += fillBatch * fillValueSize;
+      const now = performance.now();
+      if (now - lastCheck > 2000) {
+        lastCheck = now;
+        size = dirBytes(dataDir);
+        const mbps = written / 1e6 / ((now - started) / 1000);
+        progress(
+          `filling: leader data dir ${(size / GB).toFixed(2)}/${(bytes / GB).toFixed(2)} GB ` +
+            `(${mbps.toFixed(1)} MB/s of values)`,
+        );
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+  } finally {
+    for (const c of conns) c.close();
+  }
+  progress(`filled: leader data dir ${(dirBytes(dataDir) / GB).toFixed(2)} GB`, true);
+}
+
+let cluster: Cluster | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the cluster\n`);
+    void (cluster?.close() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  progress(`starting ${members} ${target} members...`, true);
+  // Room past the largest size (etcd and Chainfire both default to a 2 GiB quota).
+  const quota = Math.ceil((Math.max(...sizesGb) * 2 + 2) * GB);
+  cluster = await Cluster.start({
+    kind: target,
+    size: members,
+    extraArgs: [`--quota-backend-bytes=${quota}`],
+  });
+  const results: { targetGb: number; dataDirGb: number; result: LoadResult }[] = [];
+  try {
+    const leader = await cluster.waitForLeader(30_000);
+    const leaderMember = cluster.member(leader);
+    const keys = new KeySequence(8);
+    const next = { n: 0 };
+    for (const gb of sizesGb) {
+      await fill(leaderMember.clientUrl, leaderMember.config.dataDir, gb * GB, next);
+      const now = await cluster.waitForLeader(60_000);
+      if (now !== leader) throw new Error("the leader changed while filling; results would mix");
+      const result = await runLoad(
+        workload,
+        { all: cluster.endpoints, leader: leaderMember.clientUrl },
+        keys,
+        {
+          durationSec,
+          warmupSec: 3,
+          keySize: 8,
+          valueSize: 256,
+          onProgress: (p) =>
+            progress(
+              `[${gb} GB ${workload.name}] ${p.phase} ${p.elapsedSec.toFixed(0)}s ${p.opsPerSec} ops/s`,
+            ),
+        },
+      );
+      const dataDirGb = dirBytes(leaderMember.config.dataDir) / GB;
+      results.push({ targetGb: gb, dataDirGb, result });
+      progress(
+        `[${gb} GB] ${Math.round(result.opsPerSec)} ops/s, p50 ${result.latencyMs.p50} ` +
+          `p99 ${result.latencyMs.p99} ms${result.errors ? `, ${result.errors} errors` : ""}`,
+        true,
+      );
+    }
+  } finally {
+    await cluster.close();
+    cluster = undefined;
+  }
+  const base = results[0]?.result.latencyMs.p99 ?? Number.NaN;
+  const lines = [
+    "",
+    `${target}, ${members} members, ${workload.description}, ${durationSec} s per size`,
+    "data dir GB     ops/s   p50 ms   p90 ms   p99 ms   p99 / first",
+    ...results.map((r) =>
+      [
+        r.dataDirGb.toFixed(2).padStart(11),
+        String(Math.round(r.result.opsPerSec)).padStart(9),
+        r.result.latencyMs.p50.toFixed(1).padStart(8),
+        r.result.latencyMs.p90.toFixed(1).padStart(8),
+        r.result.latencyMs.p99.toFixed(1).padStart(8),
+        (r.result.latencyMs.p99 / base).toFixed(2).padStart(13),
+      ].join(" "),
+    ),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `bench-large-${startedAt.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ startedAt, target, members, sizesGb, fillValueSize, workload, durationSec, results }, null, 2)}\n`,
+  );
+  process.stdout.write(`\nwrote ${file}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench:large failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
