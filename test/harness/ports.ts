@@ -1,10 +1,13 @@
 /**
  * Free loopback ports for member processes.
  *
- * Ports come from a per-process window below Linux's ephemeral range (32768-60999), so
+ * Ports come from a per-worker window below Linux's ephemeral range (32768-60999), so
  * the outgoing connections of running members never take a port we are about to hand
- * out, and parallel vitest workers (different pids and pool ids) start in different
- * windows. Every candidate is probed by listening on it; a port handed out once is never
+ * out. Under vitest the window is the worker's pool id (VITEST_POOL_ID: 1..N, unique among
+ * the workers running at one time), so two test files running side by side never probe
+ * the same ports: a port a killed member freed cannot be taken by another file's member,
+ * whose clients would then be talking to the wrong cluster. Outside vitest the window
+ * comes from the pid. Every candidate is probed by listening on it; a port handed out once is never
  * handed out again by this process. A member that still loses a race (another program
  * took the port between the probe and its bind) fails to start with "address already in
  * use", and the cluster harness retries with fresh ports.
@@ -13,15 +16,15 @@ import { createServer } from "node:net";
 
 const RANGE_START = 12_000;
 const RANGE_END = 32_000;
-const WINDOW = 400;
+const WINDOW = 2_000;
 const WINDOWS = Math.floor((RANGE_END - RANGE_START) / WINDOW);
 
 const handedOut = new Set<number>();
 let cursor = initialCursor();
 
 function initialCursor(): number {
-  const pool = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
-  const window = (process.pid * 7 + pool * 13) % WINDOWS;
+  const pool = Number(process.env.VITEST_POOL_ID);
+  const window = Number.isInteger(pool) && pool > 0 ? (pool - 1) % WINDOWS : process.pid % WINDOWS;
   return RANGE_START + window * WINDOW;
 }
 
@@ -54,4 +57,20 @@ export async function allocatePorts(count: number): Promise<number[]> {
     ports.push(port);
   }
   return ports;
+}
+
+/** `count` consecutive ports that were all free when probed (e.g. client, peer, metrics). */
+export async function allocatePortBlock(count: number): Promise<number> {
+  for (let scanned = 0; scanned <= RANGE_END - RANGE_START; scanned++) {
+    const base = cursor;
+    cursor = cursor + count >= RANGE_END ? RANGE_START : cursor + count;
+    const block = Array.from({ length: count }, (_, i) => base + i);
+    if (block.some((p) => handedOut.has(p))) continue;
+    let free = true;
+    for (const p of block) free &&= await isPortFree(p);
+    if (!free) continue;
+    for (const p of block) handedOut.add(p);
+    return base;
+  }
+  throw new Error(`no ${count} consecutive free loopback ports in ${RANGE_START}-${RANGE_END}`);
 }

@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { allocatePortBlock } from "../../../../../test/harness/ports.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST_CLI = resolve(here, "../../../dist/cli");
@@ -165,32 +165,13 @@ export function pidsMentioning(text: string): number[] {
   return pids;
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.once("error", () => r(false));
-    s.listen({ host: "127.0.0.1", port, exclusive: true }, () => s.close(() => r(true)));
-  });
-}
-
-const handedOut = new Set<number>();
-
-/** `count` bases p such that p, p+1, p+2 were free (client, peer, metrics). */
+/**
+ * `count` bases p such that p, p+1, p+2 were free (client, peer, metrics), from the test
+ * harness's per-worker port window (test/harness/ports.ts).
+ */
 export async function freePortTriples(count: number): Promise<number[]> {
   const out: number[] = [];
-  let p = 13_000 + ((process.pid * 37) % 15_000);
-  for (let tries = 0; out.length < count && tries < 5_000; tries++, p += 3) {
-    if (p > 31_000) p = 13_000;
-    if ([p, p + 1, p + 2].some((x) => handedOut.has(x))) continue;
-    if ((await portFree(p)) && (await portFree(p + 1)) && (await portFree(p + 2))) {
-      handedOut
-        .add(p)
-        .add(p + 1)
-        .add(p + 2);
-      out.push(p);
-    }
-  }
-  if (out.length < count) throw new Error("no free loopback ports");
+  for (let i = 0; i < count; i++) out.push(await allocatePortBlock(3));
   return out;
 }
 
