@@ -19,6 +19,7 @@ import { etcdserverpb } from "@chainfire/api";
 import { Cluster, EtcdGrpcClient, type MemberKind, REPO_ROOT } from "../../harness/index.js";
 import { KeySequence, type LoadResult, runLoad } from "../cluster/load.js";
 import { selectWorkloads } from "../cluster/workloads.js";
+import { progress, retrying } from "../common/progress.js";
 
 const HELP = `usage: npm run bench:large -- [options]
 
@@ -65,27 +66,6 @@ const fillBatch = positive("fill-batch", values["fill-batch"]);
 const durationSec = positive("duration", values.duration);
 const [workload] = selectWorkloads(values.workload);
 const GB = 1e9;
-
-const progressIsTty = process.stderr.isTTY;
-
-/**
- * Runs `op` again (up to 5 times) when it fails with UNAVAILABLE (a timeout or a leader
- * change on a loaded machine); a Txn of puts of fixed keys and values may be repeated.
- */
-async function retrying<T>(op: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (error) {
-      if (attempt >= 5 || (error as { code?: number }).code !== 14) throw error;
-      process.stderr.write(`\nretrying after: ${(error as Error).message}\n`);
-    }
-  }
-}
-function progress(line: string, final = false): void {
-  if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
-  else process.stderr.write(`${line}\n`);
-}
 
 /** Bytes of every file under `dir` (a member's data dir). */
 function dirBytes(dir: string): number {

@@ -24,6 +24,7 @@ import {
   REPO_ROOT,
 } from "../../harness/index.js";
 import { delay } from "../../harness/wait.js";
+import { progress, retrying } from "../common/progress.js";
 
 const HELP = `usage: npm run bench:memory -- [options]
 
@@ -77,26 +78,6 @@ const options = {
 };
 
 const MB = 2 ** 20;
-const progressIsTty = process.stderr.isTTY;
-
-/**
- * Runs `op` again (up to 5 times) when it fails with UNAVAILABLE (a timeout or a leader
- * change on a loaded machine); a Txn of puts of fixed keys and values may be repeated.
- */
-async function retrying<T>(op: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (error) {
-      if (attempt >= 5 || (error as { code?: number }).code !== 14) throw error;
-      process.stderr.write(`\nretrying after: ${(error as Error).message}\n`);
-    }
-  }
-}
-function progress(line: string, final = false): void {
-  if (progressIsTty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
-  else process.stderr.write(`${line}\n`);
-}
 
 /** Key i: its decimal index, zero-padded to the key size. */
 function keyOf(i: number): Buffer {
