@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IS_ETCD_34, TestCluster, targetUnavailable } from "./__tests__/cluster.js";
+import { startAuthCluster } from "./__tests__/auth-cluster.js";
+import { IS_ETCD_34, type TestCluster, targetUnavailable } from "./__tests__/cluster.js";
 import { Client } from "./client.js";
 import { AuthFailedError, InvalidArgumentError, PermissionDeniedError } from "./errors.js";
 
@@ -11,19 +12,7 @@ describe.skipIf(skip !== undefined)("authentication against a live member", () =
   let alice: Client;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ size: 1 });
-    const admin = new Client({ endpoints: cluster.endpoints });
-    try {
-      await admin.auth.userAdd("root", "rootpw");
-      await admin.auth.userGrantRole("root", "root");
-      await admin.auth.roleAdd("reader");
-      await admin.auth.roleGrantPermission("reader", "read", { prefix: "pub/" });
-      await admin.auth.userAdd("alice", "alicepw");
-      await admin.auth.userGrantRole("alice", "reader");
-      await admin.auth.enable();
-    } finally {
-      await admin.close();
-    }
+    cluster = await startAuthCluster({ role: "reader", permission: "read", prefix: "pub/" });
     root = new Client({
       endpoints: cluster.endpoints,
       auth: { username: "root", password: "rootpw" },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, targetUnavailable } from "../__tests__/cluster.js";
-import { Client } from "../client.js";
+import { startAuthCluster } from "../__tests__/auth-cluster.js";
+import { type TestCluster, targetUnavailable } from "../__tests__/cluster.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./run.js";
 
@@ -24,19 +24,7 @@ describe.skipIf(skip !== undefined)("chainfirectl --user against a member with a
   }
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ size: 1 });
-    const admin = new Client({ endpoints: cluster.endpoints });
-    try {
-      await admin.auth.userAdd("root", "rootpw");
-      await admin.auth.userGrantRole("root", "root");
-      await admin.auth.roleAdd("app");
-      await admin.auth.roleGrantPermission("app", "readwrite", { prefix: "app/" });
-      await admin.auth.userAdd("alice", "alicepw");
-      await admin.auth.userGrantRole("alice", "app");
-      await admin.auth.enable();
-    } finally {
-      await admin.close();
-    }
+    cluster = await startAuthCluster({ role: "app", permission: "readwrite", prefix: "app/" });
   });
 
   afterAll(async () => {
