@@ -12,7 +12,7 @@
  * cores with the members, so compare systems only within one run of this tool.
  */
 import { cpus } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   CHAINFIRE_MAIN,
@@ -39,6 +39,9 @@ const HELP = `usage: npm run bench:cluster -- [options]
   --size N                       members per started cluster (default 3)
   --key-size B / --value-size B  default 8 / 256
   --out DIR                      where JSON and HTML go (default results/)
+  --cpu-prof DIR                 start Chainfire members with node --cpu-prof; each writes a
+                                 .cpuprofile to DIR when stopped (SIGTERM) after the run;
+                                 summarize with test/bench/cluster/profile-summary.ts
 `;
 
 interface Options {
@@ -48,6 +51,7 @@ interface Options {
   load: Omit<LoadOptions, "onProgress">;
   size: number;
   out: string;
+  cpuProfDir?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -65,6 +69,7 @@ function parseOptions(argv: string[]): Options {
       "key-size": { type: "string" },
       "value-size": { type: "string" },
       out: { type: "string" },
+      "cpu-prof": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -103,6 +108,7 @@ function parseOptions(argv: string[]): Options {
     },
     size: num(values.size, 3),
     out: values.out ?? join(REPO_ROOT, "results"),
+    cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"]),
   };
 }
 
@@ -139,7 +145,12 @@ async function benchTarget(target: string, options: Options): Promise<TargetRun>
   let endpoints = options.endpoints ?? [];
   if (target !== "external") {
     progress(`[${target}] starting ${options.size} members...`, true);
-    current = await Cluster.start({ kind: target as MemberKind, size: options.size });
+    const profile = target === "chainfire" && options.cpuProfDir !== undefined;
+    current = await Cluster.start({
+      kind: target as MemberKind,
+      size: options.size,
+      nodeArgs: profile ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : undefined,
+    });
     endpoints = current.endpoints;
   }
   const cluster = current;
@@ -192,6 +203,13 @@ async function benchTarget(target: string, options: Options): Promise<TargetRun>
     }
     run.rssAfterMb = cluster?.rss().map((b) => (b === undefined ? undefined : b / 2 ** 20));
   } finally {
+    // A profile is written only at a clean exit.
+    if (cluster && target === "chainfire" && options.cpuProfDir !== undefined) {
+      for (let i = 0; i < cluster.members.length; i++) {
+        await cluster.kill(i, "SIGTERM").catch(() => undefined);
+      }
+      progress(`[${target}] CPU profiles in ${options.cpuProfDir}`, true);
+    }
     await cluster?.close();
     current = undefined;
   }
