@@ -78,6 +78,7 @@ import { type DriverState, RaftDriver } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
+import { withUnaryFastPath } from "./services/fast-unary.js";
 import { clientServerOptions, registerClientServices } from "./services/index.js";
 import { type CallWithPeer, certificateCommonName } from "./services/tls-identity.js";
 import { SnapshotReceiver } from "./snapshot.js";
@@ -455,14 +456,19 @@ export class Member implements MemberContext {
     const o = this.options;
     this.#updatePeers();
     await this.#transport.listen(o.listenPeerUrls);
+    const serverOptions = clientServerOptions(o);
     const server = new Server({
-      ...clientServerOptions(o),
+      ...serverOptions,
       "grpc.keepalive_time_ms": 2 * 60 * 60 * 1000,
       "grpc.keepalive_timeout_ms": 20_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     });
-    this.#services = registerClientServices(server, this);
+    const maxReceive = serverOptions["grpc.max_receive_message_length"] ?? -1;
+    this.#services = registerClientServices(
+      withUnaryFastPath(server, maxReceive, this.logger),
+      this,
+    );
     this.#clientServer = server;
     // Not server.bindAsync: the listener repairs etcdctl 3.4's :authority (client-listener.ts).
     this.#clientListener = await listenForClients(server, o.listenClientUrls, {

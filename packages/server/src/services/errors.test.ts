@@ -59,6 +59,13 @@ describe("toGrpcError: the one table", () => {
       "etcdserver: request timed out",
     ],
     [new EngineStateError("engine is closed"), status.UNAVAILABLE, "etcdserver: server stopped"],
+    [
+      new Error("cannot take a state snapshot", {
+        cause: new EngineStateError("engine is reopening"),
+      }),
+      status.UNAVAILABLE,
+      "etcdserver: request timed out",
+    ],
     [{ code: status.UNAVAILABLE, details: "forwarded" }, status.UNAVAILABLE, "forwarded"],
   ])("%o → %i %s", (err, code, details) => {
     expect(t(err)).toEqual({ code, details });

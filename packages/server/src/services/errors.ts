@@ -11,7 +11,7 @@
  * | raft `ProposalDroppedError`                | by reason: ErrNoLeader, ErrLeaderChanged, ErrTooManyRequests |
  * | `NotImplementedError` (below)              | UNIMPLEMENTED, "chainfire: X is not implemented yet" |
  * | an aborted signal (`AbortError`)           | ErrCanceled                               |
- * | storage's `EngineStateError` (database closing, or reopened by a defragment) | ErrStopped / ErrTimeout (clients retry) |
+ * | storage's `EngineStateError`, also as an error's `cause` (database closing, or reopened by a defragment) | ErrStopped / ErrTimeout (clients retry) |
  * | a gRPC status object (forwarded call)      | passed through                            |
  * | anything else                              | INTERNAL "chainfire: internal error: …", logged once as a bug |
  *
@@ -85,8 +85,15 @@ export function toGrpcError(err: unknown, logger: Logger, method: string): GrpcE
   if (err instanceof ProposalDroppedError) return fromSpec(proposalDropped(err));
   if (err instanceof NotImplementedError) return grpcError(status.UNIMPLEMENTED, err.message);
   if (isAbortError(err)) return fromSpec(ErrCanceled);
-  if (err instanceof EngineStateError) {
-    return fromSpec(err.message.includes("reopening") ? ErrTimeout : ErrStopped);
+  // Also when wrapped (a state snapshot that met a defragment's reopen, for one).
+  const engineState =
+    err instanceof EngineStateError
+      ? err
+      : err instanceof Error && err.cause instanceof EngineStateError
+        ? err.cause
+        : undefined;
+  if (engineState !== undefined) {
+    return fromSpec(engineState.message.includes("reopening") ? ErrTimeout : ErrStopped);
   }
   if (isStatusLike(err)) {
     return grpcError(err.code, err.details);
