@@ -346,8 +346,8 @@ export class FastUnaryCall extends EventEmitter {
       return;
     }
     const stream = this.#stream;
-    if (stream.destroyed || stream.closed) return this.#finish();
     this.#finish();
+    if (stream.destroyed || stream.closed) return;
     const frame = Buffer.allocUnsafe(message.length + 5);
     frame[0] = 0;
     frame.writeUInt32BE(message.length, 1);
@@ -362,8 +362,8 @@ export class FastUnaryCall extends EventEmitter {
   #sendStatus(code: number, details: string, md?: Metadata): void {
     if (this.#done) return;
     const stream = this.#stream;
-    if (stream.destroyed || stream.closed) return this.#finish();
     this.#finish();
+    if (stream.destroyed || stream.closed) return;
     stream.respond(
       {
         "grpc-status": String(code),
