@@ -36,6 +36,9 @@ function kvImpl(seen: Seen): Record<string, unknown> {
         md.set("x-extra", "trailer value");
         return cb({ code: status.FAILED_PRECONDITION, details: "etcdserver: é ü %", metadata: md });
       }
+      if (r.key.toString() === "surrogate") {
+        return cb({ code: status.INVALID_ARGUMENT, details: "lone \ud800 surrogate" });
+      }
       if (r.key.toString() === "fail-plain") return cb(new Error("plain failure"));
       if (r.key.toString() === "throw") throw new Error("thrown");
       if (r.key.toString() === "trailer") {
@@ -254,6 +257,13 @@ describe("unary fast path", () => {
     expect(watch.trailers["grpc-status"]).toBe("0");
     expect(watch.data.length).toBeGreaterThan(10); // a WatchResponse came back
     expect(fast.fast!.served).toBe(before + 1);
+  });
+
+  it("resets a call whose status message cannot be encoded, and keeps serving", async () => {
+    const out = await rawCall(fast.port, RANGE, frame(range("surrogate")));
+    expect(out.rst).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    const next = await rawCall(fast.port, RANGE, frame(range("abc")));
+    expect(next.trailers["grpc-status"]).toBe("0");
   });
 
   it("tells the handler when the client resets the call or the deadline passes", async () => {

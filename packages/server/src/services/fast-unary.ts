@@ -27,7 +27,12 @@
  * `CHAINFIRE_UNARY_FAST_PATH=0` turns the fast path off (A/B measurements).
  */
 import { EventEmitter } from "node:events";
-import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import {
+  type Http2Server,
+  constants as http2constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { TLSSocket } from "node:tls";
 import { Metadata, type Server, status } from "@grpc/grpc-js";
 import type { ServiceRegistry, ServiceShape } from "./interceptors.js";
@@ -78,6 +83,15 @@ const NOT_METADATA = [
   "te",
   "content-type",
 ];
+
+/** Resets a stream we cannot answer (never throws: this runs in callbacks). */
+function abandon(stream: ServerHttp2Stream): void {
+  try {
+    stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
+  } catch {
+    // already gone
+  }
+}
 
 /** Whether the fast path is wanted (CHAINFIRE_UNARY_FAST_PATH=0 turns it off). */
 export function unaryFastPathEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -353,9 +367,13 @@ export class FastUnaryCall extends EventEmitter {
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
     const trailers = trailer ? { ...OK_TRAILERS, ...trailer.toHttp2Headers() } : OK_TRAILERS;
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.end(frame);
+    try {
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.end(frame);
+    } catch {
+      abandon(stream); // the session went away meanwhile
+    }
   }
 
   /** A trailers-only answer (grpc-js's for every error before a response was sent). */
@@ -364,17 +382,21 @@ export class FastUnaryCall extends EventEmitter {
     const stream = this.#stream;
     this.#finish();
     if (stream.destroyed || stream.closed) return;
-    stream.respond(
-      {
-        "grpc-status": String(code),
-        "grpc-message": encodeURI(details),
-        ":status": 200,
-        "content-type": "application/grpc+proto",
-        ...md?.toHttp2Headers(),
-      },
-      { endStream: true },
-    );
-    stream.resume(); // discard what the client still sends
+    try {
+      stream.respond(
+        {
+          "grpc-status": String(code),
+          "grpc-message": encodeURI(details),
+          ":status": 200,
+          "content-type": "application/grpc+proto",
+          ...md?.toHttp2Headers(),
+        },
+        { endStream: true },
+      );
+      stream.resume(); // discard what the client still sends
+    } catch {
+      abandon(stream); // the session went away, or details no URI can encode
+    }
   }
 
   #finish(): void {
