@@ -25,7 +25,7 @@ import { compareToPath } from "./compare.js";
 import { StoredEvent } from "./event.js";
 import { encodeInt, leaseKey, leaseSpan, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange } from "./range.js";
-import { liveEntries, type ReadBudget, versionAt } from "./read.js";
+import { liveEntries, liveEntriesSteps, type ReadBudget, spanOf, versionAt } from "./read.js";
 import {
   decodeRecord,
   encodePut,
@@ -158,6 +158,50 @@ export class MvccWrite {
   deleteRange(req: DeleteRangeRequest): DeleteRangeResult {
     checkDeleteRequest(req);
     return this.#run(true, (ctx) => this.#execDelete(ctx, req));
+  }
+
+  /**
+   * {@link deleteRange} in steps, for a range that may hold many keys: yields after
+   * every `stepKeys` keys read and every `stepKeys` keys deleted, so that the caller can
+   * give the event loop a turn (the write stays open; nothing is visible before commit).
+   * Same effects and result as deleteRange. Until it returns, nothing else may use this
+   * write.
+   */
+  *deleteRangeSteps(
+    req: DeleteRangeRequest,
+    stepKeys = 2048,
+  ): Generator<void, DeleteRangeResult, void> {
+    checkDeleteRequest(req);
+    this.#live();
+    const span = spanOf(req.key, req.rangeEnd);
+    if (span === undefined) return this.deleteRange(req);
+    const view = this.#view;
+    const targets = yield* liveEntriesSteps(view, span, stepKeys);
+    this.#live();
+    const prevKvs: KeyValue[] = req.prevKv ? targets.map(([k, v]) => toKeyValue(k, v)) : [];
+    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
+    for (let i = 0; i < targets.length; ) {
+      const end = Math.min(targets.length, i + stepKeys);
+      view.direct = true;
+      try {
+        for (; i < end; i++) this.#deleteOne(ctx, targets[i]![0], targets[i]![1]);
+      } catch (e) {
+        throw new StorageBugError("a direct write failed after writing", { cause: e });
+      } finally {
+        view.direct = false;
+      }
+      if (i < targets.length) {
+        yield;
+        this.#live();
+      }
+    }
+    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
+    const n = targets.length;
+    return {
+      header: { revision: BigInt(ctx.beginRev + (n !== 0 ? 1 : 0)) },
+      deleted: BigInt(n),
+      prevKvs,
+    };
   }
 
   /**
