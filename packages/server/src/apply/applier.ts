@@ -84,6 +84,24 @@ export interface ApplyOutput {
 
 /** Applies committed entries into `w`; see the module comment. */
 export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entry[]): ApplyOutput {
+  const steps = applyEntriesSteps(env, w, entries);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@link applyEntries} in steps: it yields inside a request that may touch many keys (a
+ * DeleteRange of a range, every few thousand keys), where the caller may give the event
+ * loop a turn before resuming (raft-driver.ts). The write stays open meanwhile; effects
+ * and results are the same as applyEntries'.
+ */
+export function* applyEntriesSteps(
+  env: ApplyEnv,
+  w: MvccWrite,
+  entries: readonly Entry[],
+): Generator<void, ApplyOutput, void> {
   const out: ApplyOutput = {
     outcomes: [],
     last: undefined,
@@ -118,7 +136,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
       const req = decoded[i];
       if (!req) continue; // a new leader's no-op, or undecodable
       out.requests++;
-      applyNormal(env, w, req, out, e.term, e.index);
+      yield* applyNormal(env, w, req, out, e.term, e.index);
     } else {
       applyConfChangeEntry(env, w, e, out);
     }
@@ -127,19 +145,28 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
   return out;
 }
 
-function applyNormal(
+function* applyNormal(
   env: ApplyEnv,
   w: MvccWrite,
   req: internalpb.InternalRequest,
   out: ApplyOutput,
   term: number,
   index: number,
-): void {
+): Generator<void, void, void> {
   const id = req.header?.id ?? 0n;
   let outcome: WaitOutcome<unknown>;
   try {
     if (env.auth) authorizeAtApply(env.auth, w, req);
-    outcome = { ok: true, value: applyRequest(env, w, req, out, term, index) };
+    const r = req.request;
+    let value: unknown;
+    if (r?.$case === "deleteRange") {
+      // As applyRequest's case (a DeleteRange costs no quota: never capped), in steps.
+      const res = yield* w.deleteRangeSteps(r.value);
+      value = deleteRangeResponse(res, env.header(res.header.revision));
+    } else {
+      value = applyRequest(env, w, req, out, term, index);
+    }
+    outcome = { ok: true, value };
   } catch (err) {
     const etcdErr = toEtcdError(err);
     if (etcdErr === undefined) throw err;

@@ -169,7 +169,7 @@ export class MvccWrite {
    */
   *deleteRangeSteps(
     req: DeleteRangeRequest,
-    stepKeys = 2048,
+    stepKeys = 256,
   ): Generator<void, DeleteRangeResult, void> {
     checkDeleteRequest(req);
     this.#live();

@@ -1,0 +1,40 @@
+/**
+ * A large apply does not stall the cluster (docs/performance.md, "The overload collapse"):
+ * one DeleteRange of a 30,000-key prefix — one raft entry, applied by every member across
+ * event-loop turns — causes no election (same leader, same term), and every member
+ * applies it (same revision, same HashKV). `BIG_APPLY_KEYS` changes the key count.
+ * Needs the built CLI (`npx tsc -b`); skipped with the reason otherwise.
+ */
+import { describe, expect, it } from "vitest";
+import { deletePrefix, fillPrefix } from "../bench/big-delete/big-delete.js";
+import { CHAINFIRE_MAIN, kindAvailable } from "../harness/index.js";
+import { useCluster } from "../harness/vitest.js";
+
+const available = kindAvailable("chainfire");
+if (!available) console.warn(`big-apply: skipped, ${CHAINFIRE_MAIN} is missing (run npx tsc -b)`);
+const KEYS = Number(process.env.BIG_APPLY_KEYS ?? 30_000);
+
+describe.skipIf(!available)("a DeleteRange of a large prefix", () => {
+  const cluster = useCluster({ kind: "chainfire", size: 3 });
+
+  it(`of ${KEYS} keys causes no leader change and is applied by every member`, async () => {
+    const c = cluster();
+    const prefix = "/big-apply/";
+    await fillPrefix(c, { prefix, keys: KEYS, valueBytes: 256 });
+    const o = await deletePrefix(c, { prefix });
+    console.log(
+      `big-apply: deleted ${o.deleted} in ${o.ms.toFixed(0)} ms; leader n${o.leaderBefore + 1} term ${o.termBefore} -> n${o.leaderAfter + 1} term ${o.termAfter}`,
+    );
+    expect(o.deleted).toBe(KEYS);
+    expect({ leader: o.leaderAfter, term: o.termAfter }).toEqual({
+      leader: o.leaderBefore,
+      term: o.termBefore,
+    });
+    expect(new Set(o.hashes).size).toBe(1);
+    expect(o.revision).toBeGreaterThan(BigInt(Math.ceil(KEYS / 100)));
+    const left = await c
+      .client(o.leaderAfter)
+      .range({ key: Buffer.from(prefix), rangeEnd: Buffer.from("/big-apply0"), countOnly: true });
+    expect(left.count).toBe(0n);
+  }, 120_000);
+});
