@@ -30,6 +30,7 @@ import {
   decodeRecord,
   encodePut,
   encodeTombstone,
+  recordLease,
   recordMod,
   recordSub,
   recordVersion,
@@ -412,14 +413,16 @@ export class MvccWrite {
     const view = this.#view;
     const rev = ctx.beginRev + 1;
     const sub = ctx.sub++;
-    const prev = decodeRecord(cur);
-    view.put("history", encodeKeyRevisionDesc(key, recordMod(cur), recordSub(cur)), cur);
+    // `cur` is a put record (the live version); read what is needed without decoding it.
+    const lease = recordLease(cur);
+    const mod = recordMod(cur);
+    view.put("history", encodeKeyRevisionDesc(key, mod, recordSub(cur)), cur);
     view.put("history", encodeKeyRevisionDesc(key, rev, sub), encodeTombstone(rev, sub));
     view.put("kv", key, null);
-    if (prev.lease !== 0n) view.put("leasekeys", leaseKey(prev.lease, key), null);
+    if (lease !== 0n) view.put("leasekeys", leaseKey(lease, key), null);
     // The event's prev is the version before this txn (etcd's watch reads revision - 1):
     // `cur`, unless this txn wrote it (etcd lets a "\0"-ended delete follow a put).
-    const before = prev.mod <= ctx.beginRev ? cur : versionAt(view, key, ctx.beginRev);
+    const before = mod <= ctx.beginRev ? cur : versionAt(view, key, ctx.beginRev);
     ctx.events.push(new StoredEvent("DELETE", key, rev, sub, undefined, before));
   }
 
