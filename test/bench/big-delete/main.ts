@@ -61,8 +61,10 @@ try {
     const changed = o.termAfter !== o.termBefore || o.leaderAfter !== o.leaderBefore;
     if (changed) changes++;
     process.stdout.write(
-      `${target} run ${run}: deleted ${o.deleted} in ${o.ms.toFixed(0)} ms ` +
-        `(${((o.ms * 1000) / Math.max(1, o.deleted)).toFixed(1)} µs/key); ` +
+      `${target} run ${run}: ` +
+        (o.deleted === undefined
+          ? `DeleteRange failed after ${o.ms.toFixed(0)} ms (${o.error}), applied later; `
+          : `deleted ${o.deleted} in ${o.ms.toFixed(0)} ms (${((o.ms * 1000) / Math.max(1, o.deleted)).toFixed(1)} µs/key); `) +
         `leader n${o.leaderBefore + 1} term ${o.termBefore} -> n${o.leaderAfter + 1} term ${o.termAfter}` +
         `${changed ? " LEADER CHANGE" : ""}; revision ${o.revision}, HashKV ` +
         `${new Set(o.hashes).size === 1 ? "equal" : `DIFFERENT ${o.hashes.join(",")}`}\n`,
