@@ -272,6 +272,7 @@ describe("applyEntries", () => {
         },
       });
     await apply(Array.from({ length: 3000 }, (_, i) => put(`big/${String(i).padStart(5, "0")}`)));
+    await apply(Array.from({ length: 600 }, (_, i) => put(`tx/${String(i).padStart(5, "0")}`)));
     const entries = [
       put("big/00007x"),
       entry({
@@ -279,6 +280,19 @@ describe("applyEntries", () => {
         value: { key: b("big/"), rangeEnd: b("big0"), prevKv: false },
       }),
       put("after"),
+      entry({
+        $case: "txn",
+        value: etcdserverpb.TxnRequest.fromPartial({
+          success: [
+            {
+              request: {
+                $case: "requestDeleteRange",
+                value: { key: b("tx/"), rangeEnd: b("tx0") },
+              },
+            },
+          ],
+        }),
+      }),
     ];
     const w = s.store.beginWrite();
     const steps = applyEntriesSteps(env, w, entries);
@@ -294,12 +308,17 @@ describe("applyEntries", () => {
     }
     await w.commit({ sync: false });
     s.meta.commit(w.batch);
-    expect(yields).toBeGreaterThan(20); // every 256 keys read, and deleted
+    expect(yields).toBeGreaterThan(24); // every 256 keys read, and deleted
     const d = value(out, 1) as etcdserverpb.DeleteRangeResponse;
     expect(d.deleted).toBe(3001n);
-    expect(d.header?.revision).toBe(3003n);
-    expect((value(out, 2) as etcdserverpb.PutResponse).header?.revision).toBe(3004n);
-    expect(s.meta.appliedIndex).toBe(entries[2]!.index);
+    expect(d.header?.revision).toBe(3603n);
+    expect((value(out, 2) as etcdserverpb.PutResponse).header?.revision).toBe(3604n);
+    const t = value(out, 3) as etcdserverpb.TxnResponse;
+    expect(t.header?.revision).toBe(3605n);
+    const tr = t.responses[0]?.response;
+    expect(tr?.$case === "responseDeleteRange" && tr.value.deleted).toBe(600n);
+    expect(s.meta.appliedIndex).toBe(entries[3]!.index);
+    expect(s.store.range({ key: b("tx/"), rangeEnd: b("tx0") }).count).toBe(0n);
     expect(s.store.range({ key: b("big/"), rangeEnd: b("big0") }).count).toBe(0n);
     expect(s.store.range({ key: b("after") }).count).toBe(1n);
   });

@@ -93,7 +93,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
 
 /**
  * {@link applyEntries} in steps: it yields inside a request that may touch many keys (a
- * DeleteRange of a range, every few thousand keys), where the caller may give the event
+ * DeleteRange of a range, alone or in a Txn, every 256 keys), where the caller may give the event
  * loop a turn before resuming (raft-driver.ts). The write stays open meanwhile; effects
  * and results are the same as applyEntries'.
  */
@@ -163,6 +163,11 @@ function* applyNormal(
       // As applyRequest's case (a DeleteRange costs no quota: never capped), in steps.
       const res = yield* w.deleteRangeSteps(r.value);
       value = deleteRangeResponse(res, env.header(res.header.revision));
+    } else if (r?.$case === "txn" && deletesRanges(r.value)) {
+      // As applyRequest's case, in steps (its DeleteRanges yield).
+      checkCapped(env, r);
+      const res = yield* w.txnSteps(r.value, { maxOps: Number.MAX_SAFE_INTEGER });
+      value = txnResponse(res, env.header(res.header.revision));
     } else {
       value = applyRequest(env, w, req, out, term, index);
     }
@@ -184,11 +189,7 @@ function applyRequest(
   index: number,
 ): unknown {
   const r = req.request;
-  // etcd's capped applier: while a NOSPACE alarm is active, nothing that grows the store
-  // is applied (replicated state, so every member refuses the same entries). quota.ts.
-  if (r !== undefined && requestCost(r) > 0 && env.alarms.list(NOSPACE).length > 0) {
-    throw new EtcdError(ErrNoSpace);
-  }
+  if (r !== undefined) checkCapped(env, r);
   switch (r?.$case) {
     case "put": {
       const res = w.put(r.value);
@@ -264,6 +265,26 @@ function applyRequest(
       return { header: env.header(w.revision), ...res };
     }
   }
+}
+
+/** Whether a txn has a DeleteRange of a range (possibly many keys), at any depth. */
+function deletesRanges(t: etcdserverpb.TxnRequest): boolean {
+  for (const ops of [t.success, t.failure]) {
+    for (const op of ops ?? []) {
+      const r = op.request;
+      if (r?.$case === "requestDeleteRange" && r.value.rangeEnd.length > 0) return true;
+      if (r?.$case === "requestTxn" && deletesRanges(r.value)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * etcd's capped applier: while a NOSPACE alarm is active, nothing that grows the store is
+ * applied (replicated state, so every member refuses the same entries). quota.ts.
+ */
+function checkCapped(env: ApplyEnv, r: NonNullable<internalpb.InternalRequest["request"]>): void {
+  if (requestCost(r) > 0 && env.alarms.list(NOSPACE).length > 0) throw new EtcdError(ErrNoSpace);
 }
 
 /** The member a conf change's context describes (peerpb.MemberInfo), if it decodes. */

@@ -8,6 +8,7 @@ import type { Engine } from "../engine.js";
 import { FROM_KEY, prefixEnd } from "../keys.js";
 import { bytes as k, describe as plain, Rng, TempDb } from "./__tests__/helpers.js";
 import { MvccStore } from "./store.js";
+import { CompareResult, CompareTarget } from "./types.js";
 import type { MvccWrite } from "./write.js";
 
 const SEED = 20261122;
@@ -116,6 +117,78 @@ describe("deleteRangeSteps", () => {
     await w.commit({ sync: false });
     expect(s.revision).toBe(before + 1n);
     expect(s.get(one.key)).toBeUndefined();
+  });
+});
+
+describe("txnSteps", () => {
+  it(`equals txn with DeleteRanges (nested, both branches), yielding (seed ${SEED})`, async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await fill(a, new Rng(SEED));
+    await fill(b, new Rng(SEED));
+    const delOp = (from: string, to: string, prevKv = false) => ({
+      request: {
+        $case: "requestDeleteRange" as const,
+        value: { key: k(from), rangeEnd: k(to), prevKv },
+      },
+    });
+    const putOp = (key: string) => ({
+      request: { $case: "requestPut" as const, value: { key: k(key), value: k("t") } },
+    });
+    const txns = [
+      {
+        compare: [],
+        success: [
+          putOp("r/1"),
+          delOp("p/0", "p/2", true),
+          {
+            request: {
+              $case: "requestTxn" as const,
+              value: { compare: [], success: [delOp("p/2", "p/3"), putOp("r/2")], failure: [] },
+            },
+          },
+          {
+            request: { $case: "requestRange" as const, value: { key: k("p/"), rangeEnd: k("p0") } },
+          },
+        ],
+        failure: [],
+      },
+      {
+        compare: [
+          {
+            key: k("nothing"),
+            target: CompareTarget.VERSION,
+            result: CompareResult.GREATER,
+            targetUnion: { $case: "version" as const, value: 0n },
+          },
+        ],
+        success: [],
+        failure: [delOp("q/", "q0"), putOp("r/3")],
+      },
+    ];
+    let yields = 0;
+    for (const t of txns) {
+      const wa = a.beginWrite();
+      const wb = b.beginWrite();
+      const ra = wa.txn(t);
+      const steps = wb.txnSteps(t, {}, 5);
+      let rb: unknown;
+      for (;;) {
+        const r = steps.next();
+        if (r.done) {
+          rb = r.value;
+          break;
+        }
+        yields++;
+      }
+      expect(plain(rb)).toEqual(plain(ra));
+      expect(ra.succeeded).toBe(t.compare.length === 0); // the second takes its failure branch
+      const [ea, eb] = [await wa.commit({ sync: false }), await wb.commit({ sync: false })];
+      expect(plain(eb.events)).toEqual(plain(ea.events));
+    }
+    expect(yields).toBeGreaterThan(40);
+    expect(everything(b)).toEqual(everything(a));
+    expect((await b.hashKV()).hash).toBe((await a.hashKV()).hash);
   });
 });
 
