@@ -129,6 +129,8 @@ export class RaftDriver {
   #heldMessages: Message[] = [];
   #heldBytes = 0;
   #snapIndex: number;
+  /** The sliced apply of the Ready in flight, when it took 10 turns or more (logged). */
+  #longApply: { ms: number; turns: number } | undefined;
   /** Whether the last SoftState said leader (only for the send failpoints). */
   #leading = false;
   /** Readies processed and entries they wrote (for tests and the log). */
@@ -406,6 +408,14 @@ export class RaftDriver {
         this.#applied(out, meta.appliedIndex);
       }
       const t1 = performance.now();
+      if (this.#longApply) {
+        const { ms, turns } = this.#longApply;
+        this.#longApply = undefined;
+        this.#opts.logger?.info(
+          { ms: Math.round(ms), turns, writeMs: Math.round(t1 - t0), entries: ce.length },
+          "long apply spread over event-loop turns",
+        );
+      }
       if (failpointsActive && sync) failpoint("raftBeforeFsync");
       if (sync) await engine.syncWal();
       if (failpointsActive) failpoint("raftAfterSave");
@@ -448,12 +458,7 @@ export class RaftDriver {
     for (;;) {
       const step = r.next();
       if (step.done) {
-        if (turns >= 10) {
-          this.#opts.logger?.info(
-            { ms: Math.round(performance.now() - t0), turns, entries: ce.length },
-            "long apply spread over event-loop turns",
-          );
-        }
+        if (turns >= 10) this.#longApply = { ms: performance.now() - t0, turns };
         return step.value;
       }
       if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
