@@ -115,6 +115,11 @@ export class EtcdGrpcClient {
     return this.call(this.maintenance, this.maintenance.hash, message, timeoutMs);
   }
 
+  hashKv(revision = 0n, timeoutMs?: number): Promise<etcdserverpb.HashKVResponse> {
+    const message = etcdserverpb.HashKVRequest.fromPartial({ revision });
+    return this.call(this.maintenance, this.maintenance.hashKv, message, timeoutMs);
+  }
+
   memberList(timeoutMs?: number): Promise<etcdserverpb.MemberListResponse> {
     const message = etcdserverpb.MemberListRequest.fromPartial({});
     return this.call(this.cluster, this.cluster.memberList, message, timeoutMs);

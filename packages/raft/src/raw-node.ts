@@ -100,6 +100,8 @@ export class RawNode {
   private readonly inFlight: ReadyRecord[] = [];
   /** Whether applied payload sizes are needed (a committed or uncommitted size limit). */
   private readonly countSizes: boolean;
+  /** The term known durable: from storage at start, then that of each advanced Ready. */
+  private durableTerm: number;
 
   /**
    * Creates a node from `config`, restoring HardState and ConfState from
@@ -113,6 +115,7 @@ export class RawNode {
       this.raft.raftLog.maxApplyingEntsSize !== NO_LIMIT;
     this.prevSoftSt = this.raft.softState();
     this.prevHardSt = this.raft.hardState();
+    this.durableTerm = this.raft.term;
   }
 
   /**
@@ -135,6 +138,7 @@ export class RawNode {
     }
     // The HardState must be written even though the Ready carries it only if it changed.
     this.prevHardSt = { term: 0, vote: None, commit: 0 };
+    this.durableTerm = 0;
     r.becomeFollower(1, None);
     const ents: Entry[] = peers.map((p, i) => ({
       term: 1,
@@ -268,6 +272,29 @@ export class RawNode {
     return r.readStates.length > 0;
   }
 
+  /**
+   * Takes the queued messages that may leave now, although Readies are in flight (their
+   * persistence or apply is not done): what a leader queues for `messages` (its MsgApp,
+   * MsgHeartbeat, ... — allowed before any fsync, §10.2.1), and heartbeat responses of a
+   * follower at a term that is already durable (they promise no entries, vote or new
+   * term). Everything else stays for the next Ready. A driver calls this while a long
+   * Ready is in flight, so that heartbeats and their answers keep flowing and no election
+   * timeout expires (etcd-io/raft sends heartbeat responses before persisting too).
+   */
+  takeEarlyMessages(): Message[] {
+    const r = this.raft;
+    const out = r.msgs;
+    r.msgs = [];
+    const q = r.msgsAfterPersist;
+    let n = 0;
+    for (const m of q) {
+      if (m.type === MessageType.MsgHeartbeatResp && m.term === this.durableTerm) out.push(m);
+      else q[n++] = m;
+    }
+    q.length = n;
+    return out;
+  }
+
   /** Collects everything the caller must do now. See {@link Ready} for the duties. */
   ready(): Ready {
     const r = this.raft;
@@ -339,6 +366,7 @@ export class RawNode {
     }
     this.inFlight.shift();
     const r = this.raft;
+    if (rec.rd.hardState) this.durableTerm = rec.rd.hardState.term;
     if (rec.snapIndex >= 0) r.appliedSnap(rec.snapIndex);
     if (rec.lastIndex > 0) {
       r.raftLog.stableTo(rec.lastIndex, rec.lastTerm);

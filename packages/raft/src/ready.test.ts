@@ -248,3 +248,63 @@ describe("acknowledgements of replaced entries", () => {
     expect(rd2.entries.map((x) => `${x.term}/${x.index}`)).toEqual(["2/2"]);
   });
 });
+
+describe("takeEarlyMessages (while a Ready is in flight)", () => {
+  it("a follower's heartbeat response at its durable term leaves; its MsgAppResp stays", () => {
+    const n = newNode(2n, ids(3));
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
+    const rd = n.rn.ready(); // term 1 handed out, not yet durable
+    expect(rd.hardState?.term).toBe(1);
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
+    expect(n.rn.takeEarlyMessages()).toEqual([]); // term 1 is not durable yet
+    n.persist(rd);
+    n.rn.advance(rd);
+    n.rn.step(
+      msg({
+        type: MessageType.MsgApp,
+        from: 1n,
+        to: 2n,
+        term: 1,
+        entries: [{ term: 1, index: 1, type: 0, data: b("x") }],
+      }),
+    );
+    const inFlight = n.rn.ready(); // the append, not persisted yet
+    expect(types(inFlight.messagesAfterPersist)).toEqual(["MsgHeartbeatResp", "MsgAppResp"]);
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
+    n.rn.step(msg({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 1, index: 9, logTerm: 1 }));
+    const early = n.rn.takeEarlyMessages();
+    expect(types(early)).toEqual(["MsgHeartbeatResp"]);
+    expect(early[0]!.term).toBe(1);
+    expect(n.rn.takeEarlyMessages()).toEqual([]);
+    n.persist(inFlight);
+    n.rn.advance(inFlight);
+    expect(types(n.rn.ready().messagesAfterPersist)).toEqual(["MsgAppResp"]);
+  });
+
+  it("a heartbeat response at a term not yet durable waits for the Ready that persists it", () => {
+    const n = newNode(2n, ids(3));
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
+    const rd = n.rn.ready();
+    n.persist(rd);
+    n.rn.advance(rd);
+    n.rn.step(msg({ type: MessageType.MsgHeartbeat, from: 3n, to: 2n, term: 2 }));
+    expect(n.rn.takeEarlyMessages()).toEqual([]);
+    const rd2 = n.rn.ready();
+    expect(rd2.hardState?.term).toBe(2);
+    expect(types(rd2.messagesAfterPersist)).toEqual(["MsgHeartbeatResp"]);
+  });
+
+  it("a leader's heartbeats and appends leave at once; the next Ready does not repeat them", () => {
+    const nw = Network.of(3);
+    nw.campaign(1);
+    const l = nw.node(1);
+    l.rn.propose(b("a"));
+    const inFlight = l.rn.ready();
+    l.rn.tick(); // heartbeat while the Ready is in flight
+    const early = l.rn.takeEarlyMessages();
+    expect(types(early)).toEqual(["MsgHeartbeat", "MsgHeartbeat"]);
+    l.persist(inFlight);
+    l.rn.advance(inFlight);
+    expect(types(l.rn.ready().messages)).not.toContain("MsgHeartbeat");
+  });
+});

@@ -40,7 +40,7 @@ import {
 } from "@chainfire/storage";
 import { type ChannelCredentials, Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { applyEntries } from "./apply/applier.js";
+import { applyEntriesSteps } from "./apply/applier.js";
 import { type CertificateCommonName, MemberAuth } from "./auth/member-auth.js";
 import { parseTokenOption, TokenManager } from "./auth/tokens.js";
 import { runAutoPromote } from "./auto-promote.js";
@@ -391,7 +391,7 @@ export class Member implements MemberContext {
       hooks: {
         send: (msgs) => this.#transport.send(msgs),
         apply: (w, entries) =>
-          applyEntries(
+          applyEntriesSteps(
             {
               meta: this.#storage.meta,
               leases: this.#storage.leases,

@@ -45,9 +45,12 @@ interface TestMember {
   gate: Gate;
   /** Normal entries whose results were released, in order, and whether the gate was closed. */
   released: Array<{ index: number; gateClosed: boolean }>;
-  /** Messages sent, with the fsync state when they left. */
-  sent: Array<{ m: Message; syncPending: boolean }>;
+  /** Messages sent, with the fsync state when they left and whether an apply was running. */
+  sent: Array<{ m: Message; syncPending: boolean; applying?: boolean }>;
   syncsPending: number;
+  /** Whether a sliced apply (of an entry "slow") is running, and what it observed. */
+  applying: boolean;
+  appliedIndexDuringApply: number[];
 }
 
 const dirs: string[] = [];
@@ -86,6 +89,8 @@ async function startCluster(): Promise<TestMember[]> {
       released: [],
       sent: [],
       syncsPending: 0,
+      applying: false,
+      appliedIndexDuringApply: [],
     } as unknown as TestMember;
     engine.syncWal = async () => {
       tm.syncsPending++;
@@ -112,7 +117,7 @@ async function startCluster(): Promise<TestMember[]> {
       hooks: {
         send: (msgs) => {
           for (const m of msgs) {
-            tm.sent.push({ m, syncPending: tm.syncsPending > 0 });
+            tm.sent.push({ m, syncPending: tm.syncsPending > 0, applying: tm.applying });
             // Delivered on a later turn, like the network.
             setImmediate(() => {
               if (!net.deliver(m)) return;
@@ -121,10 +126,10 @@ async function startCluster(): Promise<TestMember[]> {
             });
           }
         },
-        apply: (w: MvccWrite, entries: readonly Entry[]): ApplyOutput => {
+        apply: (w: MvccWrite, entries: readonly Entry[]) => {
           const last = entries[entries.length - 1];
           storage.meta.setApplied(w.batch, last.index, last.term);
-          return {
+          const out: ApplyOutput = {
             outcomes: entries
               .filter((e) => e.data.length > 0 && e.type === 0)
               .map((e) => ({ id: BigInt(e.index), outcome: { ok: true, value: e.index } })),
@@ -133,6 +138,22 @@ async function startCluster(): Promise<TestMember[]> {
             compacted: false,
             requests: 0,
           };
+          if (!entries.some((e) => Buffer.from(e.data).toString() === "slow")) return out;
+          // 400 ms of synchronous work in 1 ms steps, yielding after each (a big delete).
+          return (function* () {
+            tm.applying = true;
+            try {
+              for (let i = 0; i < 400; i++) {
+                const stepEnd = performance.now() + 1;
+                while (performance.now() < stepEnd) {}
+                tm.appliedIndexDuringApply.push(storage.meta.appliedIndex);
+                yield;
+              }
+            } finally {
+              tm.applying = false;
+            }
+            return out;
+          })();
         },
         onSoftState: () => {},
         onApplied: (out) => {
@@ -243,5 +264,38 @@ describe("RaftDriver", () => {
     lagging.gate.open();
     await until("x applied on the follower", () => lagging.released.some((r) => r.index === x));
     expect(lagging.released.find((r) => r.index === x)!.gateClosed).toBe(false);
+  });
+
+  it("keeps heartbeats and their answers flowing during a long apply; results after the write", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const term = leader.driver.node.basicStatus().hardState.term;
+    const marks = ms.map((m) => m.sent.length);
+    const released = ms.map((m) => m.released.length);
+    leader.driver.propose(data("slow"));
+    const slow = leader.storage.log.lastIndex() + 1;
+    await until(
+      "the slow entry applied everywhere",
+      () => ms.every((m) => m.released.some((r) => r.index === slow)),
+      20_000,
+    );
+    const during = (m: TestMember, type: MessageType) =>
+      m.sent.slice(marks[ms.indexOf(m)]).filter((s) => s.applying && s.m.type === type).length;
+    // The leader ticks every 10 ms: its heartbeats left while its apply ran (400 ms)...
+    expect(during(leader, MessageType.MsgHeartbeat)).toBeGreaterThan(5);
+    // ...and each follower answered them while its own apply ran.
+    for (const f of ms.slice(1)) {
+      expect(during(f, MessageType.MsgHeartbeatResp)).toBeGreaterThan(3);
+    }
+    for (const m of ms) {
+      expect(m.driver.stats.applyYields).toBeGreaterThan(10);
+      // Nothing was visible before the write: the applied index stayed below the entry,
+      // and its result came after the apply.
+      expect(m.appliedIndexDuringApply.length).toBeGreaterThan(10);
+      expect(Math.max(...m.appliedIndexDuringApply)).toBeLessThan(slow);
+      expect(m.storage.meta.appliedIndex).toBeGreaterThanOrEqual(slow);
+      expect(m.released.slice(released[ms.indexOf(m)]).map((r) => r.index)).toEqual([slow]);
+    }
+    expect(leader.driver.node.basicStatus().hardState.term).toBe(term);
   });
 });

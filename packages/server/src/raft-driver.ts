@@ -18,6 +18,16 @@
  *    and the log compacted (keeping `catchUpEntries` for slow followers), once the
  *    applied state is synced.
  *
+ * A long apply (a DeleteRange of many keys) does not hold the event loop: the apply hook
+ * may return a generator that yields inside such a request; once a slice has run
+ * {@link APPLY_SLICE_MS}, the driver gives the event loop a turn before resuming it. The
+ * Ready stays in flight meanwhile (its write batch open, nothing written, no result
+ * released, the next Ready not started): only timers and I/O run, and inputs touch the
+ * RawNode as during an fsync. While a Ready is in flight, each tick and each heartbeat
+ * received send what raft lets leave early (`takeEarlyMessages`: a leader's heartbeats
+ * and appends, a follower's heartbeat responses at a durable term), so no election
+ * timeout expires during a long apply, on the leader or on a follower.
+ *
  * The driver can be paused (the member swaps its storage for an installed snapshot) and
  * stopped. A failed write is fatal: the member must stop (hooks.onFatal).
  */
@@ -25,6 +35,7 @@ import {
   BugIndicatingError,
   type Entry,
   type Message,
+  MessageType,
   type RawNode,
   type ReadState,
   type Ready,
@@ -61,8 +72,11 @@ export interface DriverState {
 export interface DriverHooks {
   /** Hands messages to the transport. */
   send(msgs: Message[]): void;
-  /** Applies committed entries into the open write. */
-  apply(w: MvccWrite, entries: readonly Entry[]): ApplyOutput;
+  /**
+   * Applies committed entries into the open write: at once, or as a generator that yields
+   * where the driver may give the event loop a turn (see the module comment).
+   */
+  apply(w: MvccWrite, entries: readonly Entry[]): ApplyOutput | Iterator<void, ApplyOutput, void>;
   /** The leader or role changed (called before the Ready's write). */
   onSoftState(ss: SoftState): void;
   /** A Ready's write is done: release results (`out` undefined when nothing was applied). */
@@ -84,6 +98,9 @@ export interface DriverMetrics {
   /** Number of entries written per Ready (batching factor). */
   readyEntries?(n: number): void;
 }
+
+/** Apply time after which a sliced apply gives the event loop a turn (heartbeats: 100 ms). */
+export const APPLY_SLICE_MS = 10;
 
 /** Peer messages (and their entry bytes) kept at most while paused with holdMessages;
  * beyond, messages are dropped (raft retries, forwarded proposals time out). */
@@ -112,10 +129,20 @@ export class RaftDriver {
   #heldMessages: Message[] = [];
   #heldBytes = 0;
   #snapIndex: number;
+  /** The sliced apply of the Ready in flight, when it took 10 turns or more (logged). */
+  #longApply: { ms: number; turns: number } | undefined;
   /** Whether the last SoftState said leader (only for the send failpoints). */
   #leading = false;
   /** Readies processed and entries they wrote (for tests and the log). */
-  readonly stats = { readies: 0, entries: 0, committed: 0, syncs: 0 };
+  readonly stats = {
+    readies: 0,
+    entries: 0,
+    committed: 0,
+    syncs: 0,
+    /** Event-loop turns given during applies, and messages sent early (mid-Ready). */
+    applyYields: 0,
+    earlySent: 0,
+  };
 
   constructor(state: DriverState, opts: RaftDriverOptions) {
     this.#state = state;
@@ -159,6 +186,8 @@ export class RaftDriver {
     }
     if (!this.accepting) return;
     this.#state.node.step(m);
+    // A follower answers heartbeats even while a long Ready is in flight.
+    if (this.#running && m.type === MessageType.MsgHeartbeat) this.#sendEarly();
     this.schedule();
   }
 
@@ -177,7 +206,18 @@ export class RaftDriver {
   tick(): void {
     if (!this.accepting) return;
     this.#state.node.tick();
+    // A leader's heartbeats leave even while a long Ready is in flight.
+    if (this.#running) this.#sendEarly();
     this.schedule();
+  }
+
+  /** Sends what raft lets leave while a Ready is in flight (see the module comment). */
+  #sendEarly(): void {
+    const msgs = this.#state.node.takeEarlyMessages();
+    if (msgs.length === 0) return;
+    this.stats.earlySent += msgs.length;
+    if (failpointsActive) this.#sendFailpoint();
+    this.#opts.hooks.send(msgs);
   }
 
   readIndex(ctx: Uint8Array): void {
@@ -337,7 +377,7 @@ export class RaftDriver {
       try {
         log.save(batch, { entries: rd.entries, hardState: rd.hardState });
         if (w && failpointsActive) failpoint("raftBeforeApply");
-        if (w) out = hooks.apply(w, ce);
+        if (w) out = await this.#apply(w, ce);
       } catch (err) {
         w?.abort();
         log.abort(batch);
@@ -368,6 +408,14 @@ export class RaftDriver {
         this.#applied(out, meta.appliedIndex);
       }
       const t1 = performance.now();
+      if (this.#longApply) {
+        const { ms, turns } = this.#longApply;
+        this.#longApply = undefined;
+        this.#opts.logger?.info(
+          { ms: Math.round(ms), turns, writeMs: Math.round(t1 - t0), entries: ce.length },
+          "long apply spread over event-loop turns",
+        );
+      }
       if (failpointsActive && sync) failpoint("raftBeforeFsync");
       if (sync) await engine.syncWal();
       if (failpointsActive) failpoint("raftAfterSave");
@@ -400,6 +448,28 @@ export class RaftDriver {
     }
   }
 
+  /** Runs the apply hook; a sliced apply gets an event-loop turn every APPLY_SLICE_MS. */
+  async #apply(w: MvccWrite, ce: readonly Entry[]): Promise<ApplyOutput> {
+    const r = this.#opts.hooks.apply(w, ce);
+    if (!isIterator(r)) return r;
+    const t0 = performance.now();
+    let sliceStart = t0;
+    let turns = 0;
+    for (;;) {
+      const step = r.next();
+      if (step.done) {
+        if (turns >= 10) this.#longApply = { ms: performance.now() - t0, turns };
+        return step.value;
+      }
+      if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
+        turns++;
+        this.stats.applyYields++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+  }
+
   /** Hands a Ready's apply results to the member (step 4). */
   #applied(out: ApplyOutput | undefined, applied: number): void {
     this.#opts.hooks.onApplied(out, applied);
@@ -428,4 +498,10 @@ export class RaftDriver {
       "raft snapshot taken, log compacted",
     );
   }
+}
+
+function isIterator(
+  x: ApplyOutput | Iterator<void, ApplyOutput, void>,
+): x is Iterator<void, ApplyOutput, void> {
+  return typeof (x as Partial<Iterator<void, ApplyOutput, void>>).next === "function";
 }

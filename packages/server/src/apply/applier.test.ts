@@ -13,7 +13,7 @@ import { type Entry, EntryType } from "@chainfire/raft";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { testLogger } from "../__tests__/cluster.js";
 import { closeStorage, type MemberStorage, openStorage } from "../bootstrap.js";
-import { type ApplyEnv, type ApplyOutput, applyEntries } from "./applier.js";
+import { type ApplyEnv, type ApplyOutput, applyEntries, applyEntriesSteps } from "./applier.js";
 
 const b = (s: string) => Buffer.from(s);
 let index = 0;
@@ -256,5 +256,70 @@ describe("applyEntries", () => {
     expect(s.leases.has(5n)).toBe(false);
     const after = await apply([nospace(A.DEACTIVATE), entry({ $case: "put", value: put })]);
     expect((value(after, 1) as etcdserverpb.PutResponse).header?.revision).toBe(rev + 2n);
+  });
+
+  it("applyEntriesSteps yields inside a large DeleteRange and applies what applyEntries does", async () => {
+    const put = (key: string) =>
+      entry({
+        $case: "put",
+        value: {
+          key: b(key),
+          value: b("v"),
+          lease: 0n,
+          prevKv: false,
+          ignoreValue: false,
+          ignoreLease: false,
+        },
+      });
+    await apply(Array.from({ length: 3000 }, (_, i) => put(`big/${String(i).padStart(5, "0")}`)));
+    await apply(Array.from({ length: 600 }, (_, i) => put(`tx/${String(i).padStart(5, "0")}`)));
+    const entries = [
+      put("big/00007x"),
+      entry({
+        $case: "deleteRange",
+        value: { key: b("big/"), rangeEnd: b("big0"), prevKv: false },
+      }),
+      put("after"),
+      entry({
+        $case: "txn",
+        value: etcdserverpb.TxnRequest.fromPartial({
+          success: [
+            {
+              request: {
+                $case: "requestDeleteRange",
+                value: { key: b("tx/"), rangeEnd: b("tx0") },
+              },
+            },
+          ],
+        }),
+      }),
+    ];
+    const w = s.store.beginWrite();
+    const steps = applyEntriesSteps(env, w, entries);
+    let yields = 0;
+    let out: ApplyOutput;
+    for (;;) {
+      const r = steps.next();
+      if (r.done) {
+        out = r.value;
+        break;
+      }
+      yields++;
+    }
+    await w.commit({ sync: false });
+    s.meta.commit(w.batch);
+    expect(yields).toBeGreaterThan(24); // every 256 keys read, and deleted
+    const d = value(out, 1) as etcdserverpb.DeleteRangeResponse;
+    expect(d.deleted).toBe(3001n);
+    expect(d.header?.revision).toBe(3603n);
+    expect((value(out, 2) as etcdserverpb.PutResponse).header?.revision).toBe(3604n);
+    const t = value(out, 3) as etcdserverpb.TxnResponse;
+    expect(t.header?.revision).toBe(3605n);
+    const tr = t.responses[0]?.response;
+    expect(tr?.$case === "responseDeleteRange" && tr.value.deleted).toBe(600n);
+    expect(s.meta.appliedIndex).toBe(entries[3]!.index);
+    expect(s.store.range({ key: b("tx/"), rangeEnd: b("tx0") }).count).toBe(0n);
+    expect(s.store.range({ key: b("big/"), rangeEnd: b("big0") }).count).toBe(0n);
+    expect(s.store.range({ key: b("after") }).count).toBe(1n);
   });
 });

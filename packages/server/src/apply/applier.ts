@@ -84,6 +84,24 @@ export interface ApplyOutput {
 
 /** Applies committed entries into `w`; see the module comment. */
 export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entry[]): ApplyOutput {
+  const steps = applyEntriesSteps(env, w, entries);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@link applyEntries} in steps: it yields inside a request that may touch many keys (a
+ * DeleteRange of a range, alone or in a Txn, every 256 keys), where the caller may give the event
+ * loop a turn before resuming (raft-driver.ts). The write stays open meanwhile; effects
+ * and results are the same as applyEntries'.
+ */
+export function* applyEntriesSteps(
+  env: ApplyEnv,
+  w: MvccWrite,
+  entries: readonly Entry[],
+): Generator<void, ApplyOutput, void> {
   const out: ApplyOutput = {
     outcomes: [],
     last: undefined,
@@ -118,7 +136,7 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
       const req = decoded[i];
       if (!req) continue; // a new leader's no-op, or undecodable
       out.requests++;
-      applyNormal(env, w, req, out, e.term, e.index);
+      yield* applyNormal(env, w, req, out, e.term, e.index);
     } else {
       applyConfChangeEntry(env, w, e, out);
     }
@@ -127,19 +145,33 @@ export function applyEntries(env: ApplyEnv, w: MvccWrite, entries: readonly Entr
   return out;
 }
 
-function applyNormal(
+function* applyNormal(
   env: ApplyEnv,
   w: MvccWrite,
   req: internalpb.InternalRequest,
   out: ApplyOutput,
   term: number,
   index: number,
-): void {
+): Generator<void, void, void> {
   const id = req.header?.id ?? 0n;
   let outcome: WaitOutcome<unknown>;
   try {
     if (env.auth) authorizeAtApply(env.auth, w, req);
-    outcome = { ok: true, value: applyRequest(env, w, req, out, term, index) };
+    const r = req.request;
+    let value: unknown;
+    if (r?.$case === "deleteRange") {
+      // As applyRequest's case (a DeleteRange costs no quota: never capped), in steps.
+      const res = yield* w.deleteRangeSteps(r.value);
+      value = deleteRangeResponse(res, env.header(res.header.revision));
+    } else if (r?.$case === "txn" && deletesRanges(r.value)) {
+      // As applyRequest's case, in steps (its DeleteRanges yield).
+      checkCapped(env, r);
+      const res = yield* w.txnSteps(r.value, { maxOps: Number.MAX_SAFE_INTEGER });
+      value = txnResponse(res, env.header(res.header.revision));
+    } else {
+      value = applyRequest(env, w, req, out, term, index);
+    }
+    outcome = { ok: true, value };
   } catch (err) {
     const etcdErr = toEtcdError(err);
     if (etcdErr === undefined) throw err;
@@ -157,11 +189,7 @@ function applyRequest(
   index: number,
 ): unknown {
   const r = req.request;
-  // etcd's capped applier: while a NOSPACE alarm is active, nothing that grows the store
-  // is applied (replicated state, so every member refuses the same entries). quota.ts.
-  if (r !== undefined && requestCost(r) > 0 && env.alarms.list(NOSPACE).length > 0) {
-    throw new EtcdError(ErrNoSpace);
-  }
+  if (r !== undefined) checkCapped(env, r);
   switch (r?.$case) {
     case "put": {
       const res = w.put(r.value);
@@ -237,6 +265,26 @@ function applyRequest(
       return { header: env.header(w.revision), ...res };
     }
   }
+}
+
+/** Whether a txn has a DeleteRange of a range (possibly many keys), at any depth. */
+function deletesRanges(t: etcdserverpb.TxnRequest): boolean {
+  for (const ops of [t.success, t.failure]) {
+    for (const op of ops ?? []) {
+      const r = op.request;
+      if (r?.$case === "requestDeleteRange" && r.value.rangeEnd.length > 0) return true;
+      if (r?.$case === "requestTxn" && deletesRanges(r.value)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * etcd's capped applier: while a NOSPACE alarm is active, nothing that grows the store is
+ * applied (replicated state, so every member refuses the same entries). quota.ts.
+ */
+function checkCapped(env: ApplyEnv, r: NonNullable<internalpb.InternalRequest["request"]>): void {
+  if (requestCost(r) > 0 && env.alarms.list(NOSPACE).length > 0) throw new EtcdError(ErrNoSpace);
 }
 
 /** The member a conf change's context describes (peerpb.MemberInfo), if it decodes. */

@@ -243,6 +243,28 @@ export function liveEntries(
   return out;
 }
 
+/**
+ * {@link liveEntries} of a range (not a single key), yielding after every `stepKeys`
+ * entries read; the entries are returned at the end.
+ */
+export function* liveEntriesSteps(
+  view: KvView,
+  span: Span,
+  stepKeys: number,
+): Generator<void, [Uint8Array, Buffer][], void> {
+  const out: [Uint8Array, Buffer][] = [];
+  if (span.end !== undefined && compareBytes(span.end, span.start) <= 0) return out;
+  const c = view.cursor("kv", span.start, span.end);
+  try {
+    for (let e = c.next(); e !== undefined; e = c.next()) {
+      if (out.push(e) % stepKeys === 0) yield;
+    }
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
 /** The span of an etcd (key, range_end) pair, or undefined for a single key. */
 export function spanOf(key: Uint8Array, rangeEnd: Uint8Array | undefined): Span | undefined {
   const iv = keyInterval(key, rangeEnd);

@@ -115,6 +115,14 @@ export function recordSub(b: Uint8Array): number {
   return readUint64(b, b[0] === KIND_PUT ? 17 : 9);
 }
 
+/** Lease of put record bytes without a full decode; throws on anything but a put record. */
+export function recordLease(b: Buffer): bigint {
+  if (b[0] !== KIND_PUT || b.length < PUT_HEADER) {
+    throw new StorageBugError(`corrupt MVCC put record (kind ${b[0]}, ${b.length} bytes)`);
+  }
+  return readLease(b);
+}
+
 /** Version of put record bytes without a full decode. */
 export function recordVersion(b: Uint8Array): number {
   return readUint64(b, 25);

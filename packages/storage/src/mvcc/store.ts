@@ -229,17 +229,37 @@ export class MvccStore {
   }
 
   /**
-   * Start a batch of write transactions (see {@link MvccWrite}); one at a time. The
-   * store reuses one WriteBatch: write a finished batch before the next beginWrite.
+   * Start a batch of write transactions (see {@link MvccWrite}); one at a time can be
+   * committed. The store reuses one WriteBatch: write a finished batch before the next
+   * beginWrite. While a write is open, beginWrite returns a detached write that can only
+   * be aborted (a read-only txn; see #beginDetached).
    */
   beginWrite(): MvccWrite {
-    if (this.#open) throw new StorageBugError("an MVCC write is already open");
+    if (this.#open) return this.#beginDetached();
     // One batch, reused: a finished write's batch is written (and cleared) before the next.
     this.#batch ??= this.engine.batch();
     this.#batch.clear();
     const w = new MvccWrite(this.#host, this.#batch, this.#rev, this.#compactRev);
     this.#open = w;
     return w;
+  }
+
+  /**
+   * A write begun while another is open (the apply of a large entry spans event-loop
+   * turns): it reads the committed state like any write, on a batch of its own, and can
+   * only be aborted — what a read-only txn does. Finishing it is a bug.
+   */
+  #beginDetached(): MvccWrite {
+    const batch = this.engine.batch();
+    const host: WriteHost = {
+      ...this.#host,
+      finishWrite: () => {
+        batch.close();
+        throw new StorageBugError("an MVCC write is already open");
+      },
+      abortWrite: () => batch.close(),
+    };
+    return new MvccWrite(host, batch, this.#rev, this.#compactRev);
   }
 
   /**

@@ -112,16 +112,39 @@ interface OverlayEntry {
 }
 
 class Overlay {
-  readonly map = new Map<string, OverlayEntry>();
+  readonly #map = new Map<string, OverlayEntry>();
   #sorted: OverlayEntry[] | null = null;
+  /** Writes not yet in the map ({@link append}), in order. */
+  #appended: [Uint8Array, Buffer | null][] = [];
+
+  /** The entries by {@link byteString} of their key. */
+  get map(): Map<string, OverlayEntry> {
+    if (this.#appended.length > 0) {
+      const a = this.#appended;
+      this.#appended = [];
+      for (const [k, v] of a) this.set(byteString(k), k, v);
+    }
+    return this.#map;
+  }
 
   set(s: string, k: Uint8Array, v: Buffer | null): void {
     const e = this.map.get(s);
     if (e) e.v = v;
     else {
-      this.map.set(s, { k: Buffer.isBuffer(k) ? k : Buffer.from(k), v });
+      this.#map.set(s, { k: Buffer.isBuffer(k) ? k : Buffer.from(k), v });
       this.#sorted = null;
     }
+  }
+
+  /**
+   * {@link set} deferred until the overlay is next read (in order, so the last write of a
+   * key wins): a large DeleteRange writes many records (history, deleted keys) that
+   * nothing in the same write may read back, and the map insert with the key's string was
+   * a good part of a deleted key's cost.
+   */
+  append(k: Uint8Array, v: Buffer | null): void {
+    this.#appended.push([k, v]);
+    this.#sorted = null;
   }
 
   remove(s: string): void {
@@ -317,7 +340,9 @@ export class PendingView implements KvView {
   put(cf: MvccFamily, key: Uint8Array, value: Buffer | null, s?: string): void {
     const o = this.#overlay(cf);
     if (this.direct) {
-      if (o) o.set(s ?? byteString(key), key, value);
+      // Without the key's string at hand, the overlay entry is made when next read.
+      if (o && s === undefined) o.append(key, value);
+      else if (o) o.set(s!, key, value);
       if (value === null) this.#batch.del(cf, key);
       else this.#batch.put(cf, key, value);
       return;

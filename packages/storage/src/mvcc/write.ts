@@ -25,11 +25,12 @@ import { compareToPath } from "./compare.js";
 import { StoredEvent } from "./event.js";
 import { encodeInt, leaseKey, leaseSpan, META_COMPACT, META_REV } from "./layout.js";
 import { executeRange } from "./range.js";
-import { liveEntries, type ReadBudget, versionAt } from "./read.js";
+import { liveEntries, liveEntriesSteps, type ReadBudget, spanOf, versionAt } from "./read.js";
 import {
   decodeRecord,
   encodePut,
   encodeTombstone,
+  recordLease,
   recordMod,
   recordSub,
   recordVersion,
@@ -46,6 +47,7 @@ import type {
   PutResult,
   RangeRequest,
   RangeResult,
+  RequestOp,
   ResponseOp,
   TxnRequest,
   TxnResult,
@@ -60,6 +62,8 @@ import {
 import { byteString, type KvView, PendingView } from "./view.js";
 
 const EMPTY = Buffer.alloc(0);
+/** Keys a stepped DeleteRange reads, then deletes, between two yields. */
+const STEP_KEYS = 256;
 
 /** What a finished write hands back: the batch to write and what it did. */
 export interface FinishedWrite {
@@ -161,6 +165,20 @@ export class MvccWrite {
   }
 
   /**
+   * {@link deleteRange} in steps, for a range that may hold many keys: yields after every
+   * `stepKeys` keys read and every `stepKeys` keys deleted, so that the caller can give
+   * the event loop a turn (the write stays open; nothing is visible before commit). Same
+   * effects and result. Until it returns, nothing else may use this write.
+   */
+  *deleteRangeSteps(
+    req: DeleteRangeRequest,
+    stepKeys = STEP_KEYS,
+  ): Generator<void, DeleteRangeResult, void> {
+    checkDeleteRequest(req);
+    return yield* this.#runSteps(true, (ctx) => this.#execDeleteSteps(ctx, req, stepKeys));
+  }
+
+  /**
    * etcd Txn: compares, then the success or failure ops, all in one revision. `maxOps`
    * (default etcd's 128) bounds each list ({@link checkTxnRequest}). Its ranges share
    * `budget` when given (a read-only txn served outside the log; never at apply).
@@ -168,16 +186,43 @@ export class MvccWrite {
   txn(req: TxnRequest, opts: { budget?: ReadBudget; maxOps?: number } = {}): TxnResult {
     checkTxnRequest(req, opts.maxOps);
     return this.#run(false, (ctx) => {
-      ctx.budget = opts.budget;
-      const view = this.#view;
-      const path: boolean[] = [];
-      compareToPath(view, req, path);
-      if (!isTxnReadonly(req)) this.#checkTxn(req, path, { i: 0 }, "put");
-      this.#checkTxn(req, path, { i: 0 }, "range");
+      const path = this.#txnPath(ctx, req, opts.budget);
       const result = this.#execTxn(ctx, req, path, { i: 0 });
       result.header.revision = BigInt(ctx.beginRev + (ctx.sub > 0 ? 1 : 0));
       return result;
     });
+  }
+
+  /** {@link txn} in steps: yields inside its DeleteRanges as {@link deleteRangeSteps}. */
+  *txnSteps(
+    req: TxnRequest,
+    opts: { budget?: ReadBudget; maxOps?: number } = {},
+    stepKeys = STEP_KEYS,
+  ): Generator<void, TxnResult, void> {
+    checkTxnRequest(req, opts.maxOps);
+    return yield* this.#runSteps(false, (ctx) => this.#txnBody(ctx, req, opts.budget, stepKeys));
+  }
+
+  *#txnBody(
+    ctx: TxnCtx,
+    req: TxnRequest,
+    budget: ReadBudget | undefined,
+    stepKeys: number,
+  ): Generator<void, TxnResult, void> {
+    const path = this.#txnPath(ctx, req, budget);
+    const result = yield* this.#execTxnSteps(ctx, req, path, { i: 0 }, stepKeys);
+    result.header.revision = BigInt(ctx.beginRev + (ctx.sub > 0 ? 1 : 0));
+    return result;
+  }
+
+  /** A txn's compares (the branch taken at each level) and etcd's checks, before effects. */
+  #txnPath(ctx: TxnCtx, req: TxnRequest, budget: ReadBudget | undefined): boolean[] {
+    ctx.budget = budget;
+    const path: boolean[] = [];
+    compareToPath(this.#view, req, path);
+    if (!isTxnReadonly(req)) this.#checkTxn(req, path, { i: 0 }, "put");
+    this.#checkTxn(req, path, { i: 0 }, "range");
+    return path;
   }
 
   /** etcd Range at this write's state (sees its earlier writes). */
@@ -319,6 +364,33 @@ export class MvccWrite {
     return result;
   }
 
+  /** {@link #run} of a transaction that yields (see {@link deleteRangeSteps}). */
+  *#runSteps<T>(
+    direct: boolean,
+    fn: (ctx: TxnCtx) => Generator<void, T, void>,
+  ): Generator<void, T, void> {
+    this.#live();
+    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
+    const mark = this.#events.length;
+    const view = this.#view;
+    view.direct = direct;
+    let result: T;
+    try {
+      result = yield* fn(ctx);
+    } catch (e) {
+      if (!direct) view.rollbackStaged();
+      else if (ctx.sub > 0)
+        throw new StorageBugError("a direct write failed after writing", { cause: e });
+      this.#events.length = mark;
+      throw e;
+    } finally {
+      view.direct = false;
+    }
+    if (!direct) view.commitStaged();
+    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
+    return result;
+  }
+
   #execPut(ctx: TxnCtx, req: PutRequest): PutResult {
     const view = this.#view;
     const key = req.key;
@@ -368,22 +440,52 @@ export class MvccWrite {
     const view = this.#view;
     const rev = ctx.beginRev + 1;
     const sub = ctx.sub++;
-    const prev = decodeRecord(cur);
-    view.put("history", encodeKeyRevisionDesc(key, recordMod(cur), recordSub(cur)), cur);
+    // `cur` is a put record (the live version); read what is needed without decoding it.
+    const lease = recordLease(cur);
+    const mod = recordMod(cur);
+    view.put("history", encodeKeyRevisionDesc(key, mod, recordSub(cur)), cur);
     view.put("history", encodeKeyRevisionDesc(key, rev, sub), encodeTombstone(rev, sub));
     view.put("kv", key, null);
-    if (prev.lease !== 0n) view.put("leasekeys", leaseKey(prev.lease, key), null);
+    if (lease !== 0n) view.put("leasekeys", leaseKey(lease, key), null);
     // The event's prev is the version before this txn (etcd's watch reads revision - 1):
     // `cur`, unless this txn wrote it (etcd lets a "\0"-ended delete follow a put).
-    const before = prev.mod <= ctx.beginRev ? cur : versionAt(view, key, ctx.beginRev);
+    const before = mod <= ctx.beginRev ? cur : versionAt(view, key, ctx.beginRev);
     ctx.events.push(new StoredEvent("DELETE", key, rev, sub, undefined, before));
   }
 
   #execDelete(ctx: TxnCtx, req: DeleteRangeRequest): DeleteRangeResult {
-    const view = this.#view;
-    const targets = liveEntries(view, req.key, req.rangeEnd);
+    const targets = liveEntries(this.#view, req.key, req.rangeEnd);
     const prevKvs: KeyValue[] = req.prevKv ? targets.map(([k, v]) => toKeyValue(k, v)) : [];
     for (const [k, v] of targets) this.#deleteOne(ctx, k, v);
+    const n = targets.length;
+    return {
+      header: { revision: BigInt(ctx.beginRev + (n !== 0 || ctx.sub > 0 ? 1 : 0)) },
+      deleted: BigInt(n),
+      prevKvs,
+    };
+  }
+
+  /** {@link #execDelete} yielding every `stepKeys` keys read and deleted. */
+  *#execDeleteSteps(
+    ctx: TxnCtx,
+    req: DeleteRangeRequest,
+    stepKeys: number,
+  ): Generator<void, DeleteRangeResult, void> {
+    const view = this.#view;
+    const span = spanOf(req.key, req.rangeEnd);
+    const targets =
+      span === undefined
+        ? liveEntries(view, req.key, req.rangeEnd)
+        : yield* liveEntriesSteps(view, span, stepKeys);
+    this.#live();
+    const prevKvs: KeyValue[] = req.prevKv ? targets.map(([k, v]) => toKeyValue(k, v)) : [];
+    for (let i = 0; i < targets.length; i++) {
+      this.#deleteOne(ctx, targets[i]![0], targets[i]![1]);
+      if ((i + 1) % stepKeys === 0 && i + 1 < targets.length) {
+        yield;
+        this.#live();
+      }
+    }
     const n = targets.length;
     return {
       header: { revision: BigInt(ctx.beginRev + (n !== 0 || ctx.sub > 0 ? 1 : 0)) },
@@ -434,33 +536,56 @@ export class MvccWrite {
     const responses: ResponseOp[] = [];
     for (const u of ops) {
       const req = u.request;
-      switch (req?.$case) {
-        case "requestRange":
-          responses.push({
-            response: { $case: "responseRange", value: this.#execRange(ctx, req.value) },
-          });
-          break;
-        case "requestPut":
-          responses.push({
-            response: { $case: "responsePut", value: this.#execPut(ctx, req.value) },
-          });
-          break;
-        case "requestDeleteRange":
-          responses.push({
-            response: { $case: "responseDeleteRange", value: this.#execDelete(ctx, req.value) },
-          });
-          break;
-        case "requestTxn":
-          responses.push({
-            response: { $case: "responseTxn", value: this.#execTxn(ctx, req.value, path, at) },
-          });
-          break;
-        default:
-          throw new StorageBugError("empty txn op passed validation");
+      if (req?.$case === "requestDeleteRange") {
+        const value = this.#execDelete(ctx, req.value);
+        responses.push({ response: { $case: "responseDeleteRange", value } });
+      } else if (req?.$case === "requestTxn") {
+        const value = this.#execTxn(ctx, req.value, path, at);
+        responses.push({ response: { $case: "responseTxn", value } });
+      } else {
+        responses.push(this.#execReadOrPut(ctx, u));
       }
     }
     // A nested txn's header revision stays 0, as in etcd; the caller sets the top one.
     return { header: { revision: 0n }, succeeded, responses };
+  }
+
+  /** {@link #execTxn} yielding inside its DeleteRanges. */
+  *#execTxnSteps(
+    ctx: TxnCtx,
+    r: TxnRequest,
+    path: boolean[],
+    at: { i: number },
+    stepKeys: number,
+  ): Generator<void, TxnResult, void> {
+    const succeeded = path[at.i++]!;
+    const ops = succeeded ? (r.success ?? []) : (r.failure ?? []);
+    const responses: ResponseOp[] = [];
+    for (const u of ops) {
+      const req = u.request;
+      if (req?.$case === "requestDeleteRange") {
+        const value = yield* this.#execDeleteSteps(ctx, req.value, stepKeys);
+        responses.push({ response: { $case: "responseDeleteRange", value } });
+      } else if (req?.$case === "requestTxn") {
+        const value = yield* this.#execTxnSteps(ctx, req.value, path, at, stepKeys);
+        responses.push({ response: { $case: "responseTxn", value } });
+      } else {
+        responses.push(this.#execReadOrPut(ctx, u));
+      }
+    }
+    return { header: { revision: 0n }, succeeded, responses };
+  }
+
+  /** A txn's Range or Put op. */
+  #execReadOrPut(ctx: TxnCtx, u: RequestOp): ResponseOp {
+    const req = u.request;
+    if (req?.$case === "requestRange") {
+      return { response: { $case: "responseRange", value: this.#execRange(ctx, req.value) } };
+    }
+    if (req?.$case === "requestPut") {
+      return { response: { $case: "responsePut", value: this.#execPut(ctx, req.value) } };
+    }
+    throw new StorageBugError("empty txn op passed validation");
   }
 }
 
