@@ -21,7 +21,11 @@ describe.skipIf(!available)("a DeleteRange of a large prefix", () => {
     const c = cluster();
     const prefix = "/big-apply/";
     await fillPrefix(c, { prefix, keys: KEYS, valueBytes: 256 });
-    const before = (await c.client(0).status(10_000)).header?.revision ?? 0n;
+    // A linearizable read: the cluster's revision after the fill (Status answers from the
+    // member's own applied state, which may still lag the last fill write).
+    const before =
+      (await c.client(0).range({ key: Buffer.from(prefix), limit: 1n }, 10_000)).header?.revision ??
+      0n;
     const o = await deletePrefix(c, { prefix });
     console.log(
       `big-apply: ${o.deleted === undefined ? `request timed out after ${o.ms.toFixed(0)} ms (applied later)` : `deleted ${o.deleted} in ${o.ms.toFixed(0)} ms`}; leader n${o.leaderBefore + 1} term ${o.termBefore} -> n${o.leaderAfter + 1} term ${o.termAfter}`,
