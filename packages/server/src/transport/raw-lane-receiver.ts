@@ -94,18 +94,25 @@ export function serveRawLane(socket: Socket, first: Buffer, host: RaftBatchHost)
       frames = reader.push(chunk);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      return invalid(err.message);
+      invalid(err.message);
+      return;
     }
     for (const f of frames) {
       if (closed) return;
       if (hello === null) {
-        if (f.type !== FrameType.Hello) return invalid(`expected HELLO, got frame type ${f.type}`);
+        if (f.type !== FrameType.Hello) {
+          invalid(`expected HELLO, got frame type ${f.type}`);
+          return;
+        }
         onHello(f.payload);
         continue;
       }
       if (f.type === FrameType.Batch) onBatch(hello, f.payload);
       else if (f.type === FrameType.Ping) socket.write(PONG_FRAME);
-      else return invalid(`unexpected frame type ${f.type}`);
+      else {
+        invalid(`unexpected frame type ${f.type}`);
+        return;
+      }
     }
   }
 
