@@ -337,12 +337,13 @@ export class PeerConnection {
       });
       return stream;
     };
-    let control: RawLaneStream;
+    let control: RawLaneStream | undefined;
     let bulk: RawLaneStream;
     try {
       control = open(this.#control, LaneKind.Control);
       bulk = open(this.#bulk, LaneKind.Bulk);
     } catch (err) {
+      control?.end();
       this.#fail(err); // an https:// peer and no peer TLS here
       return;
     }
