@@ -41,6 +41,7 @@ export class RawLaneStream extends EventEmitter implements BatchSink {
   readonly #timer: NodeJS.Timeout;
   #lastHeard = performance.now();
   #done = false;
+  #corked = false;
   /** The REFUSE the receiver sent, reported when the connection closes. */
   #refusal: Error | null = null;
 
@@ -90,11 +91,24 @@ export class RawLaneStream extends EventEmitter implements BatchSink {
     this.#timer.unref();
   }
 
-  /** Sends one batch; false when the socket buffers too much (wait for "drain"). */
+  /**
+   * Sends one batch; false when the socket buffers too much (wait for "drain"). Writes of
+   * one event-loop turn leave together, in one system call, at the end of the turn.
+   */
   write(b: peerpb.RaftBatch): boolean {
     if (this.#done) return true;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
     return this.#socket.write(encodeBatch(b));
   }
+
+  readonly #uncork = () => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   /** Closes the lane (written data is flushed if the peer reads it soon). Idempotent. */
   end(): void {
