@@ -13,9 +13,12 @@ import {
   etcdserverpb,
   peerpb,
 } from "@chainfire/api";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { credentials, Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kv, pollUntil, TestCluster } from "./__tests__/cluster.js";
+import { PROTOCOL_VERSION } from "./transport/peer-connection.js";
+import { LaneKind } from "./transport/raw-frame.js";
+import { RawLaneStream } from "./transport/raw-lane-sender.js";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -161,12 +164,29 @@ describe("Member: a three-member in-process cluster", () => {
       const ok = await hello(0n);
       expect(ok.clusterId).toBe(c.member(0).clusterId);
       expect(ok.members.map((m) => m.name).sort()).toEqual(["n1", "n2", "n3"]);
-      // A raft stream from another cluster is refused too.
+      // A raft lane from another cluster is refused too.
       const refused = await new Promise<unknown>((resolve) => {
+        const lane = new RawLaneStream(
+          c.slots[0].peerUrl,
+          undefined,
+          {
+            protocolVersion: PROTOCOL_VERSION,
+            lane: LaneKind.Bulk,
+            clusterId: 42n,
+            from: 99n,
+            to: c.member(0).id,
+          },
+          resolve,
+        );
+        lane.write(peerpb.RaftBatch.fromPartial({ clusterId: 42n, from: 99n, to: c.member(0).id }));
+      });
+      expect((refused as { details: string }).details).toBe(ErrClusterIdMismatch.message);
+      // and the gRPC Raft stream is gone (raft messages travel on raw lanes only).
+      const grpcRaft = await new Promise<unknown>((resolve) => {
         const call = peer.raft((e) => resolve(e));
         call.write(peerpb.RaftBatch.fromPartial({ clusterId: 42n, from: 99n, to: c.member(0).id }));
       });
-      expect((refused as { details: string }).details).toBe(ErrClusterIdMismatch.message);
+      expect((grpcRaft as { code: number }).code).toBe(status.UNIMPLEMENTED);
     } finally {
       peer.close();
     }

@@ -11,6 +11,7 @@
  */
 import { readFileSync, type Stats, unwatchFile, watchFile } from "node:fs";
 import {
+  type ConnectionOptions,
   createSecureContext,
   type TlsOptions as NodeTlsOptions,
   type SecureContextOptions,
@@ -124,6 +125,15 @@ export class TlsMaterial {
       );
     }
     return this.#credentials;
+  }
+
+  /**
+   * Options to dial a peer with node:tls (the raw raft lanes), checked like
+   * {@link channelCredentials}: the CA and the host name verify the peer (not with
+   * auto-TLS), our certificate is the client certificate.
+   */
+  connectOptions(): ConnectionOptions {
+    return { ...this.secureContextOptions(), rejectUnauthorized: !this.options.autoTls };
   }
 
   /** Calls `listener` after every successful reload; returns the unsubscribe function. */

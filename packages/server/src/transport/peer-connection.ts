@@ -1,20 +1,22 @@
 /**
- * One member's link to one peer: a gRPC client (one HTTP/2 connection) carrying
+ * One member's link to one peer:
  *
- * - a Hello handshake after every (re)connect, refusing a peer of another cluster or with
- *   another id ("etcdserver: cluster ID mismatch", logged as an error);
- * - two long-lived Raft streams (peer-lane.ts): control (heartbeats, votes, ReadIndex,
- *   TimeoutNow) and bulk (appends and the rest), so heartbeats never queue behind appends;
- *   what the driver hands over in one call becomes one RaftBatch write per lane (split
- *   only past {@link MAX_BATCH_BYTES});
- * - Snapshot streams, one per transfer.
+ * - a gRPC client (one HTTP/2 connection) for a Hello handshake after every (re)connect,
+ *   refusing a peer of another cluster or with another id ("etcdserver: cluster ID
+ *   mismatch", logged as an error), and for Snapshot streams, one per transfer;
+ * - two raw raft lanes (plain TCP or TLS connections, raw-lane-sender.ts, opened after
+ *   the Hello to the same URL): control (heartbeats, votes, ReadIndex, TimeoutNow) and
+ *   bulk (appends and the rest), so heartbeats never queue behind appends; what the
+ *   driver hands over in one call becomes one RaftBatch write per lane (split only past
+ *   {@link MAX_BATCH_BYTES}).
  *
  * Flow control like etcd's streamWriter: messages wait in a bounded queue while the
- * stream connects or while HTTP/2 pushes back; past {@link MAX_QUEUED_MESSAGES} in a lane
+ * lanes connect or while a socket pushes back; past {@link MAX_QUEUED_MESSAGES} in a lane
  * new messages for it are dropped and the peer is reported unreachable (raft slows down
  * and retries; raft's own window of 256 MsgApps in flight per follower keeps the bulk lane
  * far below the bound in normal operation). A failed stream is reported unreachable, both
- * queues dropped, and the link reconnects with exponential backoff and jitter.
+ * queues dropped, and the link reconnects with exponential backoff and jitter. A lane
+ * that hears no PONG for a few seconds counts as failed (raw-lane-sender.ts).
  */
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -30,15 +32,18 @@ import {
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { isMemberRemovedError } from "../member-removal.js";
+import type { TlsMaterial } from "../tls/tls-material.js";
 import { Backoff } from "./backoff.js";
 import { type BatchHeader, isControlMessage, MAX_BATCH_BYTES, PeerLane } from "./peer-lane.js";
+import { LaneKind } from "./raw-frame.js";
+import { RawLaneStream } from "./raw-lane-sender.js";
 import { grpcTarget } from "./urls.js";
 
 /** Queue bound per lane of a peer link (etcd's streamBufSize is 4096). */
 export const MAX_QUEUED_MESSAGES = 4096;
 export { MAX_BATCH_BYTES };
-/** Version of the peer protocol this member speaks. */
-export const PROTOCOL_VERSION = 1;
+/** Version of the peer protocol this member speaks (2: raft messages on raw lanes). */
+export const PROTOCOL_VERSION = 2;
 
 const HELLO_TIMEOUT_MS = 3_000;
 
@@ -71,6 +76,8 @@ export interface PeerLinkHost {
   dialCredentials?(url: string): ChannelCredentials;
   /** A Hello round trip, in seconds (etcd_network_peer_round_trip_time_seconds). */
   observeRoundTrip?(peerId: bigint, seconds: number): void;
+  /** Peer TLS: the raw lanes to https:// peers are dialed with it. */
+  readonly peerTls?: TlsMaterial;
   /** The peer refused us as a member removed from the cluster (member-removal.ts). */
   onRemovedByPeer?(peerId: bigint): void;
   readonly logger: Logger;
@@ -237,7 +244,7 @@ export class PeerConnection {
 
   #ensureClient(): peerpb.PeerClient {
     if (this.#client === null) {
-      const url = this.#urls[this.#urlIndex % Math.max(1, this.#urls.length)];
+      const url = this.#currentUrl();
       this.#client = new peerpb.PeerClient(
         grpcTarget(url),
         this.#host.dialCredentials?.(url) ?? credentials.createInsecure(),
@@ -245,6 +252,10 @@ export class PeerConnection {
       );
     }
     return this.#client;
+  }
+
+  #currentUrl(): string {
+    return this.#urls[this.#urlIndex % Math.max(1, this.#urls.length)];
   }
 
   #resetClient(): void {
@@ -264,6 +275,7 @@ export class PeerConnection {
       this.#fail(err); // an https:// peer and no peer TLS here
       return;
     }
+    const url = this.#currentUrl();
     const id = this.#host.identity();
     const req = peerpb.HelloRequest.fromPartial({
       clusterId: id.clusterId,
@@ -302,23 +314,39 @@ export class PeerConnection {
           return this.#fail(new Error("member id mismatch"));
         }
         this.#host.observeRoundTrip?.(this.peerId, (performance.now() - started) / 1000);
-        this.#openStream(client);
+        this.#openLanes(url);
       },
     );
   }
 
-  #openStream(client: peerpb.PeerClient): void {
-    const open = (lane: PeerLane) => {
-      const stream = client.raft((err: ServiceError | null) => {
+  /** Opens both raw lanes to the URL the Hello just went to. */
+  #openLanes(url: string): void {
+    const id = this.#host.identity();
+    const open = (lane: PeerLane, kind: LaneKind) => {
+      const hello = {
+        protocolVersion: PROTOCOL_VERSION,
+        lane: kind,
+        clusterId: id.clusterId,
+        from: id.memberId,
+        to: this.peerId,
+      };
+      const stream: RawLaneStream = new RawLaneStream(url, this.#host.peerTls, hello, (err) => {
         if (lane.stream !== stream) return;
         if (isMemberRemovedError(err)) this.#host.onRemovedByPeer?.(this.peerId);
-        this.#fail(err ?? new Error("raft stream ended by the peer"));
+        this.#fail(err ?? new Error("raft lane closed"));
       });
-      stream.on("error", () => {});
       return stream;
     };
-    const control = open(this.#control);
-    const bulk = open(this.#bulk);
+    let control: RawLaneStream | undefined;
+    let bulk: RawLaneStream;
+    try {
+      control = open(this.#control, LaneKind.Control);
+      bulk = open(this.#bulk, LaneKind.Bulk);
+    } catch (err) {
+      control?.end();
+      this.#fail(err); // an https:// peer and no peer TLS here
+      return;
+    }
     this.#state = "open";
     this.#control.open(control, this.#header);
     this.#bulk.open(bulk, this.#header);

@@ -1,11 +1,10 @@
 import { EventEmitter } from "node:events";
 import { type peerpb, raftpb } from "@chainfire/api";
-import type { ClientWritableStream } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { isControlMessage, MAX_BATCH_BYTES, PeerLane } from "./peer-lane.js";
+import { type BatchSink, isControlMessage, MAX_BATCH_BYTES, PeerLane } from "./peer-lane.js";
 
 /** A stream that records writes and pushes back while `full` is set. */
-class FakeStream extends EventEmitter {
+class FakeStream extends EventEmitter implements BatchSink {
   readonly writes: peerpb.RaftBatch[] = [];
   full = false;
   ended = false;
@@ -26,8 +25,7 @@ const msg = (type: raftpb.MessageType, dataBytes = 0): raftpb.Message =>
     from: 2n,
     entries: dataBytes > 0 ? [{ data: Buffer.alloc(dataBytes) }] : [],
   });
-const open = (lane: PeerLane, s: FakeStream) =>
-  lane.open(s as unknown as ClientWritableStream<peerpb.RaftBatch>, header);
+const open = (lane: PeerLane, s: FakeStream) => lane.open(s, header);
 
 describe("peer lanes", () => {
   it("sends heartbeats, votes and ReadIndex on the control lane, appends on the bulk lane", () => {

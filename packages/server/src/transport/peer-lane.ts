@@ -1,16 +1,15 @@
 /**
- * One lane of a peer link: a queue of raft messages and the Raft stream (one HTTP/2
- * stream) they are written to, as RaftBatch messages of at most {@link MAX_BATCH_BYTES}
- * of entry data. When HTTP/2 pushes back (`write` returns false) the lane stops writing
- * until `drain`; messages meanwhile wait in the queue.
+ * One lane of a peer link: a queue of raft messages and the connection (a raw lane,
+ * raw-lane-sender.ts) they are written to, as RaftBatch messages of at most
+ * {@link MAX_BATCH_BYTES} of entry data. When the socket pushes back (`write` returns
+ * false) the lane stops writing until `drain`; messages meanwhile wait in the queue.
  *
  * A link has two lanes (peer-connection.ts): bulk (MsgApp, MsgAppResp, and everything not
- * control) and control (heartbeats, votes, ReadIndex, TimeoutNow), each on its own stream,
- * so a heartbeat never waits behind megabytes of appends queued here or in the HTTP/2
- * stream's flow-control window.
+ * control) and control (heartbeats, votes, ReadIndex, TimeoutNow), each on its own
+ * connection, so a heartbeat never waits behind megabytes of appends queued here or in
+ * the bulk connection's socket buffers.
  */
 import { type peerpb, raftpb } from "@chainfire/api";
-import type { ClientWritableStream } from "@grpc/grpc-js";
 
 /** A RaftBatch is split past this many bytes of entry data. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -32,6 +31,14 @@ export function isControlMessage(m: raftpb.Message): boolean {
   return CONTROL_TYPES.has(m.type);
 }
 
+/** Where a lane writes its batches (a raw lane connection: raw-lane-sender.ts). */
+export interface BatchSink {
+  /** Writes one batch; false means "stop until drain". */
+  write(b: peerpb.RaftBatch): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  end(): void;
+}
+
 /** The header every RaftBatch of a link carries. */
 export interface BatchHeader {
   clusterId: bigint;
@@ -41,7 +48,7 @@ export interface BatchHeader {
 
 export class PeerLane {
   #queue: raftpb.Message[] = [];
-  #stream: ClientWritableStream<peerpb.RaftBatch> | null = null;
+  #stream: BatchSink | null = null;
   #blocked = false;
 
   /** Messages waiting to be written. */
@@ -50,7 +57,7 @@ export class PeerLane {
   }
 
   /** The stream this lane writes to (null while the link is down). */
-  get stream(): ClientWritableStream<peerpb.RaftBatch> | null {
+  get stream(): BatchSink | null {
     return this.#stream;
   }
 
@@ -59,7 +66,7 @@ export class PeerLane {
   }
 
   /** Attaches a freshly opened stream and writes what is queued. */
-  open(stream: ClientWritableStream<peerpb.RaftBatch>, header: () => BatchHeader): void {
+  open(stream: BatchSink, header: () => BatchHeader): void {
     this.#stream = stream;
     this.#blocked = false;
     this.flush(header);
@@ -74,7 +81,7 @@ export class PeerLane {
     if (s) s.end();
   }
 
-  /** Writes queued messages until the queue is empty or HTTP/2 pushes back. */
+  /** Writes queued messages until the queue is empty or the socket pushes back. */
   flush(header: () => BatchHeader): void {
     const stream = this.#stream;
     if (stream === null || this.#queue.length === 0) return;

@@ -1,12 +1,13 @@
 /**
- * The server side of the peer protocol (peerpb.Peer): Hello, the Raft stream and the
- * Snapshot stream. Every message from the network is checked before it reaches raft: the
- * sender's cluster id (a peer of another cluster is refused with FAILED_PRECONDITION
- * "etcdserver: cluster ID mismatch" and an error in the log), the recipient id, and the
- * message's shape (see codec.ts). Forward/ForwardStream: forward.ts.
+ * The gRPC server side of the peer protocol (peerpb.Peer): Hello and the Snapshot stream
+ * (raft messages travel on raw lanes: raw-lane-receiver.ts). Every message from the
+ * network is checked before it reaches raft: the sender's cluster id (a peer of another
+ * cluster is refused with FAILED_PRECONDITION "etcdserver: cluster ID mismatch" and an
+ * error in the log), the recipient id, and the message's shape (see codec.ts).
+ * Forward/ForwardStream: forward.ts.
  */
 import { createHash } from "node:crypto";
-import { ErrClusterIdMismatch, EtcdError, peerpb } from "@chainfire/api";
+import { EtcdError, peerpb } from "@chainfire/api";
 import type { Message } from "@chainfire/raft";
 import { MessageType } from "@chainfire/raft";
 import type { StagedSnapshot } from "@chainfire/storage";
@@ -17,9 +18,10 @@ import {
   status,
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { MalformedMessageError, messageFromWire } from "./codec.js";
+import { messageFromWire } from "./codec.js";
 import { type ForwardHandler, forwardHandlers } from "./forward.js";
 import { type LocalIdentity, PROTOCOL_VERSION } from "./peer-connection.js";
+import { refuseCluster } from "./raft-batch.js";
 import { isMemberRemoved, refuseRemoved } from "./removed-peers.js";
 
 /** What the peer service needs from the member. */
@@ -42,18 +44,6 @@ export interface PeerServiceHost {
   /** Serves requests other members forward to the leader (forward.ts); optional. */
   readonly forward?: ForwardHandler;
   readonly logger: Logger;
-}
-
-function refuseCluster(logger: Logger, local: bigint, remote: bigint, from: bigint): EtcdError {
-  logger.error(
-    {
-      peer: from.toString(16),
-      localClusterId: local.toString(16),
-      remoteClusterId: remote.toString(16),
-    },
-    "etcdserver: cluster ID mismatch: refusing a peer of another cluster",
-  );
-  return new EtcdError(ErrClusterIdMismatch);
 }
 
 /** The Peer service implementation for `host`. */
@@ -87,63 +77,16 @@ export function createPeerService(host: PeerServiceHost): peerpb.PeerServer {
     },
 
     raft(
-      call: ServerReadableStream<peerpb.RaftBatch, peerpb.RaftAck>,
+      _call: ServerReadableStream<peerpb.RaftBatch, peerpb.RaftAck>,
       callback: sendUnaryData<peerpb.RaftAck>,
     ) {
-      let batches = 0n;
-      let messages = 0n;
-      let done = false;
-      const finish = (err: Error | null) => {
-        if (done) return;
-        done = true;
-        if (err) callback(err);
-        else callback(null, { batches, messages });
-      };
-      call.on("data", (b: peerpb.RaftBatch) => {
-        if (done) return;
-        const id = host.identity();
-        if (b.clusterId !== id.clusterId) {
-          finish(refuseCluster(log, id.clusterId, b.clusterId, b.from));
-          return;
-        }
-        if (isMemberRemoved(host, b.from)) {
-          finish(refuseRemoved(log, b.from));
-          return;
-        }
-        if (b.to !== id.memberId) {
-          finish(
-            Object.assign(new Error(`raft batch for member ${b.to.toString(16)}`), {
-              code: status.PERMISSION_DENIED,
-            }),
-          );
-          return;
-        }
-        batches++;
-        for (const wm of b.messages) {
-          messages++;
-          let m: Message;
-          try {
-            m = messageFromWire(wm);
-          } catch (err) {
-            if (!(err instanceof MalformedMessageError)) throw err;
-            log.warn(
-              { peer: b.from.toString(16), err: err.message },
-              "dropping a malformed raft message",
-            );
-            continue;
-          }
-          if (m.from !== b.from || m.to !== id.memberId || m.type === MessageType.MsgSnap) {
-            log.warn(
-              { peer: b.from.toString(16) },
-              "dropping a raft message with a wrong sender, recipient or type",
-            );
-            continue;
-          }
-          host.step(m);
-        }
-      });
-      call.on("end", () => finish(null));
-      call.on("error", () => finish(null));
+      // Since protocol version 2 raft messages travel on raw lanes (raw-lane-receiver.ts).
+      callback(
+        new EtcdError(
+          status.UNIMPLEMENTED,
+          `raft messages travel on raw peer lanes (peer protocol ${PROTOCOL_VERSION})`,
+        ),
+      );
     },
 
     snapshot(

@@ -1,23 +1,23 @@
 /**
- * The peer transport: the gRPC server for the peer protocol plus one
- * {@link PeerConnection} per other member. The raft driver hands it every message of a
+ * The peer transport: the peer port (raw raft lanes and the gRPC peer service on one
+ * listener per URL, peer-sniff.ts) plus one {@link PeerConnection} per other member. The raft driver hands it every message of a
  * Ready with {@link Transport.send}; MsgSnap takes the snapshot path (the leader streams a
  * consistent state snapshot with the message, then reports Finish or Failure to raft).
  */
 
-import type { Server as NetServer } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import type { peerpb, raftpb } from "@chainfire/api";
 import { peerpb as peer } from "@chainfire/api";
 import { type Message, MessageType, SnapshotStatus } from "@chainfire/raft";
 import type { StateSnapshot } from "@chainfire/storage";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { isTlsUrl } from "../config-urls.js";
 import { createUrlServer, listenOnUrl } from "../tls/listen.js";
 import type { TlsMaterial } from "../tls/tls-material.js";
 import { messageToWire } from "./codec.js";
 import { PeerConnection, type PeerLinkHost } from "./peer-connection.js";
 import { createPeerService, type PeerServiceHost } from "./peer-service.js";
-import { bindAddress } from "./urls.js";
+import { type SniffHandlers, sniffConnection } from "./peer-sniff.js";
+import { serveRawLane } from "./raw-lane-receiver.js";
 
 /** What the transport needs from the member. */
 export interface TransportHost extends PeerLinkHost, Omit<PeerServiceHost, "onPeerHello"> {
@@ -40,8 +40,10 @@ export class Transport {
   readonly #host: TransportHost;
   readonly #links = new Map<bigint, PeerConnection>();
   #server: Server | null = null;
-  /** TLS listeners of https:// peer URLs (their connections go to #server). */
-  readonly #tlsListeners: NetServer[] = [];
+  /** Listeners of the peer URLs (gRPC connections go to #server). */
+  readonly #listeners: NetServer[] = [];
+  /** Raw raft lanes peers opened to us. */
+  readonly #rawSockets = new Set<Socket>();
   #closed = false;
   readonly #sending = new Set<Promise<void>>();
 
@@ -66,30 +68,29 @@ export class Transport {
       }),
     );
     this.#server = server;
-    let injector: ReturnType<Server["createConnectionInjector"]> | undefined;
+    // One listener per URL (TLS ends there: reloadable certificates,
+    // --peer-cert-allowed-cn); each connection is sniffed: raw raft lanes to
+    // serveRawLane, gRPC (Hello, Snapshot, Forward) to the gRPC server.
+    const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+    const handlers: SniffHandlers = {
+      grpc: (socket) => injector.injectConnection(socket),
+      raw: (socket, first) => {
+        if (this.#closed) return socket.destroy();
+        this.#rawSockets.add(socket);
+        socket.once("close", () => this.#rawSockets.delete(socket));
+        serveRawLane(socket, first, this.#host);
+      },
+    };
     for (const url of urls) {
-      if (isTlsUrl(url)) {
-        // TLS ends in our listener (reloadable certificates, --peer-cert-allowed-cn).
-        injector ??= server.createConnectionInjector(ServerCredentials.createInsecure());
-        const inject = injector;
-        const listener = createUrlServer(
-          url,
-          this.#host.peerTls,
-          (socket) => inject.injectConnection(socket),
-          this.#host.logger,
-        );
-        this.#tlsListeners.push(listener);
-        await listenOnUrl(listener, url).catch((err: Error) => {
-          throw new Error(`cannot listen for peers on ${url}: ${err.message}`, { cause: err });
-        });
-        continue;
-      }
-      await new Promise<void>((resolve, reject) => {
-        server.bindAsync(bindAddress(url), ServerCredentials.createInsecure(), (err) =>
-          err
-            ? reject(new Error(`cannot listen for peers on ${url}: ${err.message}`, { cause: err }))
-            : resolve(),
-        );
+      const listener = createUrlServer(
+        url,
+        this.#host.peerTls,
+        (socket) => sniffConnection(socket, handlers),
+        this.#host.logger,
+      );
+      this.#listeners.push(listener);
+      await listenOnUrl(listener, url).catch((err: Error) => {
+        throw new Error(`cannot listen for peers on ${url}: ${err.message}`, { cause: err });
       });
     }
     // Say hello to everyone now: peers waiting out a reconnect backoff to us come back at once.
@@ -214,7 +215,9 @@ export class Transport {
     this.#links.clear();
     const server = this.#server;
     this.#server = null;
-    for (const l of this.#tlsListeners.splice(0)) if (l.listening) l.close();
+    for (const l of this.#listeners.splice(0)) if (l.listening) l.close();
+    for (const s of this.#rawSockets) s.destroy();
+    this.#rawSockets.clear();
     if (server) await shutdownServer(server, graceMs);
   }
 }
