@@ -5,7 +5,3 @@ export function grpcTarget(url: string): string {
   return `${u.hostname}:${port}`;
 }
 
-/** The host:port a server should bind for a listen URL; IPv6 hosts keep their brackets. */
-export function bindAddress(url: string): string {
-  return grpcTarget(url);
-}
