@@ -4,6 +4,7 @@
  * adopting of another run's members that hold its ports.
  * Runs against the compat targets (etcd until Chainfire is enabled).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compatTargets } from "../compat/targets.js";
@@ -39,6 +40,17 @@ describe("allocatePorts", () => {
     for (const port of ports) expect(await isPortFree(port)).toBe(true);
     const more = await allocatePorts(3);
     expect(more.some((port) => ports.includes(port))).toBe(false);
+  });
+
+  it("claims its window machine-wide: another process with the same pool id probes elsewhere", async () => {
+    const [mine] = await allocatePorts(1);
+    const script = `import(${JSON.stringify(new URL("./ports.ts", import.meta.url).pathname)}).then(async (m) => console.log((await m.allocatePorts(1))[0]))`;
+    // Same VITEST_POOL_ID as this worker: a second vitest run on this machine.
+    const out = execFileSync(process.execPath, ["--import", "tsx", "-e", script], {
+      env: { ...process.env, NODE_OPTIONS: "" },
+    }).toString();
+    const window = (port: number) => Math.floor((port - 12_000) / 2_000);
+    expect(window(Number(out.trim()))).not.toBe(window(mine!));
   });
 });
 

@@ -121,9 +121,13 @@ export class Cluster {
         return cluster;
       } catch (error) {
         lastError = error;
+        // Also a member that died of it while another process answered in its place.
         const portRace =
           (error instanceof ExitedError && /address already in use/i.test(error.logTail)) ||
-          error instanceof ForeignMemberError;
+          error instanceof ForeignMemberError ||
+          cluster.members.some(
+            (m) => m.state === "exited" && /address already in use/i.test(m.logTail(30)),
+          );
         if (!portRace || attempt === START_ATTEMPTS) {
           process.stderr.write(cluster.logTails());
           await cluster.close();
