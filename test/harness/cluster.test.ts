@@ -1,12 +1,14 @@
 /**
  * The harness itself, against real processes: leader discovery, SIGKILL and restart on the
- * same data dir, SIGSTOP/SIGCONT, SIGTERM, and a close() that leaves nothing behind.
+ * same data dir, SIGSTOP/SIGCONT, SIGTERM, a close() that leaves nothing behind, and no
+ * adopting of another run's members that hold its ports.
  * Runs against the compat targets (etcd until Chainfire is enabled).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compatTargets } from "../compat/targets.js";
-import { bytes, type EtcdGrpcClient, pollUntil } from "./index.js";
+import { bytes, Cluster, type EtcdGrpcClient, pollUntil } from "./index.js";
 import { allocatePorts, isPortFree } from "./ports.js";
 import { useCluster } from "./vitest.js";
 
@@ -39,6 +41,17 @@ describe("allocatePorts", () => {
     const more = await allocatePorts(3);
     expect(more.some((port) => ports.includes(port))).toBe(false);
   });
+
+  it("claims its window machine-wide: another process with the same pool id probes elsewhere", async () => {
+    const [mine] = await allocatePorts(1);
+    const script = `import(${JSON.stringify(new URL("./ports.ts", import.meta.url).pathname)}).then(async (m) => console.log((await m.allocatePorts(1))[0]))`;
+    // Same VITEST_POOL_ID as this worker: a second vitest run on this machine.
+    const out = execFileSync(process.execPath, ["--import", "tsx", "-e", script], {
+      env: { ...process.env, NODE_OPTIONS: "" },
+    }).toString();
+    const window = (port: number) => Math.floor((port - 12_000) / 2_000);
+    expect(window(Number(out.trim()))).not.toBe(window(mine!));
+  });
 });
 
 for (const kind of compatTargets()) {
@@ -59,6 +72,22 @@ for (const kind of compatTargets()) {
       expect(await c.leader()).toBe(leader);
       const list = await c.client(0).memberList();
       expect(list.members.map((m) => m.ID).sort()).toEqual([...c.ids].sort());
+    });
+
+    it("does not adopt another run's members that hold its ports (they answer /health and Status)", async () => {
+      const c = cluster();
+      const held = c.members.map((m) => ({
+        clientPort: m.config.clientPort,
+        peerPort: m.config.peerPort,
+        metricsPort: m.config.metricsPort,
+      }));
+      // A second cluster placed on the same ports: its members cannot bind, while the
+      // first cluster's members answer in their place. Before the id check this start
+      // succeeded and handed out a cluster that was not its own.
+      await expect(
+        Cluster.start({ kind, size: 3, placement: (i) => held[i]!, readyTimeoutMs: 20_000 }),
+      ).rejects.toThrow(/not ours|address already in use/);
+      expect(await c.waitForLeader()).toBeGreaterThanOrEqual(0);
     });
 
     it("SIGKILL of the leader: a new leader is elected; restart on the same data dir catches up", async () => {

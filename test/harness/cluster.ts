@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
+import { computeMemberId } from "../../packages/server/src/ids.js";
 import { forgetDir, trackDir } from "./cleanup.js";
 import { EtcdGrpcClient } from "./grpc-client.js";
 import {
@@ -87,6 +88,8 @@ export interface RestartOptions {
 export type KillSignal = "SIGKILL" | "SIGTERM";
 
 const START_ATTEMPTS = 3;
+/** Clusters spawned by this process (part of each cluster token). */
+let startSeq = 0;
 
 export class Cluster {
   private readonly clients = new Map<number, EtcdGrpcClient>();
@@ -118,8 +121,13 @@ export class Cluster {
         return cluster;
       } catch (error) {
         lastError = error;
+        // Also a member that died of it while another process answered in its place.
         const portRace =
-          error instanceof ExitedError && /address already in use/i.test(error.logTail);
+          (error instanceof ExitedError && /address already in use/i.test(error.logTail)) ||
+          error instanceof ForeignMemberError ||
+          cluster.members.some(
+            (m) => m.state === "exited" && /address already in use/i.test(m.logTail(30)),
+          );
         if (!portRace || attempt === START_ATTEMPTS) {
           process.stderr.write(cluster.logTails());
           await cluster.close();
@@ -151,7 +159,9 @@ export class Cluster {
     const peerUrl = (i: number) =>
       `${scheme}://${placements[i].host ?? "127.0.0.1"}:${placements[i].advertisePeerPort ?? placements[i].peerPort}`;
     const initialCluster = names.map((name, i) => `${name}=${peerUrl(i)}`).join(",");
-    const token = `chainfire-test-${process.pid}-${placements[0].clientPort}`;
+    // Unique per start (pid, sequence): member ids derive from it, and readIds tells our
+    // members from another start's by them.
+    const token = `chainfire-test-${process.pid}-${placements[0].clientPort}-${++startSeq}`;
     const members = names.map((name, i) => {
       const memberDir = join(dir, name);
       mkdirSync(memberDir, { recursive: true });
@@ -252,7 +262,17 @@ export class Cluster {
     if (member.state !== "exited")
       throw new Error(`${member.name} is still running; kill it first`);
     member.start();
-    if (options.waitReady ?? true) await member.waitHealthy(options.timeoutMs ?? 30_000);
+    if (!(options.waitReady ?? true)) return;
+    await member.waitHealthy(options.timeoutMs ?? 30_000);
+    // Still our member behind the port (see readIds)?
+    const status = await pollUntil(() => this.client(i).status(1000), {
+      timeoutMs: 10_000,
+      what: `Status of ${member.name}`,
+    });
+    const id = status.header?.memberId;
+    if (member.id !== undefined && id !== member.id) {
+      throw new ForeignMemberError(member.name, member.clientUrl, id, member.id);
+    }
   }
 
   /** Waits until member `i` reports healthy. */
@@ -338,6 +358,14 @@ export class Cluster {
     await Promise.all(this.members.map((m) => m.waitHealthy(timeoutMs)));
   }
 
+  /**
+   * Reads each member's id from Status and checks that it is the id our member computes
+   * (etcd's derivation from its peer URL and our cluster token, which holds our pid): a
+   * process of another test run that holds the same port (another vitest on this machine
+   * probing the same port window) answers /health and Status as well, while our member
+   * dies with "address already in use"; the tests would then use a cluster that vanishes
+   * under them.
+   */
   private async readIds(): Promise<void> {
     await Promise.all(
       this.members.map(async (m, i) => {
@@ -345,7 +373,10 @@ export class Cluster {
           timeoutMs: 10_000,
           what: `Status of ${m.name}`,
         });
-        m.id = status.header?.memberId;
+        const id = status.header?.memberId;
+        const ours = computeMemberId([m.advertisePeerUrl], m.config.initialClusterToken);
+        if (id !== ours) throw new ForeignMemberError(m.name, m.clientUrl, id, ours);
+        m.id = id;
       }),
     );
   }
@@ -362,6 +393,15 @@ export class Cluster {
       }),
     );
     return answers.filter((a) => a !== undefined);
+  }
+}
+
+/** A member's client port answered with another member's id (see readIds). */
+export class ForeignMemberError extends Error {
+  constructor(name: string, url: string, got: bigint | undefined, expected: bigint) {
+    super(
+      `${url} (${name}) answers as member ${got?.toString(16)}, not ours (${expected.toString(16)}): another process holds the port`,
+    );
   }
 }
 

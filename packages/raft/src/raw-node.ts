@@ -6,7 +6,7 @@ import {
 } from "./conf-change.js";
 import type { Config } from "./config.js";
 import { BugIndicatingError, StepLocalMessageError, StepPeerNotFoundError } from "./errors.js";
-import { localMessage } from "./messages.js";
+import { localMessage, reply } from "./messages.js";
 import { newRaft } from "./new-raft.js";
 import type { Raft } from "./raft.js";
 import { applyConfChange } from "./raft-config.js";
@@ -379,6 +379,29 @@ export class RawNode {
       r.appliedTo(rec.appliedIndex, rec.appliedSize);
       r.reduceUncommittedSize(rec.appliedSize);
     }
+  }
+
+  /**
+   * Heartbeats for a leader whose Ready processing is paused for a while (the member's
+   * Defragment closes and reopens the database that holds the log). Each carries the term
+   * and a commit index the follower already holds (at most its match, as raft's own
+   * heartbeats), so followers keep the leader and do not campaign while it cannot append;
+   * their responses may be stepped later. Nothing here changes (no Ready results, no
+   * bookkeeping of what was sent). Empty unless this node is the leader.
+   */
+  pausedHeartbeats(): Message[] {
+    const r = this.raft;
+    if (r.state !== StateType.Leader) return [];
+    const out: Message[] = [];
+    for (const [to, pr] of r.trk.progress) {
+      if (to === r.id) continue;
+      const m = reply(MessageType.MsgHeartbeat, to);
+      m.from = r.id;
+      m.term = r.term;
+      m.commit = Math.min(pr.match, r.raftLog.committed);
+      out.push(m);
+    }
+    return out;
   }
 
   /** The node's full status (configuration; Progress of every member on the leader). */

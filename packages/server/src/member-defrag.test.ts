@@ -11,7 +11,12 @@ const b = (s: string) => Buffer.from(s);
 describe("Member.defragment and Member.hash", () => {
   let c: TestCluster;
   beforeAll(async () => {
-    c = await TestCluster.start();
+    // Writes held during a defragment's pause (one close and reopen of RocksDB) wait for
+    // it. Measured on the 2-core CI machine under load (load average 13-16): pauses of
+    // 0.5-1.4 s, once 4.0 s (the reopen alone 3.2 s, no election: the leader heartbeats
+    // while paused). The test cluster's usual 3 s request timeout then failed every held
+    // write; etcd's default for this cluster would be 5.5 s. 15 s covers the slow disk.
+    c = await TestCluster.start({ deps: { requestTimeoutMs: 15_000 } });
     await c.waitLeader();
     await Promise.all(c.running().map((i) => c.member(i).ready));
   });

@@ -8,7 +8,11 @@
  * 2. Waits (bounded) until no snapshot stream, hash or other long read holds a RocksDB
  *    iterator, then pauses the raft loop (the Ready in flight finishes). Meanwhile this
  *    member's proposals are held, peer messages (forwarded proposals among them) are kept
- *    and stepped afterwards, and linearizable reads wait.
+ *    and stepped afterwards, and linearizable reads wait. The member keeps ticking: raft's
+ *    clock stands still, but a leader sends heartbeats on each tick (RaftDriver.tick), so
+ *    followers do not elect another leader when the pause outlasts the election timeout
+ *    (it did on a loaded machine: 500-1000 ms against the tests' 250 ms), which would drop
+ *    the proposals the paused leader holds and fail their writes after the request timeout.
  * 3. Compacts the raft log: a raft snapshot at the applied index, then the log is cut at
  *    the applied index — on the leader, at the lowest match index of its followers, so
  *    no follower that is merely behind needs a full snapshot.
@@ -35,8 +39,6 @@ export interface DefragHost {
   snapshotsSettled(): Promise<void>;
   /** The index to compact the raft log to (see the module comment). */
   compactTarget(): number;
-  pauseTicks(): void;
-  resumeTicks(): void;
   /** Called after the loop resumed (steps held peer messages, flushes held proposals). */
   resumed(): void;
   logger: { info(o: object, m: string): void };
@@ -54,12 +56,10 @@ export async function defragment(
   const driver = host.driver();
   for (;;) {
     await until(() => host.engine().idle, deadline, signal);
-    host.pauseTicks();
     await driver.pause({ holdMessages: true });
     if (host.engine().idle) break;
     // An iterator opened while the Ready in flight finished: let it end first.
     driver.resume();
-    host.resumeTicks();
     host.resumed();
   }
   const paused = performance.now();
@@ -72,7 +72,6 @@ export async function defragment(
     await host.engine().reopen();
   } finally {
     driver.resume();
-    host.resumeTicks();
     host.resumed();
     pausedMs = performance.now() - paused;
   }

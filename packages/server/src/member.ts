@@ -827,10 +827,6 @@ export class Member implements MemberContext {
                 this.#isLeader ? this.#driver.node.status().progress : undefined,
                 (id) => id !== this.id && this.#transport.isConnected(id),
               ),
-            pauseTicks: () => this.#stopTicking(),
-            resumeTicks: () => {
-              if (!this.#stop.signal.aborted) this.#startTicking();
-            },
             resumed: () => {
               for (const m of this.#driver.takeHeldMessages()) this.#step(m);
               this.#proposer.flush();

@@ -2,7 +2,8 @@
  * The Ready loop's ordering duties, on three in-process drivers wired to each other, with
  * each member's fsync gated by the test: acknowledgements leave only after the fsync
  * (DESIGN rule 1), and apply results are released after the write — before this Ready's
- * fsync only when every applied entry was already durable on this member.
+ * fsync only when every applied entry was already durable on this member. A leader paused
+ * for a defragment heartbeats on its ticks.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -297,5 +298,52 @@ describe("RaftDriver", () => {
       expect(m.released.slice(released[ms.indexOf(m)]).map((r) => r.index)).toEqual([slow]);
     }
     expect(leader.driver.node.basicStatus().hardState.term).toBe(term);
+  });
+
+  it("a leader paused for a defragment heartbeats on each tick; the answers wait for resume", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    clearInterval(ticker); // ticked by hand from here
+    const sentSince = (m: TestMember, n: number) =>
+      m.sent.slice(n).map((s) => `${MessageType[s.m.type]}>${s.m.to}`);
+    // Paused without holding messages (a snapshot install): ticks do nothing.
+    await leader.driver.pause();
+    let n = leader.sent.length;
+    leader.driver.tick();
+    expect(sentSince(leader, n)).toEqual([]);
+    leader.driver.resume();
+    // Paused with held messages (Defragment): each tick heartbeats every follower.
+    await leader.driver.pause({ holdMessages: true });
+    n = leader.sent.length;
+    leader.driver.tick();
+    leader.driver.tick();
+    expect(sentSince(leader, n)).toEqual([
+      "MsgHeartbeat>2",
+      "MsgHeartbeat>3",
+      "MsgHeartbeat>2",
+      "MsgHeartbeat>3",
+    ]);
+    // Both followers answer twice; the answers are held, not stepped.
+    const answers = (f: TestMember) =>
+      f.sent.filter((s) => s.m.type === MessageType.MsgHeartbeatResp && s.m.to === leader.id)
+        .length;
+    const base = ms.slice(1).map(answers);
+    await until("the followers' answers", () =>
+      ms.slice(1).every((f, i) => answers(f) >= base[i]! + 2),
+    );
+    await new Promise((r) => setImmediate(r)); // delivered to the paused leader
+    expect(leader.driver.node.basicStatus().softState.raftState).toBe(2);
+    leader.driver.resume();
+    const held = leader.driver.takeHeldMessages();
+    expect(
+      held.filter((m) => m.type === MessageType.MsgHeartbeatResp).length,
+    ).toBeGreaterThanOrEqual(4);
+    // A paused follower sends nothing on its ticks.
+    const follower = ms[1]!;
+    await follower.driver.pause({ holdMessages: true });
+    n = follower.sent.length;
+    follower.driver.tick();
+    expect(sentSince(follower, n)).toEqual([]);
+    follower.driver.resume();
   });
 });

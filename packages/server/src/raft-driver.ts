@@ -127,6 +127,8 @@ export class RaftDriver {
   /** Whether peer messages are kept (not dropped) while paused; see takeHeldMessages. */
   #holdMessages = false;
   #heldMessages: Message[] = [];
+  /** Paused with holdMessages and no Ready in flight: ticks send heartbeats (see tick). */
+  #heartbeatWhilePaused = false;
   #heldBytes = 0;
   #snapIndex: number;
   /** The sliced apply of the Ready in flight, when it took 10 turns or more (logged). */
@@ -203,7 +205,18 @@ export class RaftDriver {
     return held;
   }
 
+  /**
+   * Advances raft's clock by one tick. While paused with `holdMessages` (Defragment) the
+   * clock stands still, and a leader sends heartbeats instead (RawNode.pausedHeartbeats):
+   * the pause can outlast the election timeout, and followers that stop hearing from the
+   * leader would elect another one, losing the proposals it holds.
+   */
   tick(): void {
+    if (this.#heartbeatWhilePaused && this.#paused && !this.#stopped) {
+      const beats = this.#state.node.pausedHeartbeats();
+      if (beats.length > 0) this.#opts.hooks.send(beats);
+      return;
+    }
     if (!this.accepting) return;
     this.#state.node.tick();
     // A leader's heartbeats leave even while a long Ready is in flight.
@@ -267,11 +280,14 @@ export class RaftDriver {
     this.#paused = true;
     this.#holdMessages = opts.holdMessages ?? false;
     await this.#running;
+    // No Ready in flight any more: ticks may send a leader's heartbeats (see tick).
+    this.#heartbeatWhilePaused = this.#paused && this.#holdMessages;
   }
 
   /** Replaces the storage and node (while paused) and resumes the loop. */
   resume(state?: DriverState): void {
     this.#holdMessages = false;
+    this.#heartbeatWhilePaused = false;
     if (state) {
       this.#heldMessages = [];
       this.#heldBytes = 0;

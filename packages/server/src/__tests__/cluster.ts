@@ -73,25 +73,29 @@ export class TestCluster {
       deps: o.deps ?? {},
       member: o.member ?? {},
     };
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chainfire-member-test-"));
-    const c = new TestCluster(dir, opts);
-    for (let i = 0; i < opts.size; i++) {
-      c.slots.push({
-        name: `n${i + 1}`,
-        clientUrl: `http://127.0.0.1:${await freePort()}`,
-        peerUrl: `http://127.0.0.1:${await freePort()}`,
-        dataDir: path.join(dir, `n${i + 1}`),
-        member: undefined,
-        client: undefined,
-      });
-    }
-    try {
-      await Promise.all(c.slots.map((_, i) => c.startMember(i)));
-    } catch (err) {
+    // A port probed free can still be taken before a member binds it (by another test
+    // run on this machine probing the same window): then start again on fresh ports.
+    for (let attempt = 1; ; attempt++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chainfire-member-test-"));
+      const c = new TestCluster(dir, opts);
+      for (let i = 0; i < opts.size; i++) {
+        c.slots.push({
+          name: `n${i + 1}`,
+          clientUrl: `http://127.0.0.1:${await freePort()}`,
+          peerUrl: `http://127.0.0.1:${await freePort()}`,
+          dataDir: path.join(dir, `n${i + 1}`),
+          member: undefined,
+          client: undefined,
+        });
+      }
+      // allSettled: every member that did start is closed again on failure.
+      const started = await Promise.allSettled(c.slots.map((_, i) => c.startMember(i)));
+      const failed = started.find((r) => r.status === "rejected");
+      if (!failed) return c;
       await c.close();
-      throw err;
+      const err: unknown = failed.reason;
+      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
     }
-    return c;
   }
 
   options(i: number): MemberOptions {
