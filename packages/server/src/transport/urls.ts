@@ -4,4 +4,3 @@ export function grpcTarget(url: string): string {
   const port = u.port !== "" ? u.port : u.protocol === "https:" ? "443" : "80";
   return `${u.hostname}:${port}`;
 }
-
