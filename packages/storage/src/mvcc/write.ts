@@ -342,25 +342,17 @@ export class MvccWrite {
    * writes go straight to the batch (no staging, no undo log).
    */
   #run<T>(direct: boolean, fn: (ctx: TxnCtx) => T): T {
-    this.#live();
-    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
-    const mark = this.#events.length;
-    const view = this.#view;
-    view.direct = direct;
+    const { ctx, mark } = this.#enter(direct);
     let result: T;
     try {
       result = fn(ctx);
     } catch (e) {
-      if (!direct) view.rollbackStaged();
-      else if (ctx.sub > 0)
-        throw new StorageBugError("a direct write failed after writing", { cause: e });
-      this.#events.length = mark;
+      this.#abandon(direct, ctx, mark, e);
       throw e;
     } finally {
-      view.direct = false;
+      this.#view.direct = false;
     }
-    if (!direct) view.commitStaged();
-    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
+    this.#leave(direct, ctx);
     return result;
   }
 
@@ -369,26 +361,41 @@ export class MvccWrite {
     direct: boolean,
     fn: (ctx: TxnCtx) => Generator<void, T, void>,
   ): Generator<void, T, void> {
-    this.#live();
-    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
-    const mark = this.#events.length;
-    const view = this.#view;
-    view.direct = direct;
+    const { ctx, mark } = this.#enter(direct);
     let result: T;
     try {
       result = yield* fn(ctx);
     } catch (e) {
-      if (!direct) view.rollbackStaged();
-      else if (ctx.sub > 0)
-        throw new StorageBugError("a direct write failed after writing", { cause: e });
-      this.#events.length = mark;
+      this.#abandon(direct, ctx, mark, e);
       throw e;
     } finally {
-      view.direct = false;
+      this.#view.direct = false;
     }
-    if (!direct) view.commitStaged();
-    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
+    this.#leave(direct, ctx);
     return result;
+  }
+
+  /** Starts a transaction of {@link #run} / {@link #runSteps}. */
+  #enter(direct: boolean): { ctx: TxnCtx; mark: number } {
+    this.#live();
+    const ctx: TxnCtx = { beginRev: this.#rev, sub: 0, events: this.#events };
+    this.#view.direct = direct;
+    return { ctx, mark: this.#events.length };
+  }
+
+  /** A transaction failed: undo its staged writes and events (a direct one cannot be). */
+  #abandon(direct: boolean, ctx: TxnCtx, mark: number, cause: unknown): void {
+    if (!direct) this.#view.rollbackStaged();
+    else if (ctx.sub > 0) {
+      throw new StorageBugError("a direct write failed after writing", { cause });
+    }
+    this.#events.length = mark;
+  }
+
+  /** A transaction succeeded: keep its staged writes; it took a revision if it wrote. */
+  #leave(direct: boolean, ctx: TxnCtx): void {
+    if (!direct) this.#view.commitStaged();
+    if (ctx.sub > 0) this.#rev = ctx.beginRev + 1;
   }
 
   #execPut(ctx: TxnCtx, req: PutRequest): PutResult {
