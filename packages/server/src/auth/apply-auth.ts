@@ -12,6 +12,7 @@ import { ErrAuthFailed, ErrUserEmpty, EtcdError, type internalpb } from "@chainf
 import type { MvccWrite } from "@chainfire/storage";
 import type { AuthStore } from "./auth-store.js";
 import {
+  ADMIN_REQUESTS,
   type AuthInfo,
   checkAdmin,
   checkDeleteRange,
@@ -40,21 +41,6 @@ export interface AuthenticateResult {
 
 type Request = NonNullable<internalpb.InternalRequest["request"]>;
 
-/** Auth requests that need the root role (etcd's needAdminPermission). */
-const ADMIN_CASES: ReadonlySet<Request["$case"]> = new Set([
-  "authEnable",
-  "authDisable",
-  "authUserAdd",
-  "authUserDelete",
-  "authUserChangePassword",
-  "authUserGrantRole",
-  "authUserRevokeRole",
-  "authRoleAdd",
-  "authRoleDelete",
-  "authRoleGrantPermission",
-  "authRoleRevokePermission",
-]);
-
 /** The requester recorded in the header (undefined: none). */
 export function headerAuthInfo(h: internalpb.RequestHeader | undefined): AuthInfo | undefined {
   if (h === undefined || (h.username === "" && h.authRevision === 0n)) return undefined;
@@ -72,7 +58,7 @@ export function authorizeAtApply(
   const r = req.request;
   if (r === undefined) return;
   const ai = headerAuthInfo(req.header);
-  if (ADMIN_CASES.has(r.$case)) {
+  if (ADMIN_REQUESTS.has(r.$case)) {
     checkAdmin(store, ai);
     return;
   }

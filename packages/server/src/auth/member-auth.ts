@@ -18,7 +18,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { ErrAuthFailed, ErrInvalidAuthToken, EtcdError } from "@chainfire/api";
 import type { AuthStore } from "./auth-store.js";
 import { hashPassword, verifyPassword } from "./password.js";
-import type { AuthInfo } from "./permissions.js";
+import { ADMIN_REQUESTS, type AuthInfo } from "./permissions.js";
 import { TokenManager } from "./tokens.js";
 
 /** The part of a grpc-js call identity resolution reads. */
@@ -75,17 +75,7 @@ const CLIENT_REQUESTS: ReadonlySet<string> = new Set([
   "compaction",
   "leaseGrant",
   "leaseRevoke",
-  "authEnable",
-  "authDisable",
-  "authUserAdd",
-  "authUserDelete",
-  "authUserChangePassword",
-  "authUserGrantRole",
-  "authUserRevokeRole",
-  "authRoleAdd",
-  "authRoleDelete",
-  "authRoleGrantPermission",
-  "authRoleRevokePermission",
+  ...ADMIN_REQUESTS,
   "authAuthenticate",
 ]);
 

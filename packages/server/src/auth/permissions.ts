@@ -21,6 +21,21 @@ import {
 import { compareBytes } from "@chainfire/storage";
 import { type AuthPermission, type AuthStore, hasRootRole } from "./auth-store.js";
 
+/** Auth requests that need the root role (etcd's needAdminPermission). */
+export const ADMIN_REQUESTS: ReadonlySet<string> = new Set([
+  "authEnable",
+  "authDisable",
+  "authUserAdd",
+  "authUserDelete",
+  "authUserChangePassword",
+  "authUserGrantRole",
+  "authUserRevokeRole",
+  "authRoleAdd",
+  "authRoleDelete",
+  "authRoleGrantPermission",
+  "authRoleRevokePermission",
+]);
+
 /** Who sent a request: the user and the auth revision it was checked at (0: nobody). */
 export interface AuthInfo {
   username: string;
