@@ -12,8 +12,18 @@ export class EtcdctlProcess {
   /** Exit code (or null after a signal) once the process has exited. */
   exitCode: number | null | undefined;
   readonly exited: Promise<void>;
+  readonly #keepEmptyLines: boolean;
 
-  constructor(endpoints: readonly string[], args: readonly string[]) {
+  /**
+   * `keepEmptyLines`: {@link lines} keeps empty lines (etcdctl watch prints an empty value
+   * as one); by default they are dropped.
+   */
+  constructor(
+    endpoints: readonly string[],
+    args: readonly string[],
+    opts: { keepEmptyLines?: boolean } = {},
+  ) {
+    this.#keepEmptyLines = opts.keepEmptyLines ?? false;
     const env: NodeJS.ProcessEnv = {};
     for (const [key, value] of Object.entries(process.env)) {
       if (!key.startsWith("ETCDCTL_")) env[key] = value;
@@ -39,15 +49,18 @@ export class EtcdctlProcess {
     );
   }
 
-  /** Complete, non-empty stdout lines. */
+  /** Complete stdout lines (without empty ones unless kept). */
   get lines(): string[] {
-    return this.out
-      .split("\n")
-      .slice(0, -1)
-      .filter((line) => line !== "");
+    const all = this.out.split("\n").slice(0, -1);
+    return this.#keepEmptyLines ? all : all.filter((line) => line !== "");
   }
 
-  /** Waits until stdout has at least `n` complete non-empty lines. */
+  /** Writes one line to etcdctl's stdin (interactive watch). */
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  /** Waits until stdout has at least `n` complete lines (see {@link lines}). */
   waitLines(n: number, what: string, timeoutMs = 30_000): Promise<string[]> {
     return pollUntil(() => (this.lines.length >= n ? this.lines : undefined), {
       timeoutMs,

@@ -12,65 +12,12 @@
  *
  * Verified against etcd 3.4.23 first (CHAINFIRE_COMPAT_TARGETS=etcd).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { Etcd3, type IKeyValue } from "etcd3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bytes, pollUntil } from "../harness/index.js";
 import { useCluster } from "../harness/vitest.js";
+import { EtcdctlProcess } from "./etcdctl-process.js";
 import { compatTargets } from "./targets.js";
-
-/** A long-running etcdctl whose stdout is collected line by line. */
-class EtcdctlProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  out = "";
-  err = "";
-  exited = false;
-
-  constructor(endpoints: readonly string[], args: readonly string[]) {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (!key.startsWith("ETCDCTL_")) env[key] = value;
-    }
-    env.ETCDCTL_API = "3";
-    this.child = spawn(
-      process.env.ETCDCTL_BIN ?? "etcdctl",
-      [`--endpoints=${endpoints.join(",")}`, ...args],
-      { env, stdio: ["pipe", "pipe", "pipe"] },
-    );
-    this.child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      this.out += c;
-    });
-    this.child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      this.err += c;
-    });
-    this.child.once("exit", () => {
-      this.exited = true;
-    });
-  }
-
-  get lines(): string[] {
-    return this.out.split("\n").slice(0, -1);
-  }
-
-  /** Waits until stdout has at least `n` complete lines. */
-  async waitLines(n: number, what: string): Promise<string[]> {
-    return pollUntil(() => (this.lines.length >= n ? this.lines : undefined), {
-      timeoutMs: 10_000,
-      what: `${what} (stdout so far: ${JSON.stringify(this.out)}, stderr: ${JSON.stringify(this.err)})`,
-    });
-  }
-
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise<void>((r) => this.child.once("exit", () => r()));
-    this.child.kill("SIGKILL");
-    await exited;
-  }
-}
 
 for (const kind of compatTargets()) {
   describe(`watch clients against ${kind}`, () => {
@@ -81,7 +28,7 @@ for (const kind of compatTargets()) {
     });
     const etcdctl = (args: string[], member?: number) => {
       const endpoints = member === undefined ? cluster().endpoints : [cluster().endpoints[member]!];
-      const p = new EtcdctlProcess(endpoints, args);
+      const p = new EtcdctlProcess(endpoints, args, { keepEmptyLines: true });
       procs.push(p);
       return p;
     };
@@ -128,7 +75,7 @@ for (const kind of compatTargets()) {
             for (let i = 0; i + 3 <= w.lines.length; i += 3) triples.push(w.lines.slice(i, i + 3));
             const real = triples.filter((t) => t[1] !== "ecw/ready");
             if (real.length >= 3) return real;
-            await w.waitLines(w.lines.length + 1, "three events");
+            await w.waitLines(w.lines.length + 1, "three events", 10_000);
           }
         };
         expect((await events()).flat()).toEqual([
@@ -149,7 +96,7 @@ for (const kind of compatTargets()) {
         await put("ecr/k", "2");
         await del("ecr/k");
         const w = etcdctl(["watch", "ecr/k", "--rev", `${first}`, "--prev-kv"]);
-        const lines = await w.waitLines(13, "the replayed history");
+        const lines = await w.waitLines(13, "the replayed history", 10_000);
         expect(lines).toEqual([
           "PUT",
           "ecr/k",
