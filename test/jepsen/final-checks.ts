@@ -167,3 +167,25 @@ export async function sentinel(
     { timeoutMs: LIVENESS_BOUND_MS, what: "the final write" },
   );
 }
+
+/** The check a run records when it threw; the members' log tails go to `log`. */
+export function runFailed(
+  error: unknown,
+  cluster: Cluster | undefined,
+  log: (line: string) => void,
+): CheckResult {
+  if (cluster) log(cluster.logTails(30));
+  return { name: "run", status: "fail", detail: `the run itself failed: ${describeError(error)}` };
+}
+
+/** Closes the cluster, then the network namespaces; a cluster that fails to close is logged. */
+export async function closeRun(
+  cluster: Cluster | undefined,
+  net: { close(): Promise<void> } | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  await cluster
+    ?.close()
+    .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
+  await net?.close();
+}

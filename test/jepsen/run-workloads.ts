@@ -9,9 +9,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cluster } from "../harness/index.js";
 import { NetnsNetwork, netnsSupport } from "../harness/netns.js";
-import { delay, describeError } from "../harness/wait.js";
+import { delay } from "../harness/wait.js";
 import { Connections } from "./connections.js";
-import { hashKvCheck, liveness, waitAllHealthy } from "./final-checks.js";
+import { closeRun, hashKvCheck, liveness, runFailed, waitAllHealthy } from "./final-checks.js";
 import { SNAPSHOT_TUNING } from "./nemesis/failpoint-nemeses.js";
 import { type NemesisContext, selectNemeses } from "./nemesis/nemeses.js";
 import { healAll, runSchedule } from "./nemesis/schedule.js";
@@ -134,18 +134,10 @@ export async function runWorkload(options: RunOptions): Promise<RunReport> {
     else throw new Error(`unknown workload ${options.workload}`);
     checks.push(await hashKvCheck(c, cs, recorder));
   } catch (error) {
-    checks.push({
-      name: "run",
-      status: "fail",
-      detail: `the run itself failed: ${describeError(error)}`,
-    });
-    if (cluster) log(cluster.logTails(30));
+    checks.push(runFailed(error, cluster, log));
   } finally {
     conns?.close();
-    await cluster
-      ?.close()
-      .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
-    await net?.close();
+    await closeRun(cluster, net, log);
   }
   const report = summarize({
     options: { ...options, log: undefined },

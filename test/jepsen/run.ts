@@ -24,10 +24,12 @@ import { checkWatch } from "./checker/watch.js";
 import { faketimeLibrary, MemberClocks } from "./clock.js";
 import { Connections } from "./connections.js";
 import {
+  closeRun,
   hashKvCheck,
   LIVENESS_BOUND_MS,
   leaseCheck,
   liveness,
+  runFailed,
   sentinel,
   waitAllHealthy,
 } from "./final-checks.js";
@@ -323,18 +325,10 @@ export async function runJepsen(options: RunOptions): Promise<RunReport> {
     if (options.leaseTtlSec > 0) checks.push(await leaseCheck(c, conns, leaseLog, options));
     checks.push(await hashKvCheck(c, conns, recorder));
   } catch (error) {
-    checks.push({
-      name: "run",
-      status: "fail",
-      detail: `the run itself failed: ${describeError(error)}`,
-    });
-    if (cluster) log(cluster.logTails(30));
+    checks.push(runFailed(error, cluster, log));
   } finally {
     connections?.close();
-    await cluster
-      ?.close()
-      .catch((error: unknown) => log(`closing the cluster: ${describeError(error)}`));
-    await net?.close();
+    await closeRun(cluster, net, log);
     for (const p of proxies ?? []) await p.close();
     clocks?.close();
   }
