@@ -3,7 +3,9 @@
 # importNpmLock fetches only what has one. npm's own rule fills them in:
 #   node_modules/<name> at <version>  ->  <registry>/<name>/-/<basename of name>-<version>.tgz
 # (the lock's `integrity` still pins every tarball). Workspace links and entries that
-# already say where they come from are left alone.
+# already say where they come from are left alone, and so are other platforms' optional
+# builds listed without an integrity (the project's npm mirror does not serve them; the
+# lock lists them only so that `npm ci` accepts it): importNpmLock skips them.
 { lib }:
 
 lock:

@@ -584,6 +584,10 @@ describe("nix/npm-lock.nix (registry URLs for importNpmLock)", () => {
     version?: string;
     resolved?: string;
     link?: boolean;
+    integrity?: string;
+    optional?: boolean;
+    os?: string[];
+    cpu?: string[];
   }
   let lock: Record<string, LockEntry>;
   beforeAll(() => {
@@ -596,6 +600,9 @@ describe("nix/npm-lock.nix (registry URLs for importNpmLock)", () => {
   it("gives every registry package of package-lock.json a tarball URL", () => {
     const without = Object.entries(lock)
       .filter(([, e]) => e.resolved === undefined)
+      // Other platforms' optional builds the lock lists without an integrity (this
+      // machine's mirror does not serve them, see .ci/run): nothing fetches them here.
+      .filter(([, e]) => !(e.optional && e.integrity === undefined && (e.os || e.cpu)))
       .map(([path]) => path);
     // Only the root and the workspace packages themselves come from no registry.
     expect(
