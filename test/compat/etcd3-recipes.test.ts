@@ -64,40 +64,47 @@ for (const kind of compatTargets()) {
       console.info(`lock: ${contended} contended acquisitions retried`);
     });
 
+    let attempt = 0;
     it("election: campaign, observe, proclaim, resign hands over to the next candidate", async () => {
-      const first = on(0).election("recipes-el", 5);
-      const second = on(1).election("recipes-el", 5);
+      // A fresh election per attempt: a retry must not queue behind the campaigns of a
+      // failed first attempt (their leases are still kept alive by these clients).
+      const name = `recipes-el-${++attempt}`;
+      const first = on(0).election(name, 5);
+      const second = on(1).election(name, 5);
       const a = first.campaign("alpha");
       await a.wait();
       const b = second.campaign("beta");
-      let bElected = false;
-      b.on("elected", () => {
-        bElected = true;
-      });
-      const observer = await on(2).election("recipes-el", 5).observe();
+      // Listen from the start: "elected" may fire before a later b.wait() would subscribe.
+      const bElected = b.wait();
+      let elected = false;
+      bElected.then(
+        () => {
+          elected = true;
+        },
+        () => {},
+      );
+      const observer = await on(2).election(name, 5).observe();
       const seen: string[] = [];
       observer.on("change", (v: string | undefined) => seen.push(String(v)));
       try {
         expect(observer.leader()).toBe("alpha");
-        expect(await on(2).election("recipes-el").leader()).toBe("alpha");
+        expect(await on(2).election(name).leader()).toBe("alpha");
         await a.proclaim("alpha-2");
         await pollUntil(() => (observer.leader() === "alpha-2" ? true : undefined), {
           timeoutMs: 10_000,
           what: "the observer seeing the proclaimed value",
         });
-        expect(bElected).toBe(false);
+        expect(elected).toBe(false);
         await a.resign();
-        await b.wait();
-        expect(bElected).toBe(true);
+        await bElected;
         await pollUntil(() => (observer.leader() === "beta" ? true : undefined), {
           timeoutMs: 10_000,
           what: "the observer seeing the new leader",
         });
         expect(seen).toContain("alpha-2");
         expect(seen.at(-1)).toBe("beta");
-        await b.resign();
       } finally {
-        await observer.cancel();
+        await Promise.allSettled([a.resign(), b.resign(), observer.cancel()]);
       }
     });
 

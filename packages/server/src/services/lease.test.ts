@@ -220,27 +220,38 @@ describe("Lease service", () => {
 
   it("the leader stops during keep-alives: the client moves on and the lease survives", async () => {
     leader = await c.waitLeader();
-    const g = await lease(c, leader).grant(2n);
+    // TTL 5 s: one keep-alive may wait out its 2 s deadline on a member that cannot reach a
+    // leader during the election and the lease must still survive; a client that never
+    // moved on would lose it within TTL + one election timeout.
+    const ttl = 5n;
+    const g = await lease(c, leader).grant(ttl);
     await kv(c.client(leader)).put({ key: b("ls/k"), value: b("v"), lease: g.ID });
     const k = keeper(c, g.ID, leader, 300);
-    await pollUntil(() => (k.ttls.length >= 2 ? true : undefined), 5_000, "keep-alives");
-    await c.stopMember(leader);
-    const next = await c.waitLeader();
-    expect(next).not.toBe(leader);
-    const changed = performance.now();
-    const answered = k.ttls.length;
-    await pollUntil(
-      async () => {
-        expect(await keyExists(c, next, "ls/k")).toBe(true);
-        expect((await lease(c, next).timeToLive(g.ID)).TTL).toBeGreaterThanOrEqual(0n);
-        return performance.now() - changed > 2 * 2_000 + 500 ? true : undefined;
-      },
-      15_000,
-      "two TTLs after the leader change",
-    );
-    await k.stop();
-    expect(k.ttls.length).toBeGreaterThan(answered + 5);
-    expect(new Set(k.ttls)).toEqual(new Set([2n]));
-    await lease(c, next).revoke(g.ID);
-  });
+    const stopped = leader;
+    try {
+      await pollUntil(() => (k.ttls.length >= 2 ? true : undefined), 5_000, "keep-alives");
+      await c.stopMember(stopped);
+      const next = await c.waitLeader();
+      expect(next).not.toBe(stopped);
+      const changed = performance.now();
+      const answered = k.ttls.length;
+      await pollUntil(
+        async () => {
+          expect(await keyExists(c, next, "ls/k")).toBe(true);
+          expect((await lease(c, next).timeToLive(g.ID)).TTL).toBeGreaterThanOrEqual(0n);
+          return performance.now() - changed > 2 * Number(ttl) * 1_000 + 500 ? true : undefined;
+        },
+        25_000,
+        "two TTLs after the leader change",
+      );
+      await k.stop();
+      expect(k.ttls.length, `failures: ${k.failures.join("; ")}`).toBeGreaterThan(answered + 5);
+      expect(new Set(k.ttls)).toEqual(new Set([ttl]));
+      await lease(c, next).revoke(g.ID);
+    } finally {
+      await k.stop();
+      // Later tests (and a retry) need all three members again.
+      if (!c.running().includes(stopped)) await c.startMember(stopped);
+    }
+  }, 60_000);
 });

@@ -120,14 +120,14 @@ export function keeper(c: TestCluster, id: bigint, start: number, intervalMs: nu
   const loop = (async () => {
     while (!stopped) {
       const up = c.running();
-      if (!up.includes(at)) at = up[(up.indexOf(at) + 1 + up.length) % up.length] ?? up[0];
+      if (up.length === 0) break; // the cluster is gone (a failed test's teardown)
+      if (!up.includes(at)) at = up[0];
       try {
         const r = await keepAliveOnce(leaseClient(c, at), id, 2_000);
         ttls.push(r.TTL);
       } catch (err) {
-        failures.push(`${c.slots[at].name}: ${(err as Error).message}`);
-        const i = up.indexOf(at);
-        at = up[(i + 1) % up.length];
+        failures.push(`${c.slots[at]?.name ?? at}: ${(err as Error).message}`);
+        at = up[(up.indexOf(at) + 1) % up.length];
         continue; // retry at once on the next member
       }
       // Pacing a client, not synchronisation.
