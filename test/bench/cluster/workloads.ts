@@ -44,6 +44,15 @@ export const WORKLOADS: readonly Workload[] = [
     description: "put, 1000 clients, 100 connections, to the leader",
   },
   {
+    // As `etcdctl check perf` drives its load: one connection per client.
+    name: "put-1000-conns",
+    operation: "put",
+    clients: 1000,
+    connections: 1000,
+    placement: "leader",
+    description: "put, 1000 clients, 1000 connections (one each), to the leader",
+  },
+  {
     name: "put-1000-all",
     operation: "put",
     clients: 1000,
