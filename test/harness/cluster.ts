@@ -300,7 +300,7 @@ export class Cluster {
    * Waits until a running member is leader and every running member that answers
    * agrees on it; returns its index.
    */
-  async waitForLeader(timeoutMs = 15_000): Promise<number> {
+  async waitForLeader(timeoutMs = 20_000): Promise<number> {
     return pollUntil(
       async () => {
         const statuses = await this.statuses(1000);

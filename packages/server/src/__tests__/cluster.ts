@@ -167,7 +167,7 @@ export class TestCluster {
   }
 
   /** Waits until every running member agrees on one leader; returns its index. */
-  async waitLeader(timeoutMs = 10_000): Promise<number> {
+  async waitLeader(timeoutMs = 20_000): Promise<number> {
     return pollUntil(
       () => {
         const up = this.running();
