@@ -158,9 +158,23 @@ describe.each(compatTargets())("watch regressions on %s", (kind) => {
     );
     try {
       await pollUntil(
-        () =>
-          stream.watches.every((w) => w.created && lastRev(w.events) >= final) ? true : undefined,
+        () => (stream.watches.every((w) => w.created && caughtUp(w, final)) ? true : undefined),
         { timeoutMs: 60_000, what: "all 200 watches to reach the last write" },
+      );
+    } catch (err) {
+      // Which watches are behind, and where they stopped (for the failure report).
+      const behind = stream.watches
+        .map((w, i) => ({ i, w }))
+        .filter(({ w }) => !w.created || !caughtUp(w, final));
+      const shown = behind
+        .slice(0, 20)
+        .map(
+          ({ i, w }) =>
+            `#${i} id ${w.id} from ${w.from} ${w.created ? "created" : "NOT created"}, ${w.events.length} events, last ${lastRev(w.events)}`,
+        );
+      throw new Error(
+        `${(err as Error).message}; final revision ${final}; ${behind.length} watches behind ` +
+          `(${stream.problems.length} problems: ${stream.problems.slice(0, 5).join("; ")}): ${shown.join("; ")}`,
       );
     } finally {
       stream.close();
@@ -280,6 +294,14 @@ function openMultiplexed(conns: Connections, member: number, prefix: string, cou
       }),
     );
   return { watches, problems, progress, requestProgress, close: () => call.cancel() };
+}
+
+/**
+ * Whether watch `w` has every event it is owed up to `final`. A watch created from "now"
+ * after the last write (a slow machine answers the 200 creates slowly) is owed none.
+ */
+function caughtUp(w: MuxWatch, final: number): boolean {
+  return w.from > final || lastRev(w.events) >= final;
 }
 
 function lastRev(events: WatchEvent[]): number {
