@@ -55,38 +55,6 @@ describe("peer lanes", () => {
     expect(lane.queued).toBe(0);
   });
 
-  it("writes a flush's batches between one cork and uncork, and holds nothing after it", () => {
-    const calls: string[] = [];
-    class Corking extends FakeStream {
-      cork(): void {
-        calls.push("cork");
-      }
-      uncork(): void {
-        calls.push("uncork");
-      }
-      override write(b: peerpb.RaftBatch): boolean {
-        calls.push("write");
-        return super.write(b);
-      }
-    }
-    const lane = new PeerLane();
-    const s = new Corking();
-    open(lane, s);
-    // Two batches: the first one fills MAX_BATCH_BYTES.
-    lane.push([
-      msg(raftpb.MessageType.MsgApp, MAX_BATCH_BYTES),
-      msg(raftpb.MessageType.MsgApp, 10),
-    ]);
-    lane.flush(header);
-    expect(calls).toEqual(["cork", "write", "write", "uncork"]);
-    // Pushed back: the rest waits for drain, and the socket is uncorked meanwhile.
-    calls.length = 0;
-    s.full = true;
-    lane.push([msg(raftpb.MessageType.MsgApp, 10)]);
-    lane.flush(header);
-    expect(calls).toEqual(["cork", "write", "uncork"]);
-  });
-
   it("splits batches past MAX_BATCH_BYTES and waits for drain when pushed back", () => {
     const lane = new PeerLane();
     const s = new FakeStream();
