@@ -35,9 +35,6 @@ export function isControlMessage(m: raftpb.Message): boolean {
 export interface BatchSink {
   /** Writes one batch; false means "stop until drain". */
   write(b: peerpb.RaftBatch): boolean;
-  /** Holds writes until {@link uncork}, to send them in one system call. */
-  cork?(): void;
-  uncork?(): void;
   once(event: "drain", listener: () => void): unknown;
   end(): void;
 }
@@ -88,18 +85,7 @@ export class PeerLane {
   flush(header: () => BatchHeader): void {
     const stream = this.#stream;
     if (stream === null || this.#queue.length === 0) return;
-    // The batches of one flush leave in one system call, and at once: a Ready's messages
-    // go out before its own write to disk starts, so followers work in parallel with it.
-    stream.cork?.();
-    try {
-      this.#writeQueued(stream, header, header());
-    } finally {
-      stream.uncork?.();
-    }
-  }
-
-  #writeQueued(stream: BatchSink, header: () => BatchHeader, h: BatchHeader): void {
-    const { clusterId, from, to } = h;
+    const { clusterId, from, to } = header();
     while (this.#queue.length > 0 && !this.#blocked) {
       let bytes = 0;
       let n = 0;

@@ -92,25 +92,23 @@ export class RawLaneStream extends EventEmitter implements BatchSink {
   }
 
   /**
-   * Sends one batch; false when the socket buffers too much (wait for "drain"). Written
-   * at once unless {@link cork}ed (PeerLane corks the batches of one flush).
+   * Sends one batch; false when the socket buffers too much (wait for "drain"). Writes of
+   * one event-loop turn leave together, in one system call, at the end of the turn.
    */
   write(b: peerpb.RaftBatch): boolean {
     if (this.#done) return true;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
     return this.#socket.write(encodeBatch(b));
   }
 
-  cork(): void {
-    if (this.#done || this.#corked) return;
-    this.#corked = true;
-    this.#socket.cork();
-  }
-
-  uncork(): void {
-    if (!this.#corked) return;
+  readonly #uncork = () => {
     this.#corked = false;
     this.#socket.uncork();
-  }
+  };
 
   /** Closes the lane (written data is flushed if the peer reads it soon). Idempotent. */
   end(): void {
