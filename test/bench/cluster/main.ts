@@ -245,11 +245,14 @@ async function warmCluster(
     total: undefined,
     warmupSec: 0,
     durationSec: options.clusterWarmupSec,
-    onProgress: (p) =>
-      progress(
-        `[${target}] warming up the cluster (put-100) ${p.elapsedSec.toFixed(0)}s ` +
-          `${p.opsPerSec.toLocaleString("en-US")} ops/s`,
-      ),
+    onProgress: (p) => {
+      if (progressIsTty || Math.round(p.elapsedSec) % 5 === 0) {
+        progress(
+          `[${target}] warming up the cluster (put-100) ${p.elapsedSec.toFixed(0)}s ` +
+            `${p.opsPerSec.toLocaleString("en-US")} ops/s`,
+        );
+      }
+    },
   });
   progress(`[${target}] warmed up: ${result.ops.toLocaleString("en-US")} puts`, true);
 }

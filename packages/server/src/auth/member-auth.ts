@@ -18,7 +18,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { ErrAuthFailed, ErrInvalidAuthToken, EtcdError } from "@chainfire/api";
 import type { AuthStore } from "./auth-store.js";
 import { hashPassword, verifyPassword } from "./password.js";
-import { ADMIN_REQUESTS, type AuthInfo } from "./permissions.js";
+import { ADMIN_REQUESTS, type AuthInfo, type RequestCase } from "./permissions.js";
 import { TokenManager } from "./tokens.js";
 
 /** The part of a grpc-js call identity resolution reads. */
@@ -68,7 +68,7 @@ export function requesterOf(request: { $case: string } | undefined): AuthInfo | 
   return current.getStore();
 }
 
-const CLIENT_REQUESTS: ReadonlySet<string> = new Set([
+const CLIENT_REQUESTS: ReadonlySet<string> = new Set<RequestCase>([
   "put",
   "deleteRange",
   "txn",

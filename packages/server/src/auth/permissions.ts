@@ -17,12 +17,16 @@ import {
   ErrUserNotFound,
   EtcdError,
   type etcdserverpb,
+  type internalpb,
 } from "@chainfire/api";
 import { compareBytes } from "@chainfire/storage";
 import { type AuthPermission, type AuthStore, hasRootRole } from "./auth-store.js";
 
+/** The kind of a replicated request (its `$case`). */
+export type RequestCase = NonNullable<internalpb.InternalRequest["request"]>["$case"];
+
 /** Auth requests that need the root role (etcd's needAdminPermission). */
-export const ADMIN_REQUESTS: ReadonlySet<string> = new Set([
+export const ADMIN_REQUESTS: ReadonlySet<RequestCase> = new Set<RequestCase>([
   "authEnable",
   "authDisable",
   "authUserAdd",
