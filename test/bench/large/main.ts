@@ -12,7 +12,8 @@
  *
  * A benchmark, not a test: it prints numbers and asserts nothing.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { etcdserverpb } from "@chainfire/api";
@@ -30,6 +31,12 @@ const HELP = `usage: npm run bench:large -- [options]
   --fill-batch N             puts per fill Txn (default 16: about 1 MiB per Txn)
   --workload NAME            bench:cluster workload measured at each size (default put-100)
   --duration SEC             measured seconds per size (default 20)
+  --warmup SEC               unmeasured seconds of the workload before each measurement
+                             (default 10: warms the JIT, so the first size is not the
+                             slower one only because the members' code is still cold)
+  --snapshot-count N         members' --snapshot-count (default 1000). With the default
+                             100,000 and ~1 MiB fill Txns the raft log alone would keep
+                             up to 100 GB per member before its first compaction
   --out DIR                  where the JSON goes (default results/)
 `;
 
@@ -43,6 +50,8 @@ const { values } = parseArgs({
     "fill-batch": { type: "string", default: "16" },
     workload: { type: "string", default: "put-100" },
     duration: { type: "string", default: "20" },
+    warmup: { type: "string", default: "10" },
+    "snapshot-count": { type: "string", default: "1000" },
     out: { type: "string", default: join(REPO_ROOT, "results") },
     help: { type: "boolean", short: "h" },
   },
@@ -64,6 +73,9 @@ const members = positive("size", values.size);
 const fillValueSize = positive("fill-value-size", values["fill-value-size"]);
 const fillBatch = positive("fill-batch", values["fill-batch"]);
 const durationSec = positive("duration", values.duration);
+const warmupSec = Number(values.warmup);
+if (!Number.isFinite(warmupSec) || warmupSec < 0) throw new Error("--warmup must be ≥ 0");
+const snapshotCount = positive("snapshot-count", values["snapshot-count"]);
 const [workload] = selectWorkloads(values.workload);
 const GB = 1e9;
 
@@ -157,13 +169,24 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
+  // Every member holds the whole database (plus its raft log until compaction): refuse
+  // to start a fill that would run the disk full hours into it.
+  const fs = statfsSync(tmpdir());
+  const freeGb = (fs.bavail * fs.bsize) / GB;
+  const needGb = Math.max(...sizesGb) * members * 1.1;
+  if (freeGb < needGb) {
+    throw new Error(
+      `${members} members at ${Math.max(...sizesGb)} GB need about ${needGb.toFixed(0)} GB ` +
+        `of disk under ${tmpdir()}; ${freeGb.toFixed(0)} GB are free`,
+    );
+  }
   progress(`starting ${members} ${target} members...`, true);
   // Room past the largest size (etcd and Chainfire both default to a 2 GiB quota).
   const quota = Math.ceil((Math.max(...sizesGb) * 2 + 2) * GB);
   cluster = await Cluster.start({
     kind: target,
     size: members,
-    extraArgs: [`--quota-backend-bytes=${quota}`],
+    extraArgs: [`--quota-backend-bytes=${quota}`, `--snapshot-count=${snapshotCount}`],
   });
   const results: { targetGb: number; dataDirGb: number; result: LoadResult }[] = [];
   try {
@@ -181,7 +204,7 @@ async function main(): Promise<void> {
         keys,
         {
           durationSec,
-          warmupSec: 3,
+          warmupSec,
           keySize: 8,
           valueSize: 256,
           onProgress: (p) =>
@@ -223,7 +246,7 @@ async function main(): Promise<void> {
   const file = join(values.out, `bench-large-${startedAt.replace(/[:.]/g, "-")}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ startedAt, target, members, sizesGb, fillValueSize, workload, durationSec, results }, null, 2)}\n`,
+    `${JSON.stringify({ startedAt, target, members, sizesGb, fillValueSize, snapshotCount, workload, durationSec, warmupSec, results }, null, 2)}\n`,
   );
   process.stdout.write(`\nwrote ${file}\n`);
 }
