@@ -35,6 +35,7 @@ import {
 } from "node:http2";
 import { TLSSocket } from "node:tls";
 import { Metadata, type Server, status } from "@grpc/grpc-js";
+import { encodeTrailers, submitTrailersNow } from "./h2-trailers.js";
 import type { ServiceRegistry, ServiceShape } from "./interceptors.js";
 
 type Callback = (err: unknown, value?: unknown, trailer?: Metadata) => void;
@@ -64,6 +65,7 @@ const RESPONSE_HEADERS = {
   "grpc-encoding": "identity",
 };
 const OK_TRAILERS = { "grpc-status": "0", "grpc-message": "OK" };
+const OK_TRAILERS_ENCODED = encodeTrailers(OK_TRAILERS);
 /** grpc-js's grpc-timeout syntax and units. */
 const DEADLINE = /(\d{1,8})\s*([HMSmun])/;
 const UNIT_MS: Record<string, number> = {
@@ -366,9 +368,15 @@ export class FastUnaryCall extends EventEmitter {
     frame[0] = 0;
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
-    const trailers = trailer ? { ...OK_TRAILERS, ...trailer.toHttp2Headers() } : OK_TRAILERS;
     try {
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      // The usual OK trailers are submitted at once (h2-trailers.ts); trailers with the
+      // handler's metadata go through Node's sendTrailers.
+      stream.once("wantTrailers", () => {
+        if (trailer === undefined && submitTrailersNow(stream, OK_TRAILERS_ENCODED)) return;
+        stream.sendTrailers(
+          trailer ? { ...OK_TRAILERS, ...trailer.toHttp2Headers() } : OK_TRAILERS,
+        );
+      });
       stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
       stream.end(frame);
     } catch {
