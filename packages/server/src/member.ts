@@ -74,7 +74,7 @@ import type { MemberOptions } from "./member-options.js";
 import { writeRemovalMarker } from "./member-removal.js";
 import { MemberMetrics } from "./metrics.js";
 import { BackendQuota, NoSpaceGuard } from "./quota.js";
-import { type DriverState, RaftDriver } from "./raft-driver.js";
+import { type DriverState, RaftDriver, walSyncInlineMaxEntries } from "./raft-driver.js";
 import { electionTicks, newRawNode, seededRandom } from "./raft-driver-config.js";
 import { Proposer } from "./raft-driver-proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
@@ -378,6 +378,7 @@ export class Member implements MemberContext {
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
       catchUpEntries: deps.snapshotCatchUpEntries ?? DEFAULT_CATCH_UP_ENTRIES,
+      inlineSyncMaxEntries: walSyncInlineMaxEntries(),
       logger: logger.child({ component: "raft" }),
       metrics: {
         walFsyncSeconds: (s) => this.metrics.walFsync.observe(s),

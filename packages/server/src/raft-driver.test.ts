@@ -48,6 +48,10 @@ interface TestMember {
   released: Array<{ index: number; gateClosed: boolean }>;
   /** Messages sent, with the fsync state when they left and whether an apply was running. */
   sent: Array<{ m: Message; syncPending: boolean; applying?: boolean }>;
+  /** Sends and releases in the order they happened (message, or index released). */
+  order: Array<{ sent: Message } | { released: number }>;
+  /** Per fsync: the entries of its Ready's write (the last written batch) and `inline`. */
+  syncs: Array<{ inline: boolean }>;
   syncsPending: number;
   /** Whether a sliced apply (of an entry "slow") is running, and what it observed. */
   applying: boolean;
@@ -89,15 +93,18 @@ async function startCluster(): Promise<TestMember[]> {
       gate,
       released: [],
       sent: [],
+      order: [],
+      syncs: [],
       syncsPending: 0,
       applying: false,
       appliedIndexDuringApply: [],
     } as unknown as TestMember;
-    engine.syncWal = async () => {
+    engine.syncWal = async (opts?: { inline?: boolean }) => {
+      tm.syncs.push({ inline: opts?.inline ?? false });
       tm.syncsPending++;
       try {
         await gate.wait();
-        await syncWal();
+        await syncWal(opts);
       } finally {
         tm.syncsPending--;
       }
@@ -119,6 +126,7 @@ async function startCluster(): Promise<TestMember[]> {
         send: (msgs) => {
           for (const m of msgs) {
             tm.sent.push({ m, syncPending: tm.syncsPending > 0, applying: tm.applying });
+            tm.order.push({ sent: m });
             // Delivered on a later turn, like the network.
             setImmediate(() => {
               if (!net.deliver(m)) return;
@@ -160,6 +168,7 @@ async function startCluster(): Promise<TestMember[]> {
         onApplied: (out) => {
           for (const o of out?.outcomes ?? []) {
             tm.released.push({ index: Number(o.id), gateClosed: tm.gate.closed });
+            tm.order.push({ released: Number(o.id) });
           }
         },
         onReadStates: () => {},
@@ -265,6 +274,45 @@ describe("RaftDriver", () => {
     lagging.gate.open();
     await until("x applied on the follower", () => lagging.released.some((r) => r.index === x));
     expect(lagging.released.find((r) => r.index === x)!.gateClosed).toBe(false);
+  });
+
+  it("a Ready that only applies tells the followers the commit index after its results", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    leader.driver.propose(data("d"));
+    const d = leader.storage.log.lastIndex() + 1;
+    await until("d applied everywhere", () => ms.every((m) => m.storage.meta.appliedIndex >= d));
+    const released = leader.order.findIndex((o) => "released" in o && o.released === d);
+    const commitNews = leader.order.findIndex(
+      (o) =>
+        "sent" in o &&
+        o.sent.type === MessageType.MsgApp &&
+        o.sent.entries.length === 0 &&
+        o.sent.commit >= d,
+    );
+    expect(released).toBeGreaterThanOrEqual(0);
+    expect(commitNews).toBeGreaterThan(released);
+    // The append that carried d itself left before anything was released (no waiting).
+    const append = leader.order.findIndex(
+      (o) => "sent" in o && o.sent.entries.some((e) => e.index === d),
+    );
+    expect(append).toBeGreaterThanOrEqual(0);
+    expect(append).toBeLessThan(released);
+  });
+
+  it("fsyncs a Ready of few entries inline, a larger one on the sync worker", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const from = leader.syncs.length;
+    leader.driver.propose(data("one"));
+    const one = leader.storage.log.lastIndex() + 1;
+    await until("one applied", () => leader.released.some((r) => r.index === one));
+    expect(leader.syncs[from]).toEqual({ inline: true });
+    const next = leader.syncs.length;
+    for (let i = 0; i < 20; i++) leader.driver.propose(data(`many-${i}`)); // one Ready
+    const last = one + 20;
+    await until("the 20 applied", () => leader.released.some((r) => r.index === last));
+    expect(leader.syncs[next]).toEqual({ inline: false });
   });
 
   it("keeps heartbeats and their answers flowing during a long apply; results after the write", async () => {

@@ -326,20 +326,23 @@ export class Engine {
 
   /**
    * Resolve once everything written so far is fsynced. Concurrent calls share one fsync;
-   * a call made while an fsync is running waits for the next one.
+   * a call made while an fsync is running waits for the next one. `inline: true` fsyncs on
+   * the calling thread even in worker mode: a small write's fsync then costs no thread
+   * hand-off (on a busy machine the worker's wake-up and answer waited for a CPU; see
+   * docs/performance.md), at the price of blocking the event loop for the fsync.
    */
-  syncWal(): Promise<void> {
+  syncWal(opts: { inline?: boolean } = {}): Promise<void> {
     const db = this.#live();
     if (this.#loss) {
       const loss = this.#loss;
       const m = loss.mark();
-      return this.#syncNow(db).then(() => loss.synced(m));
+      return this.#syncNow(db, opts.inline ?? false).then(() => loss.synced(m));
     }
-    return this.#syncNow(db);
+    return this.#syncNow(db, opts.inline ?? false);
   }
 
-  #syncNow(db: DbContext): Promise<void> {
-    if (this.#syncer) return this.#syncer.sync();
+  #syncNow(db: DbContext, inline: boolean): Promise<void> {
+    if (this.#syncer && !inline) return this.#syncer.sync();
     try {
       syncWalInline(db);
       return Promise.resolve();

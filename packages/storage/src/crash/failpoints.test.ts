@@ -108,6 +108,20 @@ describe("crashDropUnsynced", () => {
       want: ["a", "b"],
     },
     {
+      name: "unsynced-loss mode: syncWal on the worker covers the writes before it",
+      loss: true,
+      ops: ["u:a", "w:b", "u:c", "u:d"],
+      at: 3,
+      want: ["a", "b"],
+    },
+    {
+      name: "unsynced-loss mode: syncWal inline covers the writes before it",
+      loss: true,
+      ops: ["u:a", "i:b", "u:c", "u:d"],
+      at: 3,
+      want: ["a", "b"],
+    },
+    {
       name: "without the mode a crash is kill -9: the page cache survives",
       loss: false,
       ops: ["s:a", "u:b", "u:c", "u:d"],
