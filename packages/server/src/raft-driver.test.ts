@@ -14,7 +14,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ApplyOutput } from "./apply/applier.js";
 import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
-import { type DriverState, RaftDriver } from "./raft-driver.js";
+import { type DriverState, INLINE_SYNC_MAX_ENTRIES, RaftDriver } from "./raft-driver.js";
 import { newRawNode, seededRandom } from "./raft-driver-config.js";
 
 const logger = pino({ level: "silent" });
@@ -121,6 +121,7 @@ async function startCluster(): Promise<TestMember[]> {
     const state: DriverState = { ...storage, node };
     tm.driver = new RaftDriver(state, {
       snapshotCount: 1_000_000,
+      inlineSyncMaxEntries: INLINE_SYNC_MAX_ENTRIES, // the "auto" mode, tested below
       catchUpEntries: 5000,
       hooks: {
         send: (msgs) => {
@@ -300,7 +301,7 @@ describe("RaftDriver", () => {
     expect(append).toBeLessThan(released);
   });
 
-  it("fsyncs a Ready of few entries inline, a larger one on the sync worker", async () => {
+  it("in auto mode fsyncs a Ready of few entries inline, a larger one on the sync worker", async () => {
     const ms = await startCluster();
     const leader = await electFirst(ms);
     const from = leader.syncs.length;

@@ -100,23 +100,26 @@ export interface DriverMetrics {
 }
 
 /**
- * Largest Ready (in entries) whose fsync runs on the event-loop thread. A light load (one
- * client: one entry per Ready) waits on each fsync, and a hand-off to the sync worker and
- * back cost it 200-300 µs more than the fsync itself on a busy 2-core machine (both wake-ups
- * wait for a CPU); blocking the loop for about 0.1 ms costs nothing when little else is
- * queued. Under load each Ready carries many entries, and the worker keeps the loop free to
- * read the next requests during the fsync (docs/performance.md).
+ * With `CHAINFIRE_WAL_SYNC=auto`: the largest Ready (in entries) whose fsync runs on the
+ * event-loop thread. A light load (one client: one entry per Ready) waits on each fsync,
+ * and a hand-off to the sync worker and back costs two thread wake-ups; blocking the loop
+ * for a small fsync costs little when nothing else is queued. Under load each Ready
+ * carries many entries, and the worker keeps the loop free to read the next requests
+ * during the fsync. Not the default: on this machine (10-40% CPU steal that day) no A/B
+ * showed a difference, and on a slow disk a blocked loop stalls every client of the
+ * member (docs/performance.md).
  */
 export const INLINE_SYNC_MAX_ENTRIES = 4;
 
 /**
- * `inlineSyncMaxEntries` for `CHAINFIRE_WAL_SYNC` (A/B measurements): "worker" 0,
- * "inline" Infinity, anything else (unset) the default.
+ * `inlineSyncMaxEntries` for `CHAINFIRE_WAL_SYNC` (A/B measurements): "auto"
+ * {@link INLINE_SYNC_MAX_ENTRIES}, "inline" Infinity, anything else (unset: the default)
+ * 0, every fsync on the sync worker.
  */
 export function walSyncInlineMaxEntries(env: NodeJS.ProcessEnv = process.env): number {
-  if (env.CHAINFIRE_WAL_SYNC === "worker") return 0;
+  if (env.CHAINFIRE_WAL_SYNC === "auto") return INLINE_SYNC_MAX_ENTRIES;
   if (env.CHAINFIRE_WAL_SYNC === "inline") return Number.POSITIVE_INFINITY;
-  return INLINE_SYNC_MAX_ENTRIES;
+  return 0;
 }
 
 /** Apply time after which a sliced apply gives the event loop a turn (heartbeats: 100 ms). */
@@ -134,8 +137,8 @@ export interface RaftDriverOptions {
   catchUpEntries: number;
   /**
    * A Ready that writes at most this many entries fsyncs on the event-loop thread, larger
-   * ones on the engine's sync worker (see {@link walSyncInlineMaxEntries}). 0: always the
-   * worker; Infinity: always inline. Default {@link INLINE_SYNC_MAX_ENTRIES}.
+   * ones on the engine's sync worker (see {@link walSyncInlineMaxEntries}). Default 0:
+   * always the worker; Infinity: always inline.
    */
   inlineSyncMaxEntries?: number;
   hooks: DriverHooks;
@@ -471,8 +474,7 @@ export class RaftDriver {
       }
       if (failpointsActive && sync) failpoint("raftBeforeFsync");
       if (sync) {
-        const inline =
-          rd.entries.length <= (this.#opts.inlineSyncMaxEntries ?? INLINE_SYNC_MAX_ENTRIES);
+        const inline = rd.entries.length <= (this.#opts.inlineSyncMaxEntries ?? 0);
         await engine.syncWal({ inline });
       }
       if (failpointsActive) failpoint("raftAfterSave");
