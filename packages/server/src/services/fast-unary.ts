@@ -371,11 +371,16 @@ export class FastUnaryCall extends EventEmitter {
     try {
       // The usual OK trailers are submitted at once (h2-trailers.ts); trailers with the
       // handler's metadata go through Node's sendTrailers.
+      // This runs inside the session's write (a native callback): nothing may throw out.
       stream.once("wantTrailers", () => {
-        if (trailer === undefined && submitTrailersNow(stream, OK_TRAILERS_ENCODED)) return;
-        stream.sendTrailers(
-          trailer ? { ...OK_TRAILERS, ...trailer.toHttp2Headers() } : OK_TRAILERS,
-        );
+        try {
+          if (trailer === undefined && submitTrailersNow(stream, OK_TRAILERS_ENCODED)) return;
+          stream.sendTrailers(
+            trailer ? { ...OK_TRAILERS, ...trailer.toHttp2Headers() } : OK_TRAILERS,
+          );
+        } catch {
+          abandon(stream);
+        }
       });
       stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
       stream.end(frame);
