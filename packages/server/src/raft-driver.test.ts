@@ -48,8 +48,11 @@ interface TestMember {
   released: Array<{ index: number; gateClosed: boolean }>;
   /** Messages sent, with the fsync state when they left and whether an apply was running. */
   sent: Array<{ m: Message; syncPending: boolean; applying?: boolean }>;
-  /** Sends and releases in the order they happened (message, or index released). */
-  order: Array<{ sent: Message } | { released: number }>;
+  /**
+   * In the order they happened: messages handed to the transport, the same at the end of
+   * that tick (when a transport writes them), results released, engine writes.
+   */
+  order: Array<{ sent: Message } | { flushed: Message } | { released: number } | { wrote: true }>;
   /** Per fsync: the entries of its Ready's write (the last written batch) and `inline`. */
   syncs: Array<{ inline: boolean }>;
   syncsPending: number;
@@ -87,6 +90,7 @@ async function startCluster(): Promise<TestMember[]> {
     const gate = new Gate();
     const engine = storage.engine;
     const syncWal = engine.syncWal.bind(engine);
+    const write = engine.write.bind(engine);
     const tm = {
       id,
       storage,
@@ -99,6 +103,10 @@ async function startCluster(): Promise<TestMember[]> {
       applying: false,
       appliedIndexDuringApply: [],
     } as unknown as TestMember;
+    engine.write = (batch, opts) => {
+      tm.order.push({ wrote: true });
+      return write(batch, opts);
+    };
     engine.syncWal = async (opts?: { inline?: boolean }) => {
       tm.syncs.push({ inline: opts?.inline ?? false });
       tm.syncsPending++;
@@ -128,6 +136,7 @@ async function startCluster(): Promise<TestMember[]> {
           for (const m of msgs) {
             tm.sent.push({ m, syncPending: tm.syncsPending > 0, applying: tm.applying });
             tm.order.push({ sent: m });
+            process.nextTick(() => tm.order.push({ flushed: m }));
             // Delivered on a later turn, like the network.
             setImmediate(() => {
               if (!net.deliver(m)) return;
@@ -299,6 +308,22 @@ describe("RaftDriver", () => {
     );
     expect(append).toBeGreaterThanOrEqual(0);
     expect(append).toBeLessThan(released);
+  });
+
+  it("lets a Ready's appends leave before its own log write", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const from = leader.order.length;
+    leader.driver.propose(data("e"));
+    const e = leader.storage.log.lastIndex() + 1;
+    await until("e applied", () => leader.released.some((r) => r.index === e));
+    const after = leader.order.slice(from);
+    const flushed = after.findIndex(
+      (o) => "flushed" in o && o.flushed.entries.some((x) => x.index === e),
+    );
+    const wrote = after.findIndex((o) => "wrote" in o); // the Ready that writes e
+    expect(flushed).toBeGreaterThanOrEqual(0);
+    expect(wrote).toBeGreaterThan(flushed);
   });
 
   it("in auto mode fsyncs a Ready of few entries inline, a larger one on the sync worker", async () => {
