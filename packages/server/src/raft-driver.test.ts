@@ -226,6 +226,14 @@ async function electFirst(ms: TestMember[]): Promise<TestMember> {
 
 const data = (s: string) => Buffer.from(s);
 
+/** Proposes `name` on the leader; resolves with its index once its result is released. */
+async function proposeReleased(leader: TestMember, name: string): Promise<number> {
+  leader.driver.propose(data(name));
+  const index = leader.storage.log.lastIndex() + 1;
+  await until(`${name} released`, () => leader.released.some((r) => r.index === index));
+  return index;
+}
+
 describe("RaftDriver", () => {
   it("sends acknowledgements only after the fsync", async () => {
     const ms = await startCluster();
@@ -314,9 +322,7 @@ describe("RaftDriver", () => {
     const ms = await startCluster();
     const leader = await electFirst(ms);
     const from = leader.order.length;
-    leader.driver.propose(data("e"));
-    const e = leader.storage.log.lastIndex() + 1;
-    await until("e applied", () => leader.released.some((r) => r.index === e));
+    const e = await proposeReleased(leader, "e");
     const after = leader.order.slice(from);
     const flushed = after.findIndex(
       (o) => "flushed" in o && o.flushed.entries.some((x) => x.index === e),
@@ -330,9 +336,7 @@ describe("RaftDriver", () => {
     const ms = await startCluster();
     const leader = await electFirst(ms);
     const from = leader.syncs.length;
-    leader.driver.propose(data("one"));
-    const one = leader.storage.log.lastIndex() + 1;
-    await until("one applied", () => leader.released.some((r) => r.index === one));
+    const one = await proposeReleased(leader, "one");
     expect(leader.syncs[from]).toEqual({ inline: true });
     const next = leader.syncs.length;
     for (let i = 0; i < 20; i++) leader.driver.propose(data(`many-${i}`)); // one Ready
