@@ -388,6 +388,9 @@ export class RaftDriver {
       hooks.onSoftState(rd.softState);
     }
 
+    // Nothing may await between node.ready() and log.save below: inputs stepped into the
+    // RawNode before this Ready's entries are in the log store broke membership changes
+    // (docs/performance.md, "One put, step by step").
     // 1. Messages that may leave before this Ready is durable. A Ready that only applies
     // (no entries of its own) and only tells peers the new commit index sends that after
     // its results have left (see #sendAfterResults).
