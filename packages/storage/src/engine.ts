@@ -331,14 +331,14 @@ export class Engine {
    * hand-off (on a busy machine the worker's wake-up and answer waited for a CPU; see
    * docs/performance.md), at the price of blocking the event loop for the fsync.
    */
-  syncWal(opts: { inline?: boolean } = {}): Promise<void> {
+  syncWal({ inline = false }: { inline?: boolean } = {}): Promise<void> {
     const db = this.#live();
     if (this.#loss) {
       const loss = this.#loss;
       const m = loss.mark();
-      return this.#syncNow(db, opts.inline ?? false).then(() => loss.synced(m));
+      return this.#syncNow(db, inline).then(() => loss.synced(m));
     }
-    return this.#syncNow(db, opts.inline ?? false);
+    return this.#syncNow(db, inline);
   }
 
   #syncNow(db: DbContext, inline: boolean): Promise<void> {

@@ -11,6 +11,7 @@ import {
   encodeTrailers,
   immediateTrailerStats,
   immediateTrailersAvailable,
+  immediateTrailersWanted,
   submitTrailersNow,
 } from "./h2-trailers.js";
 
@@ -66,6 +67,14 @@ describe("immediate HTTP/2 trailers", () => {
     });
   }
 
+  it("is wanted on Node 20 only, unless turned off", () => {
+    expect(immediateTrailersWanted({}, "20.20.2")).toBe(true);
+    expect(immediateTrailersWanted({ CHAINFIRE_H2_IMMEDIATE_TRAILERS: "0" }, "20.20.2")).toBe(
+      false,
+    );
+    expect(immediateTrailersWanted({}, "22.1.0")).toBe(false);
+  });
+
   it("encodes fields the way Node 20's mapToHeaders does", () => {
     expect(ENCODED).toEqual(["grpc-status\u00000\u0000\u0000grpc-message\u0000OK\u0000\u0000", 2]);
   });
@@ -95,9 +104,7 @@ describe("immediate HTTP/2 trailers", () => {
       session.close();
     }
     // Node 20 is the version we run; the variable turns it off for A/B measurements.
-    const expected =
-      process.versions.node.startsWith("20.") &&
-      process.env.CHAINFIRE_H2_IMMEDIATE_TRAILERS !== "0";
+    const expected = immediateTrailersWanted();
     expect(available).toBe(expected);
     expect(immediateTrailerStats.submitted - before).toBe(available ? 101 : 0);
     expect(sessionErrors).toBe(0);

@@ -40,12 +40,19 @@ interface NativeStreamHandle {
 /** Trailers submitted at once so far (tests, debugging). */
 export const immediateTrailerStats = { submitted: 0 };
 
+/**
+ * Whether immediate trailers are to be tried: on Node 20 (whose internals this was written
+ * against) unless `CHAINFIRE_H2_IMMEDIATE_TRAILERS=0`.
+ */
+export function immediateTrailersWanted(
+  env: NodeJS.ProcessEnv = process.env,
+  nodeVersion: string = process.versions.node,
+): boolean {
+  return env.CHAINFIRE_H2_IMMEDIATE_TRAILERS !== "0" && nodeVersion.split(".")[0] === "20";
+}
+
 /** undefined: not probed yet; null: unavailable (use sendTrailers). */
-let internals: Internals | null | undefined =
-  process.env.CHAINFIRE_H2_IMMEDIATE_TRAILERS === "0" ||
-  process.versions.node.split(".")[0] !== "20"
-    ? null
-    : undefined;
+let internals: Internals | null | undefined = immediateTrailersWanted() ? undefined : null;
 
 function probe(stream: ServerHttp2Stream): Internals | null {
   const own = Object.getOwnPropertySymbols(stream);
