@@ -388,24 +388,14 @@ export class RaftDriver {
       hooks.onSoftState(rd.softState);
     }
 
-    // Nothing may await between node.ready() and log.save below: inputs stepped into the
-    // RawNode before this Ready's entries are in the log store broke membership changes
-    // (docs/performance.md, "One put, step by step").
-    // 1. Messages that may leave before this Ready is durable. A Ready that only applies
-    // (no entries of its own) and only tells peers the new commit index sends that after
-    // its results have left (see #sendAfterResults).
-    let afterResults: Message[] | undefined;
+    // node.ready() and log.save below stay in one synchronous block: no input reaches the
+    // RawNode before this Ready's entries are in the log store. (Session 5 tried a wait
+    // here, and messages held back until after the results; both were reverted after
+    // membership e2e failures, docs/performance.md.)
+    // 1. Messages that may leave before this Ready is durable.
     if (rd.messages.length > 0) {
-      if (
-        rd.entries.length === 0 &&
-        rd.committedEntries.length > 0 &&
-        onlyCommitNews(rd.messages)
-      ) {
-        afterResults = rd.messages;
-      } else {
-        if (failpointsActive) this.#sendFailpoint();
-        hooks.send(rd.messages);
-      }
+      if (failpointsActive) this.#sendFailpoint();
+      hooks.send(rd.messages);
     }
 
     // 2. One write batch: raft log + apply effects + applied index.
@@ -502,30 +492,12 @@ export class RaftDriver {
     // 4. Results, reads (unless released above).
     if (!released && ce.length > 0) this.#applied(out, meta.appliedIndex);
     if (!readsReleased && rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
-    if (afterResults) this.#sendAfterResults(afterResults);
 
     // 5.
     node.advance(rd);
     if (meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount) {
       await this.#snapshot(st);
     }
-  }
-
-  /**
-   * Sends `msgs` once the answers released by this Ready have been written. Node's HTTP/2
-   * session writes what a Ready answered from its next native immediate, which runs before
-   * the JavaScript immediates of that turn: a `setImmediate` here comes right after it. In
-   * a put from one client, the two commit-index appends (two socket writes, about 150 µs
-   * here) used to go between the apply and the answer. Only messages that carry no entries
-   * wait (the new commit index, heartbeats); raft tolerates them arriving a turn later or
-   * after a later message.
-   */
-  #sendAfterResults(msgs: Message[]): void {
-    setImmediate(() => {
-      if (this.#stopped) return;
-      if (failpointsActive) this.#sendFailpoint();
-      this.#opts.hooks.send(msgs);
-    });
   }
 
   /** Runs the apply hook; a sliced apply gets an event-loop turn every APPLY_SLICE_MS. */
@@ -584,14 +556,4 @@ function isIterator(
   x: ApplyOutput | Iterator<void, ApplyOutput, void>,
 ): x is Iterator<void, ApplyOutput, void> {
   return typeof (x as Partial<Iterator<void, ApplyOutput, void>>).next === "function";
-}
-
-/** Whether `msgs` only tell peers what is committed: appends without entries, heartbeats. */
-function onlyCommitNews(msgs: readonly Message[]): boolean {
-  for (const m of msgs) {
-    if (m.type === MessageType.MsgHeartbeat) continue;
-    if (m.type === MessageType.MsgApp && m.entries.length === 0) continue;
-    return false;
-  }
-  return true;
 }
