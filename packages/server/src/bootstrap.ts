@@ -29,6 +29,7 @@ import { peerpb } from "@chainfire/api";
 import { type ConfState, emptyConfState } from "@chainfire/raft";
 import {
   Engine,
+  type EngineOptions,
   LeaseStore,
   type Member,
   MetaStore,
@@ -72,12 +73,29 @@ export function dbDirOf(dataDir: string): string {
   return path.join(dataDir, "member", "db");
 }
 
+/**
+ * RocksDB knobs for diagnosis and A/B runs, from the environment (not flags: an operator
+ * should not need them): `CHAINFIRE_ROCKSDB_LOG=debug|info|warn|error` writes RocksDB's
+ * own LOG file in the database directory (flushes, compactions, write stalls);
+ * `CHAINFIRE_ROCKSDB_THREADS=N` sets its background threads (default 2).
+ */
+export function engineOptionsFromEnv(env: NodeJS.ProcessEnv): EngineOptions {
+  const out: EngineOptions = {};
+  const level = env.CHAINFIRE_ROCKSDB_LOG;
+  if (level === "debug" || level === "info" || level === "warn" || level === "error") {
+    out.infoLogLevel = level;
+  }
+  const threads = Number(env.CHAINFIRE_ROCKSDB_THREADS);
+  if (Number.isInteger(threads) && threads >= 1 && threads <= 64) out.backgroundThreads = threads;
+  return out;
+}
+
 /** Opens (creating if needed) the database of `dbDir` and every store on it. */
 export async function openStorage(dbDir: string, logger: Logger): Promise<MemberStorage> {
   const recovered = await recoverDbDir(dbDir);
   if (recovered !== "none")
     logger.warn({ dbDir, recovered }, "finished an interrupted snapshot install");
-  const engine = await Engine.open(dbDir);
+  const engine = await Engine.open(dbDir, engineOptionsFromEnv(process.env));
   try {
     const meta = await MetaStore.open(engine);
     const log = RaftLogStore.open(engine, { appliedConfState: () => meta.confState });

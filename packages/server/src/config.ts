@@ -80,7 +80,7 @@ type Raw = string | boolean;
 
 /** Environment variables with our prefixes that are not flags (read by other tools). */
 const NON_FLAG_ENV =
-  /^(CHAINFIRE_(GIT_SHA|STDIN_LIFELINE|TEST_.*|COMPAT_.*|BY_DEFAULT|UNARY_FAST_PATH|H2_IMMEDIATE_TRAILERS|WAL_SYNC)|ETCD_UNSUPPORTED_ARCH)$/;
+  /^(CHAINFIRE_(GIT_SHA|STDIN_LIFELINE|TEST_.*|COMPAT_.*|BY_DEFAULT|UNARY_FAST_PATH|H2_IMMEDIATE_TRAILERS|WAL_SYNC|ROCKSDB_LOG|ROCKSDB_THREADS)|ETCD_UNSUPPORTED_ARCH)$/;
 
 /**
  * Builds MemberOptions from flags, env and config file. Throws {@link ConfigError}.

@@ -286,6 +286,10 @@ export class Member implements MemberContext {
         leaderElectedAt: () => this.#leaderElectedAt,
         onFailed: () => this.metrics.proposalsFailed.inc(),
         applyLag: () => this.#committedIndex - this.#storage.meta.appliedIndex,
+        writeStall: () => {
+          const engine = this.#storage.engine;
+          return engine.closed ? { stopped: false, delayedRate: 0 } : engine.writeStall();
+        },
       },
       {
         memberId: this.id,
@@ -391,6 +395,7 @@ export class Member implements MemberContext {
       },
       hooks: {
         send: (msgs) => this.#transport.send(msgs),
+        flushSends: () => this.#transport.flushNow(),
         apply: (w, entries) =>
           applyEntriesSteps(
             {

@@ -22,6 +22,15 @@
  * - their encoded bytes plus this one would pass {@link ProposerOptions.maxPendingBytes}.
  * Held proposals (no leader yet) count as waiting, so a leaderless member's queue is
  * bounded too. Conf changes are never refused for load (they are rare and operator-made).
+ *
+ * Storage admission (storage-stall.ts): while RocksDB stalls writes
+ * ({@link ProposerHost.writeStall}), a normal proposal waits here, in order, before it
+ * reaches raft: while writes are stopped, or while the bytes proposed here and not yet
+ * applied, this one included, would take more than STALL_WINDOW_S to write at the delayed
+ * rate (each is written twice here: raft log, then apply). With nothing in flight one
+ * proposal always goes (the driver's own gate then holds its write if it must). It is
+ * re-checked every STALL_POLL_MS. Waiting proposals count as pending and keep their
+ * request timeout. Without a stall nothing waits.
  */
 import {
   ErrCanceled,
@@ -34,10 +43,12 @@ import {
   internalpb,
 } from "@chainfire/api";
 import { type ConfChange, ProposalDroppedError } from "@chainfire/raft";
+import type { WriteStall } from "@chainfire/storage";
 import type { AppliedOutcome } from "./apply/applier.js";
 import { requesterOf } from "./auth/member-auth.js";
 import type { RaftDriver } from "./raft-driver.js";
 import { RequestIdGenerator } from "./request-id.js";
+import { STALL_POLL_MS, writeFits } from "./storage-stall.js";
 import { WaitRegistry } from "./wait.js";
 
 /** What the proposer needs from the member. */
@@ -52,7 +63,12 @@ export interface ProposerHost {
   onFailed?(): void;
   /** This member's committed index minus its applied index. */
   applyLag(): number;
+  /** The storage engine's write stall (Engine.writeStall); absent: never stalled. */
+  writeStall?(): WriteStall;
 }
+
+/** A stall reading is reused for this long while proposals arrive. */
+const STALL_CACHE_MS = 2;
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: more unapplied committed entries refuse writes. */
 export const MAX_APPLY_LAG = 5000;
@@ -72,6 +88,15 @@ type Held =
   | { kind: "normal"; id: bigint; data: Uint8Array }
   | { kind: "conf"; id: bigint; cc: ConfChange };
 
+/** A normal proposal waiting for storage admission; `waiting` false once out of the queue. */
+interface Admission {
+  item: Held;
+  bytes: number;
+  waiting: boolean;
+}
+
+const NO_STALL: WriteStall = { stopped: false, delayedRate: 0 };
+
 export class Proposer {
   readonly wait = new WaitRegistry<unknown>();
   readonly #ids: RequestIdGenerator;
@@ -80,6 +105,14 @@ export class Proposer {
   #held: Held[] = [];
   #closed: Error | null = null;
   #pendingBytes = 0;
+  /** Storage admission queue (module comment) and the bytes in it. */
+  #admitting: Admission[] = [];
+  #admittingBytes = 0;
+  #admitTimer: NodeJS.Timeout | null = null;
+  #stall: WriteStall = NO_STALL;
+  #stallReadAt = Number.NEGATIVE_INFINITY;
+  /** Proposals that waited for storage admission (a counter for tests and logs). */
+  stallWaits = 0;
 
   constructor(host: ProposerHost, opts: ProposerOptions) {
     this.#host = host;
@@ -138,6 +171,7 @@ export class Proposer {
   #track(item: Held, signal: AbortSignal | undefined, bytes = 0): Promise<unknown> {
     if (signal?.aborted) return Promise.reject(new EtcdError(ErrCanceled));
     this.#pendingBytes += bytes;
+    let admission: Admission | undefined;
     const started = performance.now();
     const p = this.wait.register(item.id);
     const timer = setTimeout(() => {
@@ -148,12 +182,73 @@ export class Proposer {
       if (this.wait.fail(item.id, new EtcdError(ErrCanceled))) this.#host.onFailed?.();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#submit(item);
+    // In flight: proposed here and not yet applied (neither the waiting ones nor this one).
+    const inFlight = this.#pendingBytes - this.#admittingBytes - bytes;
+    if (
+      item.kind === "normal" &&
+      (this.#admitting.length > 0 || !this.#admissible(bytes, inFlight, false))
+    ) {
+      admission = { item, bytes, waiting: true };
+      this.#admitting.push(admission);
+      this.#admittingBytes += bytes;
+      this.stallWaits++;
+      this.#armAdmission();
+    } else {
+      this.#submit(item);
+    }
     return p.finally(() => {
       this.#pendingBytes -= bytes;
+      if (admission?.waiting) {
+        admission.waiting = false;
+        this.#admittingBytes -= bytes;
+      }
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
+  }
+
+  /** Whether a proposal of `bytes` may go to raft now, with `inFlight` bytes in flight. */
+  #admissible(bytes: number, inFlight: number, fresh: boolean): boolean {
+    const read = this.#host.writeStall;
+    if (read === undefined) return true;
+    const now = performance.now();
+    if (fresh || now - this.#stallReadAt >= STALL_CACHE_MS) {
+      this.#stall = read();
+      this.#stallReadAt = now;
+    }
+    const s = this.#stall;
+    if (s.stopped) return false;
+    // Each proposal is written twice on this member (raft log, then its apply).
+    return inFlight <= 0 || writeFits(s, 2 * (inFlight + bytes));
+  }
+
+  #armAdmission(): void {
+    if (this.#admitTimer !== null) return;
+    this.#admitTimer = setTimeout(() => {
+      this.#admitTimer = null;
+      this.#admitWaiting();
+    }, STALL_POLL_MS);
+    this.#admitTimer.unref();
+  }
+
+  /** Lets waiting proposals through, in order, as far as the stall allows. */
+  #admitWaiting(): void {
+    let fresh = true;
+    while (this.#admitting.length > 0) {
+      const a = this.#admitting[0];
+      if (!a.waiting) {
+        this.#admitting.shift(); // failed (timeout, cancel) while it waited
+        continue;
+      }
+      const inFlight = this.#pendingBytes - this.#admittingBytes;
+      if (!this.#admissible(a.bytes, inFlight, fresh)) break;
+      fresh = false;
+      this.#admitting.shift();
+      a.waiting = false;
+      this.#admittingBytes -= a.bytes;
+      this.#submit(a.item);
+    }
+    if (this.#admitting.length > 0) this.#armAdmission();
   }
 
   #timeoutError(started: number): EtcdError {
@@ -201,7 +296,12 @@ export class Proposer {
   /** Fails every waiting proposal with `err` (they may still be applied). */
   failAll(err: Error): void {
     this.#held = [];
+    for (const a of this.#admitting) a.waiting = false;
     this.wait.failAll(err);
+    this.#admitting = [];
+    this.#admittingBytes = 0;
+    if (this.#admitTimer !== null) clearTimeout(this.#admitTimer);
+    this.#admitTimer = null;
   }
 
   /** Fails everything with ErrStopped; later proposals fail at once. Idempotent. */

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Entry, type Message, MessageType } from "@chainfire/raft";
-import type { MvccWrite } from "@chainfire/storage";
+import type { MvccWrite, WriteStall } from "@chainfire/storage";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ApplyOutput } from "./apply/applier.js";
@@ -48,8 +48,10 @@ interface TestMember {
   released: Array<{ index: number; gateClosed: boolean }>;
   /** Messages sent, with the fsync state when they left and whether an apply was running. */
   sent: Array<{ m: Message; syncPending: boolean; applying?: boolean }>;
-  /** Per fsync: the entries of its Ready's write (the last written batch) and `inline`. */
-  syncs: Array<{ inline: boolean }>;
+  /** Per fsync: `inline`, whether the driver flushed the sends just before it, last index. */
+  syncs: Array<{ inline: boolean; flushed: boolean; lastIndex: number }>;
+  /** The driver called flushSends since the last fsync started. */
+  flushed: boolean;
   syncsPending: number;
   /** Whether a sliced apply (of an entry "slow") is running, and what it observed. */
   applying: boolean;
@@ -93,12 +95,18 @@ async function startCluster(opts: { inlineSyncMaxEntries?: number } = {}): Promi
       released: [],
       sent: [],
       syncs: [],
+      flushed: false,
       syncsPending: 0,
       applying: false,
       appliedIndexDuringApply: [],
     } as unknown as TestMember;
     engine.syncWal = async (opts?: { inline?: boolean }) => {
-      tm.syncs.push({ inline: opts?.inline ?? false });
+      tm.syncs.push({
+        inline: opts?.inline ?? false,
+        flushed: tm.flushed,
+        lastIndex: storage.log.lastIndex(),
+      });
+      tm.flushed = false;
       tm.syncsPending++;
       try {
         await gate.wait();
@@ -132,6 +140,9 @@ async function startCluster(opts: { inlineSyncMaxEntries?: number } = {}): Promi
               net.after(m);
             });
           }
+        },
+        flushSends: () => {
+          tm.flushed = true;
         },
         apply: (w: MvccWrite, entries: readonly Entry[]) => {
           const last = entries[entries.length - 1];
@@ -281,17 +292,17 @@ describe("RaftDriver", () => {
     expect(lagging.released.find((r) => r.index === x)!.gateClosed).toBe(false);
   });
 
-  it("in auto mode fsyncs a Ready of few entries inline, a larger one on the sync worker", async () => {
+  it("in auto mode fsyncs a Ready of few entries inline, after flushing its sends; a larger one on the sync worker", async () => {
     const ms = await startCluster({ inlineSyncMaxEntries: INLINE_SYNC_MAX_ENTRIES });
     const leader = await electFirst(ms);
     const from = leader.syncs.length;
     const one = await proposeReleased(leader, "one");
-    expect(leader.syncs[from]).toEqual({ inline: true });
+    expect(leader.syncs[from]).toMatchObject({ inline: true, flushed: true });
     const next = leader.syncs.length;
     for (let i = 0; i < 20; i++) leader.driver.propose(data(`many-${i}`)); // one Ready
     const last = one + 20;
     await until("the 20 applied", () => leader.released.some((r) => r.index === last));
-    expect(leader.syncs[next]).toEqual({ inline: false });
+    expect(leader.syncs[next]).toMatchObject({ inline: false, flushed: false });
   });
 
   it("keeps heartbeats and their answers flowing during a long apply; results after the write", async () => {
@@ -325,6 +336,56 @@ describe("RaftDriver", () => {
       expect(m.released.slice(released[ms.indexOf(m)]).map((r) => r.index)).toEqual([slow]);
     }
     expect(leader.driver.node.basicStatus().hardState.term).toBe(term);
+  });
+
+  it("holds a Ready's write while RocksDB stops writes; heartbeats and their answers still flow", async () => {
+    const ms = await startCluster();
+    const leader = await electFirst(ms);
+    const term = leader.driver.node.basicStatus().hardState.term;
+    // Every member's RocksDB stops writes (as when its memtables are full).
+    let stall: WriteStall = { stopped: true, delayedRate: 0 };
+    for (const m of ms) m.storage.engine.writeStall = () => stall;
+    const marks = ms.map((m) => m.sent.length);
+    leader.driver.propose(data("held"));
+    const held = leader.storage.log.lastIndex() + 1;
+    await until("the leader to wait for the stall", () => leader.driver.stats.stallWaits > 0);
+    await new Promise((r) => setTimeout(r, 300)); // 30 leader ticks: 3 election timeouts
+    expect(leader.storage.log.lastIndex()).toBe(held - 1); // not written
+    expect(leader.released.some((r) => r.index === held)).toBe(false);
+    const sent = (m: TestMember, type: MessageType) =>
+      m.sent.slice(marks[ms.indexOf(m)]).filter((x) => x.m.type === type).length;
+    expect(sent(leader, MessageType.MsgHeartbeat)).toBeGreaterThan(5);
+    for (const f of ms.slice(1)) {
+      // The append reached the followers; they hold its write too, and answer heartbeats.
+      expect(f.driver.stats.stallWaits).toBeGreaterThan(0);
+      expect(sent(f, MessageType.MsgAppResp)).toBe(0);
+      expect(sent(f, MessageType.MsgHeartbeatResp)).toBeGreaterThan(3);
+    }
+    // A delay at a rate that writes the batch within the window lets it through.
+    stall = { stopped: false, delayedRate: 100 << 20 };
+    await until("the held entry's result", () => leader.released.some((r) => r.index === held));
+    expect(leader.driver.node.basicStatus().hardState.term).toBe(term);
+  });
+
+  it("while RocksDB delays writes, the sync worker takes the delay before each Ready's write", async () => {
+    const ms = await startCluster({ inlineSyncMaxEntries: INLINE_SYNC_MAX_ENTRIES });
+    const leader = await electFirst(ms);
+    const stall: WriteStall = { stopped: false, delayedRate: 1 << 20 };
+    for (const m of ms) m.storage.engine.writeStall = () => stall;
+    const from = leader.syncs.length;
+    leader.driver.propose(data("delayed"));
+    const delayed = leader.storage.log.lastIndex() + 1;
+    // The delay never ends here: the entry still goes through.
+    await until("the entry's result", () => leader.released.some((r) => r.index === delayed));
+    const syncs = leader.syncs.slice(from);
+    // Before the entry's write: a sync on the worker (the log did not hold the entry yet);
+    // after it, its own fsync, on the worker too although auto mode would inline one entry.
+    const before = syncs.findIndex((x) => x.lastIndex < delayed);
+    const after = syncs.findIndex((x) => x.lastIndex >= delayed);
+    expect(before).toBeGreaterThanOrEqual(0);
+    expect(after).toBeGreaterThan(before);
+    expect(syncs.every((x) => !x.inline)).toBe(true);
+    expect(leader.driver.stats.stallWaits).toBeGreaterThan(0);
   });
 
   it("a leader paused for a defragment heartbeats on each tick; the answers wait for resume", async () => {

@@ -56,6 +56,7 @@ import {
 } from "@chainfire/storage";
 import type { AlarmStore } from "./apply/alarms.js";
 import type { ApplyOutput } from "./apply/applier.js";
+import { MAX_STALL_WAIT_MS, STALL_LOG_EVERY_MS, STALL_POLL_MS } from "./storage-stall.js";
 
 /** The storage and raft node the driver works on (replaced as a whole by a snapshot install). */
 export interface DriverState {
@@ -72,6 +73,11 @@ export interface DriverState {
 export interface DriverHooks {
   /** Hands messages to the transport. */
   send(msgs: Message[]): void;
+  /**
+   * Writes what {@link send} handed over to the sockets now instead of at the end of the
+   * event-loop turn (synchronous; optional).
+   */
+  flushSends?(): void;
   /**
    * Applies committed entries into the open write: at once, or as a generator that yields
    * where the driver may give the event loop a turn (see the module comment).
@@ -162,6 +168,8 @@ export class RaftDriver {
   #snapIndex: number;
   /** The sliced apply of the Ready in flight, when it took 10 turns or more (logged). */
   #longApply: { ms: number; turns: number } | undefined;
+  /** Stall waits since the last "held Ready writes" log line. */
+  #stallLog: { since: number; waits: number; ms: number; bytes: number } | undefined;
   /** Whether the last SoftState said leader (only for the send failpoints). */
   #leading = false;
   /** Readies processed and entries they wrote (for tests and the log). */
@@ -173,6 +181,8 @@ export class RaftDriver {
     /** Event-loop turns given during applies, and messages sent early (mid-Ready). */
     applyYields: 0,
     earlySent: 0,
+    /** Ready writes held for a RocksDB write stall (storage-stall.ts). */
+    stallWaits: 0,
   };
 
   constructor(state: DriverState, opts: RaftDriverOptions) {
@@ -435,6 +445,11 @@ export class RaftDriver {
         if (!w) batch.close();
         throw err;
       }
+      // RocksDB would sleep inside the write, on this thread, while it stalls writes: let
+      // the sync worker take that sleep first, with the Ready in flight (storage-stall.ts).
+      const stall = engine.writeStall();
+      const stalled = stall.stopped || stall.delayedRate > 0;
+      if (stalled) await this.#absorbStall(batch.byteLength);
       const sync = rd.mustSync;
       const t0 = performance.now();
       if (failpointsActive) failpoint("raftBeforeSave");
@@ -467,7 +482,12 @@ export class RaftDriver {
       }
       if (failpointsActive && sync) failpoint("raftBeforeFsync");
       if (sync) {
-        const inline = rd.entries.length <= (this.#opts.inlineSyncMaxEntries ?? 0);
+        // Not inline while RocksDB stalls: the fsync's write would take the charge for this
+        // Ready's write on this thread.
+        const inline = !stalled && rd.entries.length <= (this.#opts.inlineSyncMaxEntries ?? 0);
+        // An inline fsync holds the thread: step 1's messages leave first (no yield, so no
+        // input reaches the RawNode here), as they do while a worker fsync is awaited.
+        if (inline && rd.messages.length > 0) hooks.flushSends?.();
         await engine.syncWal({ inline });
       }
       if (failpointsActive) failpoint("raftAfterSave");
@@ -497,6 +517,48 @@ export class RaftDriver {
     node.advance(rd);
     if (meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount) {
       await this.#snapshot(st);
+    }
+  }
+
+  /**
+   * Before a Ready's write while RocksDB stalls (storage-stall.ts): a synced write on the
+   * sync worker takes the sleep RocksDB charges for the previous write, or waits out a
+   * stop, off the event loop; repeated every STALL_POLL_MS while writes stay stopped, the
+   * driver runs, and MAX_STALL_WAIT_MS have not passed (then the batch is written anyway).
+   * The Ready stays in flight: timers and I/O run, heartbeats and their answers leave early
+   * (step, tick), nothing is written or released.
+   */
+  async #absorbStall(bytes: number): Promise<void> {
+    const engine = this.#state.engine;
+    const t0 = performance.now();
+    this.stats.stallWaits++;
+    let gaveUp = false;
+    for (;;) {
+      await engine.syncWal();
+      if (!this.accepting || !engine.writeStall().stopped) break;
+      if (performance.now() - t0 >= MAX_STALL_WAIT_MS) {
+        gaveUp = true;
+        break;
+      }
+      await new Promise<void>((resolve) => setTimeout(resolve, STALL_POLL_MS));
+    }
+    const ms = performance.now() - t0;
+    if (gaveUp) {
+      this.#opts.logger?.warn(
+        { ms: Math.round(ms), bytes, ...engine.writeStall() },
+        "RocksDB still stops writes; writing the Ready anyway (the event loop may block)",
+      );
+    }
+    const w = (this.#stallLog ??= { since: t0, waits: 0, ms: 0, bytes: 0 });
+    w.waits++;
+    w.ms += ms;
+    w.bytes += bytes;
+    if (t0 + ms - w.since >= STALL_LOG_EVERY_MS) {
+      this.#opts.logger?.info(
+        { readies: w.waits, heldMs: Math.round(w.ms), bytes: w.bytes },
+        "held Ready writes during RocksDB write stalls",
+      );
+      this.#stallLog = undefined;
     }
   }
 

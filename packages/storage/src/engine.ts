@@ -99,6 +99,12 @@ const FAMILY_TUNING: Record<
   kvmeta: { cacheShare: 0.02, heavy: false, pointLookup: true },
 };
 
+/** See {@link Engine.writeStall}. */
+export interface WriteStall {
+  stopped: boolean;
+  delayedRate: number;
+}
+
 /** Options of {@link Engine.open}. */
 export interface EngineOptions {
   /** Total block-cache bytes, split over the column families. Default 24 MiB. */
@@ -535,6 +541,20 @@ export class Engine {
    */
   walFileCount(): number {
     return fs.readdirSync(this.dir).filter((f) => f.endsWith(".log")).length;
+  }
+
+  /**
+   * RocksDB's write stall, database-wide: `stopped` when a write would block until a
+   * flush or compaction frees it; otherwise `delayedRate` > 0 (bytes per second) when
+   * writes are slowed down (a write then sleeps about its size divided by that rate, on
+   * the calling thread). Both 0/false when writes run freely. Two property reads.
+   */
+  writeStall(): WriteStall {
+    const db = this.#live();
+    return {
+      stopped: binding.db_get_property(db, "rocksdb.is-write-stopped") === "1",
+      delayedRate: Number(binding.db_get_property(db, "rocksdb.actual-delayed-write-rate")) || 0,
+    };
   }
 
   /** A RocksDB property of the default column family, e.g. "rocksdb.stats". */

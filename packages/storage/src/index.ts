@@ -10,6 +10,7 @@ export {
   type Entry,
   type IterateOptions,
   WriteBatch,
+  type WriteStall,
 } from "./engine.js";
 export {
   GrpcCode,

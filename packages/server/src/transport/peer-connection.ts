@@ -140,6 +140,12 @@ export class PeerConnection {
     this.#connect();
   }
 
+  /** Writes what the lanes hold back until the end of the turn now. */
+  flushNow(): void {
+    this.#control.stream?.flushNow?.();
+    this.#bulk.stream?.flushNow?.();
+  }
+
   /** Queues `msgs` (all to this peer) and writes them as one batch as soon as possible. */
   send(msgs: raftpb.Message[]): void {
     if (this.#state === "closed") return;

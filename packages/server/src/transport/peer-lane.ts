@@ -35,6 +35,8 @@ export function isControlMessage(m: raftpb.Message): boolean {
 export interface BatchSink {
   /** Writes one batch; false means "stop until drain". */
   write(b: peerpb.RaftBatch): boolean;
+  /** Sends what was written in this event-loop turn now (optional). */
+  flushNow?(): void;
   once(event: "drain", listener: () => void): unknown;
   end(): void;
 }

@@ -105,7 +105,13 @@ export class RawLaneStream extends EventEmitter implements BatchSink {
     return this.#socket.write(encodeBatch(b));
   }
 
+  /** Uncorks now what this turn's writes corked (the end-of-turn uncork then does nothing). */
+  flushNow(): void {
+    this.#uncork();
+  }
+
   readonly #uncork = () => {
+    if (!this.#corked) return;
     this.#corked = false;
     this.#socket.uncork();
   };

@@ -3,7 +3,7 @@
  * sender sees them, malformed input dropped with a warning, PING/PONG dead-lane
  * detection, and one port serving both raw lanes and gRPC.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, Socket } from "node:net";
 import { Writable } from "node:stream";
 import { ErrClusterIdMismatch, peerpb, raftpb } from "@chainfire/api";
 import type { Message } from "@chainfire/raft";
@@ -15,7 +15,7 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { isMemberRemovedError } from "../member-removal.js";
 import { PROTOCOL_VERSION } from "./peer-connection.js";
 import { createPeerService } from "./peer-service.js";
@@ -194,6 +194,40 @@ describe("raw raft lanes", () => {
     );
     raw.write(Buffer.concat([encodeHello(HELLO), PING_FRAME]));
     expect(await pong).toBe(FrameType.Pong);
+  });
+
+  it("flushNow sends this turn's batches at once; a later write in the turn waits for its end", async () => {
+    const r = receiverHost();
+    const url = await rawServer(r.host);
+    const { lane } = dial(url);
+    lane.write(batch([app(0)]));
+    await until("the first message", () => r.stepped.length === 1);
+    const uncork = Socket.prototype.uncork;
+    const sockets: Socket[] = [];
+    const spy = vi.spyOn(Socket.prototype, "uncork").mockImplementation(function (this: Socket) {
+      sockets.push(this);
+      uncork.call(this);
+    });
+    try {
+      lane.write(batch([app(1)]));
+      expect(sockets).toHaveLength(0); // corked until the end of the turn
+      lane.flushNow();
+      expect(sockets).toHaveLength(1);
+      expect(sockets[0].writableCorked).toBe(0);
+      lane.flushNow(); // nothing corked: nothing to do
+      expect(sockets).toHaveLength(1);
+      lane.write(batch([app(2)]));
+      expect(sockets[0].writableCorked).toBe(1);
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(sockets).toHaveLength(2);
+      expect(sockets[1]).toBe(sockets[0]);
+      expect(sockets[0].writableCorked).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    await until("three messages", () => r.stepped.length === 3);
+    expect(r.stepped.map((m) => m.index)).toEqual([0, 1, 2]);
+    lane.end();
   });
 
   it("refuses another cluster with etcd's cluster ID mismatch, logged as an error", async () => {

@@ -123,6 +123,11 @@ export class Transport {
     return this.#links.get(id)?.connected ?? false;
   }
 
+  /** Writes every link's pending batches to its sockets now (see RawLaneStream.flushNow). */
+  flushNow(): void {
+    for (const link of this.#links.values()) link.flushNow();
+  }
+
   /** Sends raft messages: one batch per peer; MsgSnap by the snapshot path. */
   send(msgs: readonly Message[]): void {
     if (this.#closed) return;
