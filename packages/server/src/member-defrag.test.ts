@@ -64,7 +64,7 @@ describe("Member.defragment and Member.hash", () => {
       const before = { size: m.status().dbSize, first: m.firstLogIndex };
       await m.defragment();
       expect(m.firstLogIndex).toBeGreaterThan(before.first);
-      // RocksDB deletes the obsolete files in the background (defragment waits up to 5 s).
+      // RocksDB deletes the obsolete files in the background (defragment waits for it, bounded: PURGE_WAIT_UNTIL_MS).
       await pollUntil(
         () => (m.status().dbSize < before.size ? true : undefined),
         30_000,
