@@ -9,6 +9,7 @@ import {
   bootstrap,
   closeStorage,
   dbDirOf,
+  engineOptionsFromEnv,
   type MemberStorage,
   openStorage,
 } from "./bootstrap.js";
@@ -129,5 +130,24 @@ describe("bootstrap", () => {
     const s = await openFor(o);
     await expect(bootstrap(s, o, logger)).rejects.toThrow(/cannot reach any member/);
     expect(s.meta.isNew).toBe(true);
+  });
+});
+
+describe("engineOptionsFromEnv", () => {
+  it("takes a RocksDB log level and a thread count; warns about anything else", () => {
+    expect(engineOptionsFromEnv({})).toEqual({ options: {}, warnings: [] });
+    expect(
+      engineOptionsFromEnv({ CHAINFIRE_ROCKSDB_LOG: "info", CHAINFIRE_ROCKSDB_THREADS: "4" }),
+    ).toEqual({ options: { infoLogLevel: "info", backgroundThreads: 4 }, warnings: [] });
+    for (const threads of ["0", "65", "2.5", "four", ""]) {
+      const r = engineOptionsFromEnv({ CHAINFIRE_ROCKSDB_THREADS: threads });
+      expect(r.options).toEqual({});
+      expect(r.warnings).toEqual([
+        `CHAINFIRE_ROCKSDB_THREADS=${threads} ignored (a whole number from 1 to 64)`,
+      ]);
+    }
+    expect(engineOptionsFromEnv({ CHAINFIRE_ROCKSDB_LOG: "loud" }).warnings).toEqual([
+      "CHAINFIRE_ROCKSDB_LOG=loud ignored (debug, info, warn or error)",
+    ]);
   });
 });

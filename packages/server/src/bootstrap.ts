@@ -77,17 +77,29 @@ export function dbDirOf(dataDir: string): string {
  * RocksDB knobs for diagnosis and A/B runs, from the environment (not flags: an operator
  * should not need them): `CHAINFIRE_ROCKSDB_LOG=debug|info|warn|error` writes RocksDB's
  * own LOG file in the database directory (flushes, compactions, write stalls);
- * `CHAINFIRE_ROCKSDB_THREADS=N` sets its background threads (default 2).
+ * `CHAINFIRE_ROCKSDB_THREADS=N` (1-64) sets its background threads (default 2). A value
+ * outside those is ignored, with a warning in `warnings`.
  */
-export function engineOptionsFromEnv(env: NodeJS.ProcessEnv): EngineOptions {
-  const out: EngineOptions = {};
+export function engineOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): {
+  options: EngineOptions;
+  warnings: string[];
+} {
+  const options: EngineOptions = {};
+  const warnings: string[] = [];
   const level = env.CHAINFIRE_ROCKSDB_LOG;
   if (level === "debug" || level === "info" || level === "warn" || level === "error") {
-    out.infoLogLevel = level;
+    options.infoLogLevel = level;
+  } else if (level !== undefined) {
+    warnings.push(`CHAINFIRE_ROCKSDB_LOG=${level} ignored (debug, info, warn or error)`);
   }
-  const threads = Number(env.CHAINFIRE_ROCKSDB_THREADS);
-  if (Number.isInteger(threads) && threads >= 1 && threads <= 64) out.backgroundThreads = threads;
-  return out;
+  const raw = env.CHAINFIRE_ROCKSDB_THREADS;
+  const threads = Number(raw);
+  if (raw !== undefined && Number.isInteger(threads) && threads >= 1 && threads <= 64) {
+    options.backgroundThreads = threads;
+  } else if (raw !== undefined) {
+    warnings.push(`CHAINFIRE_ROCKSDB_THREADS=${raw} ignored (a whole number from 1 to 64)`);
+  }
+  return { options, warnings };
 }
 
 /** Opens (creating if needed) the database of `dbDir` and every store on it. */
@@ -95,7 +107,9 @@ export async function openStorage(dbDir: string, logger: Logger): Promise<Member
   const recovered = await recoverDbDir(dbDir);
   if (recovered !== "none")
     logger.warn({ dbDir, recovered }, "finished an interrupted snapshot install");
-  const engine = await Engine.open(dbDir, engineOptionsFromEnv(process.env));
+  const { options, warnings } = engineOptionsFromEnv();
+  for (const w of warnings) logger.warn(w);
+  const engine = await Engine.open(dbDir, options);
   try {
     const meta = await MetaStore.open(engine);
     const log = RaftLogStore.open(engine, { appliedConfState: () => meta.confState });

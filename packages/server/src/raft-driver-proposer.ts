@@ -216,10 +216,8 @@ export class Proposer {
       this.#stall = read();
       this.#stallReadAt = now;
     }
-    const s = this.#stall;
-    if (s.stopped) return false;
     // Each proposal is written twice on this member (raft log, then its apply).
-    return inFlight <= 0 || writeFits(s, 2 * (inFlight + bytes));
+    return inFlight <= 0 ? !this.#stall.stopped : writeFits(this.#stall, 2 * (inFlight + bytes));
   }
 
   #armAdmission(): void {

@@ -38,7 +38,7 @@ export const MAX_STALL_WAIT_MS = 60_000;
 /** At most one "held Ready writes" log line per this interval. */
 export const STALL_LOG_EVERY_MS = 10_000;
 
-/** Whether writing `bytes` now would not stop, nor sleep more than the window. */
+/** Whether `bytes` of writes fit the window at the delayed rate (never while stopped). */
 export function writeFits(s: WriteStall, bytes: number): boolean {
   if (s.stopped) return false;
   return s.delayedRate <= 0 || bytes <= s.delayedRate * STALL_WINDOW_S;

@@ -546,14 +546,14 @@ export class Engine {
   /**
    * RocksDB's write stall, database-wide: `stopped` when a write would block until a
    * flush or compaction frees it; otherwise `delayedRate` > 0 (bytes per second) when
-   * writes are slowed down (a write then sleeps about its size divided by that rate, on
-   * the calling thread). Both 0/false when writes run freely. Two property reads.
+   * writes are slowed down. A write then sleeps, on the calling thread, about the size of
+   * the PREVIOUS write group divided by that rate, less the credit earned at that rate
+   * since (db_impl_write.cc). Both 0/false when writes run freely. Two property reads.
    */
   writeStall(): WriteStall {
-    const db = this.#live();
     return {
-      stopped: binding.db_get_property(db, "rocksdb.is-write-stopped") === "1",
-      delayedRate: Number(binding.db_get_property(db, "rocksdb.actual-delayed-write-rate")) || 0,
+      stopped: this.property("rocksdb.is-write-stopped") === "1",
+      delayedRate: Number(this.property("rocksdb.actual-delayed-write-rate")) || 0,
     };
   }
 
