@@ -94,6 +94,10 @@ export interface MemberDeps {
   random?: () => number;
   /** Entries kept behind a raft snapshot for slow followers. Default 5000 (etcd). */
   snapshotCatchUpEntries?: number;
+  /** Applied entry bytes between raft snapshots, and entry bytes kept behind one for slow
+   * followers (log-retention.ts). Default 64 MiB each. */
+  snapshotBytes?: number;
+  snapshotCatchUpBytes?: number;
   /** Request timeout. Default 5 s + 2 election timeouts (etcd). */
   requestTimeoutMs?: number;
   /** Bound on the graceful parts of close(). Default 5 s. */
@@ -382,6 +386,10 @@ export class Member implements MemberContext {
     this.#driver = new RaftDriver(this.#driverState(storage), {
       snapshotCount: Math.max(1, options.snapshotCount),
       catchUpEntries: deps.snapshotCatchUpEntries ?? DEFAULT_CATCH_UP_ENTRIES,
+      ...(deps.snapshotBytes !== undefined ? { snapshotBytes: deps.snapshotBytes } : {}),
+      ...(deps.snapshotCatchUpBytes !== undefined
+        ? { catchUpBytes: deps.snapshotCatchUpBytes }
+        : {}),
       inlineSyncMaxEntries: walSyncInlineMaxEntries(),
       logger: logger.child({ component: "raft" }),
       metrics: {

@@ -14,7 +14,12 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ApplyOutput } from "./apply/applier.js";
 import { closeStorage, type MemberStorage, openStorage } from "./bootstrap.js";
-import { type DriverState, INLINE_SYNC_MAX_ENTRIES, RaftDriver } from "./raft-driver.js";
+import {
+  type DriverState,
+  INLINE_SYNC_MAX_ENTRIES,
+  RaftDriver,
+  type RaftDriverOptions,
+} from "./raft-driver.js";
 import { newRawNode, seededRandom } from "./raft-driver-config.js";
 
 const logger = pino({ level: "silent" });
@@ -79,7 +84,11 @@ afterEach(async () => {
 });
 
 /** Three drivers; `inlineSyncMaxEntries` as in RaftDriverOptions (default: the member's, 0). */
-async function startCluster(opts: { inlineSyncMaxEntries?: number } = {}): Promise<TestMember[]> {
+async function startCluster(
+  opts: Partial<
+    Pick<RaftDriverOptions, "inlineSyncMaxEntries" | "snapshotBytes" | "catchUpBytes">
+  > = {},
+): Promise<TestMember[]> {
   const byId = new Map<bigint, TestMember>();
   for (const id of IDS) {
     const dir = mkdtempSync(join(tmpdir(), "chainfire-driver-"));
@@ -386,6 +395,49 @@ describe("RaftDriver", () => {
     expect(after).toBeGreaterThan(before);
     expect(syncs.every((x) => !x.inline)).toBe(true);
     expect(leader.driver.stats.stallWaits).toBeGreaterThan(0);
+  });
+
+  it("compacts the log by bytes, but not past an active follower that lags", async () => {
+    const ms = await startCluster({ snapshotBytes: 64 * 1024, catchUpBytes: 64 * 1024 });
+    const leader = await electFirst(ms);
+    const [, fast, slow] = ms;
+    const big = (i: number) => Buffer.alloc(8 * 1024, i);
+    const proposeAll = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        leader.driver.propose(big(i));
+        const index = leader.storage.log.lastIndex() + 1;
+        await until(`entry ${index} released`, () =>
+          leader.released.some((r) => r.index === index),
+        );
+      }
+    };
+    // The entry rule alone (5000 entries, a snapshot every 1,000,000) would keep everything.
+    await proposeAll(40); // 320 KiB
+    const kept = (m: TestMember) => m.storage.log.lastIndex() - m.storage.log.firstIndex() + 1;
+    await until("every member compacted", () =>
+      ms.every((m) => m.storage.log.firstIndex() > 10 && kept(m) <= 18),
+    );
+    // The slow follower answers heartbeats but gets no appends: its match stays.
+    const match = slow.storage.log.lastIndex();
+    net.deliver = (m) => !(m.to === slow.id && m.type === MessageType.MsgApp);
+    await proposeAll(40);
+    await until("the other follower compacted", () => fast.storage.log.firstIndex() > match + 10);
+    expect(leader.storage.log.firstIndex()).toBeLessThanOrEqual(match + 1);
+    const pr = leader.driver.node.status().progress.get(slow.id);
+    expect(pr?.match).toBe(match);
+    expect(pr?.state).toBe("replicate");
+    // Delivered again: it catches up from the log (a snapshot in a Ready would throw).
+    net.deliver = () => true;
+    await until(
+      "the slow follower caught up",
+      () => slow.storage.meta.appliedIndex >= leader.storage.meta.appliedIndex,
+    );
+    await proposeAll(10);
+    await until(
+      "the leader compacted past the old match",
+      () => leader.storage.log.firstIndex() > match + 10,
+    );
+    expect(leader.driver.node.status().progress.get(slow.id)?.state).toBe("replicate");
   });
 
   it("a leader paused for a defragment heartbeats on each tick; the answers wait for resume", async () => {

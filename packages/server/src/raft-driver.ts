@@ -14,8 +14,9 @@
  *    otherwise after the fsync. Read states are released right after the write.
  * 3. `rd.messagesAfterPersist` go to the transport once the fsync is done (DESIGN rule 1).
  * 4. Waiters not answered in step 2 are answered (hooks).
- * 5. `advance(rd)`; then, every `snapshotCount` applied entries, a raft snapshot is taken
- *    and the log compacted (keeping `catchUpEntries` for slow followers), once the
+ * 5. `advance(rd)`; then, every `snapshotCount` applied entries or `snapshotBytes` of
+ *    them, a raft snapshot is taken and the log compacted (keeping `catchUpEntries` for
+ *    slow followers, fewer when they exceed `catchUpBytes`: log-retention.ts), once the
  *    applied state is synced.
  *
  * A long apply (a DeleteRange of many keys) does not hold the event loop: the apply hook
@@ -56,6 +57,13 @@ import {
 } from "@chainfire/storage";
 import type { AlarmStore } from "./apply/alarms.js";
 import type { ApplyOutput } from "./apply/applier.js";
+import {
+  CHECKPOINT_BYTES,
+  compactTarget,
+  DEFAULT_CATCH_UP_BYTES,
+  DEFAULT_SNAPSHOT_BYTES,
+  LogBytes,
+} from "./log-retention.js";
 import { MAX_STALL_WAIT_MS, STALL_LOG_EVERY_MS, STALL_POLL_MS } from "./storage-stall.js";
 
 /** The storage and raft node the driver works on (replaced as a whole by a snapshot install). */
@@ -141,6 +149,10 @@ export interface RaftDriverOptions {
   snapshotCount: number;
   /** Entries kept behind a snapshot for slow followers (etcd: 5000). */
   catchUpEntries: number;
+  /** Applied entry bytes between raft snapshots (log-retention.ts). Default 64 MiB. */
+  snapshotBytes?: number;
+  /** Entry bytes kept behind a snapshot (log-retention.ts). Default 64 MiB. */
+  catchUpBytes?: number;
   /**
    * A Ready that writes at most this many entries fsyncs on the event-loop thread, larger
    * ones on the engine's sync worker (see {@link walSyncInlineMaxEntries}). Default 0:
@@ -166,6 +178,8 @@ export class RaftDriver {
   #heartbeatWhilePaused = false;
   #heldBytes = 0;
   #snapIndex: number;
+  /** Bytes of the log appended by this driver, for the byte rules of log-retention.ts. */
+  readonly #logBytes: LogBytes;
   /** The sliced apply of the Ready in flight, when it took 10 turns or more (logged). */
   #longApply: { ms: number; turns: number } | undefined;
   /** Stall waits since the last "held Ready writes" log line. */
@@ -189,6 +203,13 @@ export class RaftDriver {
     this.#state = state;
     this.#opts = opts;
     this.#snapIndex = state.log.snapshot().metadata.index;
+    this.#logBytes = new LogBytes(
+      Math.min(
+        CHECKPOINT_BYTES,
+        (opts.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES) / 16,
+        (opts.catchUpBytes ?? DEFAULT_CATCH_UP_BYTES) / 16,
+      ),
+    );
   }
 
   get state(): DriverState {
@@ -332,6 +353,7 @@ export class RaftDriver {
       this.#heldBytes = 0;
       this.#state = state;
       this.#snapIndex = state.log.snapshot().metadata.index;
+      this.#logBytes.reset();
     }
     this.#paused = false;
     this.schedule();
@@ -353,6 +375,7 @@ export class RaftDriver {
     }
     const to = Math.min(compactTo, this.#snapIndex);
     if (to > log.firstIndex() - 1) log.compact(to);
+    this.#logBytes.forget(log.firstIndex() - 1);
     return log.firstIndex();
   }
 
@@ -435,6 +458,7 @@ export class RaftDriver {
       }
       try {
         log.save(batch, { entries: rd.entries, hardState: rd.hardState });
+        if (rd.entries.length > 0) this.#countEntries(rd.entries);
         if (w && failpointsActive) failpoint("raftBeforeApply");
         if (w) out = await this.#apply(w, ce);
       } catch (err) {
@@ -515,9 +539,34 @@ export class RaftDriver {
 
     // 5.
     node.advance(rd);
-    if (meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount) {
+    if (
+      meta.appliedIndex - this.#snapIndex >= this.#opts.snapshotCount ||
+      this.#logBytes.between(this.#snapIndex, meta.appliedIndex) >=
+        (this.#opts.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES)
+    ) {
       await this.#snapshot(st);
     }
+  }
+
+  #countEntries(entries: readonly Entry[]): void {
+    let bytes = 0;
+    for (const e of entries) bytes += e.data.length;
+    this.#logBytes.appended(entries[0].index, entries[entries.length - 1].index, bytes);
+  }
+
+  /**
+   * The lowest match index of the followers the leader streams entries to (replicate state)
+   * or heard from recently (log-retention.ts); Infinity when not leading (no Progress then).
+   */
+  #protectedIndex(): number {
+    const status = this.#state.node.status();
+    let low = Number.POSITIVE_INFINITY;
+    for (const [id, pr] of status.progress) {
+      if (id === status.id || pr.state === "snapshot") continue;
+      if (pr.state !== "replicate" && !pr.recentActive) continue;
+      low = Math.min(low, pr.match);
+    }
+    return low;
   }
 
   /**
@@ -604,8 +653,16 @@ export class RaftDriver {
     if (failpointsActive) failpoint("raftBeforeSnapshotLog");
     log.createSnapshot(applied, meta.confState);
     this.#snapIndex = applied;
-    const compactTo = applied - this.#opts.catchUpEntries;
-    if (compactTo > log.firstIndex() - 1) log.compact(compactTo);
+    const compactTo = compactTarget(
+      applied,
+      this.#opts.catchUpEntries,
+      this.#logBytes.floor(applied, this.#opts.catchUpBytes ?? DEFAULT_CATCH_UP_BYTES),
+      this.#protectedIndex(),
+    );
+    if (compactTo > log.firstIndex() - 1) {
+      log.compact(compactTo);
+      this.#logBytes.forget(compactTo);
+    }
     if (failpointsActive) failpoint("raftAfterSnapshotLog");
     this.#opts.logger?.info(
       { snapshotIndex: applied, firstIndex: log.firstIndex() },

@@ -132,11 +132,15 @@ async function fill(endpoint: string, dataDir: string, bytes: number, next: { n:
           }),
         );
       }
-      await retrying(() =>
-        conns[w % conns.length].txn(
-          etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
-          120_000,
-        ),
+      // A store that falls behind its compactions answers "request timed out" while it
+      // works through them: back off (up to 30 s a try) instead of giving up.
+      await retrying(
+        () =>
+          conns[w % conns.length].txn(
+            etcdserverpb.TxnRequest.fromPartial({ compare: [], success, failure: [] }),
+            120_000,
+          ),
+        { attempts: 12, backoffMs: 1000 },
       );
       written += fillBatch * fillValueSize;
       const now = performance.now();
