@@ -4,6 +4,7 @@
  *
  *   npm run bench:cluster                              # etcd, three members on loopback
  *   npm run bench:cluster -- --vs-etcd                 # etcd, then chainfire; ratio table
+ *   npm run bench:cluster -- --vs-etcd --rounds 3      # alternating, 3 times; medians
  *   npm run bench:cluster -- --target chainfire --workloads put-100,range-l-100
  *   npm run bench:cluster -- --endpoints http://127.0.0.1:2379 --duration 5
  *
@@ -23,7 +24,7 @@ import {
   REPO_ROOT,
 } from "../../harness/index.js";
 import { KeySequence, type LoadOptions, prepareRange, runLoad } from "./load.js";
-import { type BenchReport, formatReport, saveReport, type TargetRun } from "./report.js";
+import { type BenchReport, formatReport, medianRun, saveReport, type TargetRun } from "./report.js";
 import { selectWorkloads, WORKLOADS, type Workload } from "./workloads.js";
 
 const HELP = `usage: npm run bench:cluster -- [options]
@@ -40,6 +41,11 @@ const HELP = `usage: npm run bench:cluster -- [options]
                                  first workload (default 10; 0 = none): a fresh Node member
                                  runs its first few thousand requests before V8 has compiled
                                  the hot paths, and a put-1 run alone never gets there in 2 s
+  --rounds N                     run every target N times, alternating (etcd, chainfire,
+                                 etcd, ...; a fresh cluster each time), and report for each
+                                 workload the round with the median ops/s (default 1): the
+                                 host's noise drifts over minutes, and one sequential pass
+                                 can favour whichever system ran in the quieter part
   --size N                       members per started cluster (default 3)
   --key-size B / --value-size B  default 8 / 256
   --out DIR                      where JSON and HTML go (default results/)
@@ -57,6 +63,7 @@ interface Options {
   out: string;
   cpuProfDir?: string;
   clusterWarmupSec: number;
+  rounds: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -71,6 +78,7 @@ function parseOptions(argv: string[]): Options {
       total: { type: "string" },
       warmup: { type: "string" },
       "cluster-warmup": { type: "string" },
+      rounds: { type: "string" },
       size: { type: "string" },
       "key-size": { type: "string" },
       "value-size": { type: "string" },
@@ -116,6 +124,7 @@ function parseOptions(argv: string[]): Options {
     out: values.out ?? join(REPO_ROOT, "results"),
     cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"]),
     clusterWarmupSec: num(values["cluster-warmup"], 10),
+    rounds: Math.max(1, Math.floor(num(values.rounds, 1))),
   };
 }
 
@@ -273,10 +282,18 @@ async function main(): Promise<void> {
       ...options.load,
       size: options.size,
       clusterWarmupSec: options.clusterWarmupSec,
+      rounds: options.rounds,
     },
     targets: [],
   };
-  for (const target of options.targets) report.targets.push(await benchTarget(target, options));
+  const rounds = new Map<string, TargetRun[]>(options.targets.map((t) => [t, []]));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const target of options.targets) {
+      if (options.rounds > 1) progress(`round ${round}/${options.rounds}: ${target}`, true);
+      rounds.get(target)!.push(await benchTarget(target, options));
+    }
+  }
+  for (const target of options.targets) report.targets.push(medianRun(rounds.get(target)!));
   process.stdout.write(formatReport(report));
   const files = saveReport(report, options.out);
   process.stdout.write(`\nwrote ${files.json}\nwrote ${files.html}\n`);

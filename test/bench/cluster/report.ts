@@ -17,6 +17,8 @@ export interface WorkloadRun extends LoadResult {
   memberCpuSec?: (number | undefined)[];
   /** Resident memory of each member right after the workload, MB. */
   rssAfterMb?: (number | undefined)[];
+  /** With --rounds: ops/s of this workload in every round, in order (this run is the median). */
+  roundsOpsPerSec?: number[];
 }
 
 /** Everything measured on one target. */
@@ -35,6 +37,29 @@ export interface BenchReport {
   machine: { cpus: number; node: string; loadGenerator: string };
   options: Record<string, unknown>;
   targets: TargetRun[];
+}
+
+/**
+ * One TargetRun from several rounds of the same target: for each workload, the round whose
+ * ops/s is the median (the lower middle one for an even count), with every round's ops/s
+ * in `roundsOpsPerSec`. A single round is returned as it is.
+ */
+export function medianRun(rounds: TargetRun[]): TargetRun {
+  if (rounds.length === 0) throw new Error("medianRun of no rounds");
+  if (rounds.length === 1) return rounds[0];
+  const first = rounds[0];
+  return {
+    ...first,
+    runs: first.runs.map((r) => {
+      const all = rounds
+        .map((t) => t.runs.find((x) => x.workload === r.workload))
+        .filter((x): x is WorkloadRun => x !== undefined);
+      const sorted = [...all].sort((a, b) => a.opsPerSec - b.opsPerSec);
+      const median = sorted[(sorted.length - 1) >> 1];
+      return { ...median, roundsOpsPerSec: all.map((x) => x.opsPerSec) };
+    }),
+    rssAfterMb: rounds[rounds.length - 1].rssAfterMb,
+  };
 }
 
 const fmt = (n: number, digits = 0) =>
@@ -125,6 +150,16 @@ export function formatReport(report: BenchReport): string {
         rows,
       ),
     );
+    const withRounds = chainfire.runs.filter((c) => c.roundsOpsPerSec);
+    if (withRounds.length > 0) {
+      out.push("\nops/s in each round (alternating; the tables show the median round)");
+      for (const c of withRounds) {
+        const e = etcd.runs.find((r) => r.workload === c.workload);
+        const list = (x: WorkloadRun | undefined) =>
+          x?.roundsOpsPerSec?.map((v) => fmt(v)).join(", ") ?? "-";
+        out.push(`  ${c.workload}: etcd ${list(e)}; chainfire ${list(c)}`);
+      }
+    }
   }
   return `${out.join("\n")}\n`;
 }
