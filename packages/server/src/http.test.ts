@@ -154,6 +154,16 @@ describe("GET /version, /metrics and the rest", () => {
     expect((await get(`${base}/metrics`)).body).toMatch(/^etcd_server_has_leader 0$/m);
   });
 
+  it("serves RocksDB's background work when the member reports it", async () => {
+    const ctx = readyCtx();
+    ctx.state.status.storage = { flushes: 1, compactions: 2, writeStall: 1 };
+    const base = await serve(ctx);
+    const body = (await get(`${base}/metrics`)).body;
+    expect(body).toMatch(/^chainfire_storage_flushes_running 1$/m);
+    expect(body).toMatch(/^chainfire_storage_compactions_running 2$/m);
+    expect(body).toMatch(/^chainfire_storage_write_stall 1$/m);
+  });
+
   it("answers 404 for unknown paths and 405 for other methods", async () => {
     const base = await serve(readyCtx());
     expect(await get(`${base}/v2/keys`)).toMatchObject({

@@ -195,4 +195,9 @@ function refreshGauges(ctx: MemberContext): void {
   m.dbTotalSize.set(Number(s.dbSize));
   m.dbTotalSizeInUse.set(Number(s.dbSizeInUse));
   m.proposalsApplied.set(Number(s.raftAppliedIndex));
+  if (s.storage) {
+    m.storageFlushes.set(s.storage.flushes);
+    m.storageCompactions.set(s.storage.compactions);
+    m.storageWriteStall.set(s.storage.writeStall);
+  }
 }

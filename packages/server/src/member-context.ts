@@ -89,6 +89,12 @@ export interface MemberStatus {
   isLearner: boolean;
   /** Alarm / health problems, as etcd's Status.errors ("memberID:... alarm:NOSPACE"). */
   errors: string[];
+  /**
+   * RocksDB's background work right now (metrics only): running flushes and compactions,
+   * and the write stall (0 none, 1 writes delayed, 2 writes stopped). Absent while the
+   * database is being swapped.
+   */
+  storage?: { flushes: number; compactions: number; writeStall: 0 | 1 | 2 };
 }
 
 /** One member of the cluster, as the applied membership knows it. */

@@ -729,8 +729,14 @@ export class Member implements MemberContext {
   status(): MemberStatus {
     const s = this.#storage;
     let size = 0;
+    let storage: MemberStatus["storage"];
     try {
       size = s.engine.approximateSize();
+      const stall = s.engine.writeStall();
+      storage = {
+        ...s.engine.backgroundJobs(),
+        writeStall: stall.stopped ? 2 : stall.delayedRate > 0 ? 1 : 0,
+      };
     } catch {
       // the directory is being swapped by a snapshot install
     }
@@ -743,6 +749,7 @@ export class Member implements MemberContext {
       dbSizeInUse: BigInt(size),
       isLearner: this.isLearner(),
       errors: s.alarms.list().map((a) => `memberID:${a.memberID} alarm:${a.alarm}`),
+      ...(storage ? { storage } : {}),
     };
   }
 

@@ -87,6 +87,22 @@ export class MemberMetrics {
     help: "Total size of the underlying database logically in use in bytes.",
     registers: [this.registry],
   });
+  /** RocksDB's background work (no etcd equivalent: bbolt has none). */
+  readonly storageFlushes = new Gauge({
+    name: "chainfire_storage_flushes_running",
+    help: "RocksDB memtable flushes running now.",
+    registers: [this.registry],
+  });
+  readonly storageCompactions = new Gauge({
+    name: "chainfire_storage_compactions_running",
+    help: "RocksDB compactions running now.",
+    registers: [this.registry],
+  });
+  readonly storageWriteStall = new Gauge({
+    name: "chainfire_storage_write_stall",
+    help: "RocksDB write stall: 0 none, 1 writes delayed, 2 writes stopped.",
+    registers: [this.registry],
+  });
   /** --quota-backend-bytes (the NOSPACE alarm threshold; quota.ts). */
   readonly quotaBackendBytes = new Gauge({
     name: "etcd_server_quota_backend_bytes",

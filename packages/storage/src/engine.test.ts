@@ -20,6 +20,29 @@ describe("Engine", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("reports RocksDB's running flushes and compactions, then none once they are done", async () => {
+    expect(engine.backgroundJobs()).toEqual({ flushes: 0, compactions: 0 });
+    // 40 MiB into kv, whose memtables hold 2 MiB each: flushes and level-0 compactions.
+    const value = Buffer.alloc(64 * 1024, 7);
+    for (let i = 0; i < 640; i++) {
+      engine.writeSync(engine.batch().put("kv", b(`big/${String(i).padStart(6, "0")}`), value));
+    }
+    const poll = async (
+      what: string,
+      cond: (j: { flushes: number; compactions: number }) => boolean,
+    ) => {
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const j = engine.backgroundJobs();
+        if (cond(j)) return j;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await poll("a running flush or compaction", (j) => j.flushes + j.compactions > 0);
+    await poll("no background work", (j) => j.flushes === 0 && j.compactions === 0);
+  });
+
   it("reads its writes synchronously and asynchronously, per column family", async () => {
     const batch = engine.batch();
     batch.put("kv", b("a"), b("1")).put("meta", b("a"), b("meta-1"));

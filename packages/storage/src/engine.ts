@@ -557,6 +557,18 @@ export class Engine {
     };
   }
 
+  /**
+   * Flushes and compactions RocksDB is running right now (database-wide properties
+   * `rocksdb.num-running-flushes` / `-compactions`). Zero for both, with no write stall,
+   * means RocksDB has caught up with what was written (bench:large waits for that).
+   */
+  backgroundJobs(): { flushes: number; compactions: number } {
+    return {
+      flushes: Number(this.property("rocksdb.num-running-flushes")) || 0,
+      compactions: Number(this.property("rocksdb.num-running-compactions")) || 0,
+    };
+  }
+
   /** A RocksDB property of the default column family, e.g. "rocksdb.stats". */
   property(name: string): string {
     return binding.db_get_property(this.#live(), name);

@@ -37,6 +37,10 @@ const HELP = `usage: npm run bench:large -- [options]
   --snapshot-count N         members' --snapshot-count (default 1000). With the default
                              100,000 and ~1 MiB fill Txns the raft log alone would keep
                              up to 100 GB per member before its first compaction
+  --settle-max SEC           Chainfire: after measuring right after a fill, wait until
+                             RocksDB on every member has caught up (no flush or compaction
+                             running, no write stall: chainfire_storage_* metrics) and
+                             measure again (default 1800 s at most; 0 = do not)
   --out DIR                  where the JSON goes (default results/)
 `;
 
@@ -52,6 +56,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "20" },
     warmup: { type: "string", default: "10" },
     "snapshot-count": { type: "string", default: "1000" },
+    "settle-max": { type: "string", default: "1800" },
     out: { type: "string", default: join(REPO_ROOT, "results") },
     help: { type: "boolean", short: "h" },
   },
@@ -76,6 +81,8 @@ const durationSec = positive("duration", values.duration);
 const warmupSec = Number(values.warmup);
 if (!Number.isFinite(warmupSec) || warmupSec < 0) throw new Error("--warmup must be ≥ 0");
 const snapshotCount = positive("snapshot-count", values["snapshot-count"]);
+const settleMaxSec = Number(values["settle-max"]);
+if (!Number.isFinite(settleMaxSec) || settleMaxSec < 0) throw new Error("--settle-max must be ≥ 0");
 const [workload] = selectWorkloads(values.workload);
 const GB = 1e9;
 
@@ -163,6 +170,58 @@ async function fill(endpoint: string, dataDir: string, bytes: number, next: { n:
   progress(`filled: leader data dir ${(dirBytes(dataDir) / GB).toFixed(2)} GB`, true);
 }
 
+/** One member's chainfire_storage_* gauges, or undefined if it did not answer. */
+async function storageWork(metricsUrl: string) {
+  try {
+    const r = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await r.text();
+    const gauge = (name: string) => {
+      const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    const flushes = gauge("chainfire_storage_flushes_running");
+    const compactions = gauge("chainfire_storage_compactions_running");
+    const stall = gauge("chainfire_storage_write_stall");
+    if (flushes === undefined || compactions === undefined || stall === undefined) return;
+    return { flushes, compactions, stall };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until every member's RocksDB has caught up with the fill: no flush or compaction
+ * running and no write stall, on three polls in a row a second apart. Returns the seconds
+ * waited, or undefined if `settleMaxSec` passed first.
+ */
+async function settle(c: Cluster): Promise<number | undefined> {
+  const started = performance.now();
+  let quiet = 0;
+  let lastProgress = 0;
+  for (;;) {
+    const work = await Promise.all(c.members.map((m) => storageWork(m.metricsUrl)));
+    const idle = work.every((w) => w && w.flushes === 0 && w.compactions === 0 && w.stall === 0);
+    quiet = idle ? quiet + 1 : 0;
+    const waited = (performance.now() - started) / 1000;
+    if (quiet >= 3) {
+      progress(`settled after ${waited.toFixed(0)} s`, true);
+      return waited;
+    }
+    if (waited >= settleMaxSec) {
+      progress(`not settled after ${waited.toFixed(0)} s; measuring anyway`, true);
+      return undefined;
+    }
+    if (waited - lastProgress >= 5) {
+      lastProgress = waited;
+      const show = work
+        .map((w) => (w ? `${w.flushes}f/${w.compactions}c/stall ${w.stall}` : "?"))
+        .join(", ");
+      progress(`settling: ${waited.toFixed(0)} s, running flushes/compactions per member: ${show}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 let cluster: Cluster | undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
@@ -192,7 +251,15 @@ async function main(): Promise<void> {
     size: members,
     extraArgs: [`--quota-backend-bytes=${quota}`, `--snapshot-count=${snapshotCount}`],
   });
-  const results: { targetGb: number; dataDirGb: number; result: LoadResult }[] = [];
+  interface Measured {
+    dataDirGb: number;
+    result: LoadResult;
+  }
+  const results: (Measured & {
+    targetGb: number;
+    /** Measured again once RocksDB caught up (Chainfire, --settle-max > 0). */
+    settled?: Measured & { waitedSec: number | undefined };
+  })[] = [];
   try {
     const leader = await cluster.waitForLeader(30_000);
     const leaderMember = cluster.member(leader);
@@ -202,55 +269,76 @@ async function main(): Promise<void> {
       await fill(leaderMember.clientUrl, leaderMember.config.dataDir, gb * GB, next);
       const now = await cluster.waitForLeader(60_000);
       if (now !== leader) throw new Error("the leader changed while filling; results would mix");
-      const result = await runLoad(
-        workload,
-        { all: cluster.endpoints, leader: leaderMember.clientUrl },
-        keys,
-        {
-          durationSec,
-          warmupSec,
-          keySize: 8,
-          valueSize: 256,
-          onProgress: (p) =>
-            progress(
-              `[${gb} GB ${workload.name}] ${p.phase} ${p.elapsedSec.toFixed(0)}s ${p.opsPerSec} ops/s`,
-            ),
-        },
-      );
-      const dataDirGb = dirBytes(leaderMember.config.dataDir) / GB;
-      results.push({ targetGb: gb, dataDirGb, result });
-      progress(
-        `[${gb} GB] ${Math.round(result.opsPerSec)} ops/s, p50 ${result.latencyMs.p50} ` +
-          `p99 ${result.latencyMs.p99} ms${result.errors ? `, ${result.errors} errors` : ""}`,
-        true,
-      );
+      const measure = async (label: string): Promise<Measured> => {
+        const result = await runLoad(
+          workload,
+          { all: cluster!.endpoints, leader: leaderMember.clientUrl },
+          keys,
+          {
+            durationSec,
+            warmupSec,
+            keySize: 8,
+            valueSize: 256,
+            onProgress: (p) =>
+              progress(
+                `[${gb} GB${label} ${workload.name}] ${p.phase} ${p.elapsedSec.toFixed(0)}s ${p.opsPerSec} ops/s`,
+              ),
+          },
+        );
+        progress(
+          `[${gb} GB${label}] ${Math.round(result.opsPerSec)} ops/s, p50 ${result.latencyMs.p50} ` +
+            `p99 ${result.latencyMs.p99} ms${result.errors ? `, ${result.errors} errors` : ""}`,
+          true,
+        );
+        return { dataDirGb: dirBytes(leaderMember.config.dataDir) / GB, result };
+      };
+      const first = await measure("");
+      let settled: (Measured & { waitedSec: number | undefined }) | undefined;
+      if (target === "chainfire" && settleMaxSec > 0) {
+        const waitedSec = await settle(cluster);
+        settled = { ...(await measure(", settled")), waitedSec };
+      }
+      results.push({ targetGb: gb, ...first, ...(settled ? { settled } : {}) });
     }
   } finally {
     await cluster.close();
     cluster = undefined;
   }
-  const base = results[0]?.result.latencyMs.p99 ?? Number.NaN;
-  const lines = [
-    "",
-    `${target}, ${members} members, ${workload.description}, ${durationSec} s per size`,
-    "data dir GB     ops/s   p50 ms   p90 ms   p99 ms   p99 / first",
-    ...results.map((r) =>
-      [
-        r.dataDirGb.toFixed(2).padStart(11),
-        String(Math.round(r.result.opsPerSec)).padStart(9),
-        r.result.latencyMs.p50.toFixed(1).padStart(8),
-        r.result.latencyMs.p90.toFixed(1).padStart(8),
-        r.result.latencyMs.p99.toFixed(1).padStart(8),
-        (r.result.latencyMs.p99 / base).toFixed(2).padStart(13),
-      ].join(" "),
-    ),
-  ];
+  const table = (title: string, rows: Measured[]) => {
+    const base = rows[0]?.result.latencyMs.p99 ?? Number.NaN;
+    return [
+      "",
+      title,
+      "data dir GB     ops/s   p50 ms   p90 ms   p99 ms   p99 / first",
+      ...rows.map((r) =>
+        [
+          r.dataDirGb.toFixed(2).padStart(11),
+          String(Math.round(r.result.opsPerSec)).padStart(9),
+          r.result.latencyMs.p50.toFixed(1).padStart(8),
+          r.result.latencyMs.p90.toFixed(1).padStart(8),
+          r.result.latencyMs.p99.toFixed(1).padStart(8),
+          (r.result.latencyMs.p99 / base).toFixed(2).padStart(13),
+        ].join(" "),
+      ),
+    ];
+  };
+  const lines = table(
+    `${target}, ${members} members, ${workload.description}, ${durationSec} s per size, right after each fill`,
+    results,
+  );
+  const settledRows = results.flatMap((r) => (r.settled ? [r.settled] : []));
+  if (settledRows.length > 0) {
+    lines.push(
+      ...table("the same, once RocksDB had caught up (no flush, compaction or stall)", settledRows),
+      `  waited: ${settledRows.map((r) => (r.waitedSec === undefined ? `> ${settleMaxSec}` : r.waitedSec.toFixed(0))).join(", ")} s`,
+    );
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
   mkdirSync(values.out, { recursive: true });
   const file = join(values.out, `bench-large-${startedAt.replace(/[:.]/g, "-")}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ startedAt, target, members, sizesGb, fillValueSize, snapshotCount, workload, durationSec, warmupSec, results }, null, 2)}\n`,
+    `${JSON.stringify({ startedAt, target, members, sizesGb, fillValueSize, snapshotCount, workload, durationSec, warmupSec, settleMaxSec, results }, null, 2)}\n`,
   );
   process.stdout.write(`\nwrote ${file}\n`);
 }
