@@ -3,10 +3,8 @@
  *
  * etcd's rules count entries only: a snapshot every `--snapshot-count` applied entries, and
  * 5000 entries (SnapshotCatchUpEntries) kept behind it for slow followers. With small
- * entries that is a few MB. With large ones it is not: 5000 Txns of 1 MiB are 5 GB of log
- * per member, and in RocksDB every byte of it is flushed and compacted down the levels
- * before it is deleted. In session 6's large-data runs the `raft` column family wrote more
- * bytes than the key-value data itself (docs/performance.md).
+ * entries that is a few MB. With large ones it is not: 5000 Txns of 1 MiB are 5 GB of log,
+ * on disk, per member.
  *
  * So the driver (raft-driver.ts, step 5) also takes a snapshot once the entries applied
  * since the last one add up to `snapshotBytes`, and compacts the log down to
