@@ -233,11 +233,14 @@ async function electFirst(ms: TestMember[]): Promise<TestMember> {
 
 const data = (s: string) => Buffer.from(s);
 
-/** Proposes `name` on the leader; resolves with its index once its result is released. */
-async function proposeReleased(leader: TestMember, name: string): Promise<number> {
-  leader.driver.propose(data(name));
+/**
+ * Proposes `payload` (a name, or raw bytes) on the leader; resolves with its index once its
+ * result is released.
+ */
+async function proposeReleased(leader: TestMember, payload: string | Buffer): Promise<number> {
+  leader.driver.propose(typeof payload === "string" ? data(payload) : payload);
   const index = leader.storage.log.lastIndex() + 1;
-  await until(`${name} released`, () => leader.released.some((r) => r.index === index));
+  await until(`entry ${index} released`, () => leader.released.some((r) => r.index === index));
   return index;
 }
 
@@ -403,13 +406,7 @@ describe("RaftDriver", () => {
     const [, fast, slow] = ms;
     const big = (i: number) => Buffer.alloc(8 * 1024, i);
     const proposeAll = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        leader.driver.propose(big(i));
-        const index = leader.storage.log.lastIndex() + 1;
-        await until(`entry ${index} released`, () =>
-          leader.released.some((r) => r.index === index),
-        );
-      }
+      for (let i = 0; i < n; i++) await proposeReleased(leader, big(i));
     };
     // The entry rule alone (5000 entries, a snapshot every 1,000,000) would keep everything.
     await proposeAll(40); // 320 KiB

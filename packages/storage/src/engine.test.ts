@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { pollUntil } from "../../../test/harness/wait.js";
 import { Engine, type Entry } from "./engine.js";
 
 const b = (s: string) => Buffer.from(s);
@@ -27,18 +28,14 @@ describe("Engine", () => {
     for (let i = 0; i < 640; i++) {
       engine.writeSync(engine.batch().put("kv", b(`big/${String(i).padStart(6, "0")}`), value));
     }
-    const poll = async (
-      what: string,
-      cond: (j: { flushes: number; compactions: number }) => boolean,
-    ) => {
-      const end = Date.now() + 20_000;
-      for (;;) {
-        const j = engine.backgroundJobs();
-        if (cond(j)) return j;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setImmediate(r));
-      }
-    };
+    const poll = (what: string, cond: (j: { flushes: number; compactions: number }) => boolean) =>
+      pollUntil(
+        () => {
+          const j = engine.backgroundJobs();
+          return cond(j) ? j : undefined;
+        },
+        { what, timeoutMs: 20_000, intervalMs: 1 },
+      );
     await poll("a running flush or compaction", (j) => j.flushes + j.compactions > 0);
     await poll("no background work", (j) => j.flushes === 0 && j.compactions === 0);
   });
