@@ -34,7 +34,10 @@ const HELP = `usage: npm run bench:memory -- [options]
   --value-size B            default 256
   --batch N                 puts per Txn while loading (default 100)
   --inflight N              Txns in flight while loading (default 16)
-  --settle SEC              longest wait for RSS to settle (default 60)
+  --settle SEC              longest wait for RSS to settle (default 120)
+  --steady SEC              RSS counts as settled once steady within 2% this long
+                            (default 15; V8 gives back heap pages some 10 s after
+                            a member goes idle)
   --no-malloc-tuning        start Chainfire without ${Object.keys(CHAINFIRE_MALLOC_ENV).join(", ")}
   --out DIR                 where the JSON goes (default results/)
 `;
@@ -48,7 +51,8 @@ const { values } = parseArgs({
     "value-size": { type: "string", default: "256" },
     batch: { type: "string", default: "100" },
     inflight: { type: "string", default: "16" },
-    settle: { type: "string", default: "60" },
+    settle: { type: "string", default: "120" },
+    steady: { type: "string", default: "15" },
     "no-malloc-tuning": { type: "boolean", default: false },
     out: { type: "string", default: join(REPO_ROOT, "results") },
     help: { type: "boolean", short: "h" },
@@ -74,6 +78,7 @@ const options = {
   batch: int("batch", values.batch),
   inflight: int("inflight", values.inflight),
   settleSec: int("settle", values.settle),
+  steadySec: int("steady", values.steady),
   mallocTuning: !values["no-malloc-tuning"],
 };
 
@@ -141,7 +146,10 @@ function rssMb(cluster: Cluster): string {
     .join("/");
 }
 
-/** Samples RSS every second until no member moves by more than 2% over 5 s (or the cap). */
+/**
+ * Samples RSS every second until no member moves by more than 2% over `--steady` seconds
+ * (or the cap).
+ */
 async function settledRss(cluster: Cluster, indexes: number[]): Promise<number[]> {
   const history: number[][] = [];
   const deadline = performance.now() + options.settleSec * 1000;
@@ -149,9 +157,9 @@ async function settledRss(cluster: Cluster, indexes: number[]): Promise<number[]
     const sample = indexes.map((i) => cluster.member(i).rssBytes() ?? 0);
     history.push(sample);
     progress(`settling: RSS MB ${sample.map((b) => Math.round(b / MB)).join("/")}`);
-    const window = history.slice(-6);
+    const window = history.slice(-(options.steadySec + 1));
     const steady =
-      window.length === 6 &&
+      window.length === options.steadySec + 1 &&
       indexes.every((_, j) => {
         const col = window.map((s) => s[j]);
         return Math.max(...col) - Math.min(...col) <= 0.02 * Math.max(...col);

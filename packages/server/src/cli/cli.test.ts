@@ -3,11 +3,13 @@
  * configuration errors, ctl pass-through, and one member's life — start, ready line,
  * /health, etcdctl, SIGTERM, restart from its data, snapshot save and restore.
  */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  cleanEnv,
   etcdctl,
   exitWithin,
   freePortTriples,
@@ -216,4 +218,28 @@ describe("chainfire (one member)", () => {
     expect(await exitWithin(m, 15_000)).toEqual({ code: 0, signal: null });
     member = undefined;
   });
+
+  it.skipIf(!haveEtcdctl())(
+    "collects the garbage of a burst once idle (idle-gc.ts, debug log)",
+    async () => {
+      const m = await start({ CHAINFIRE_LOG_LEVEL: "debug" });
+      // 24 puts of 1 MiB: request, entry and write Buffers the member drops afterwards.
+      const value = Buffer.alloc(2 ** 20, 0x62);
+      for (let i = 0; i < 24; i++) {
+        execFileSync("etcdctl", [`--endpoints=${clientUrl}`, "put", `burst-${i}`], {
+          input: value,
+          env: cleanEnv({ ETCDCTL_API: "3" }),
+          timeout: 20_000,
+        });
+      }
+      const line = await m.waitForLine(/"msg":"idle: collected garbage"/, 30_000);
+      const { beforeBytes, afterBytes } = JSON.parse(line) as {
+        beforeBytes: number;
+        afterBytes: number;
+      };
+      expect(afterBytes).toBeLessThan(beforeBytes);
+      await stop();
+    },
+    60_000,
+  );
 });

@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import { ConfigError, type ResolvedConfig, resolveMemberConfig } from "../config.js";
 import { formatInitialCluster } from "../config-urls.js";
 import { type HttpEndpoints, startHttpServers } from "../http.js";
+import { startIdleGc } from "../idle-gc.js";
 import { createLogger } from "../log.js";
 import { Member } from "../member.js";
 import { EXIT_CODE_REMOVED, MemberRemovedError } from "../member-removal.js";
@@ -110,7 +111,20 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
     lifecycle.removeSignalHandlers();
     return 1;
   }
-  return lifecycle.run(member, http);
+  // The process's idle garbage collection (idle-gc.ts): an idle member gives back what its
+  // last burst of requests left behind.
+  const idleGc = startIdleGc({
+    onCollect: (before, after, ms) =>
+      logger.debug(
+        { beforeBytes: before, afterBytes: after, ms: Math.round(ms) },
+        "idle: collected garbage",
+      ),
+  });
+  try {
+    return await lifecycle.run(member, http);
+  } finally {
+    idleGc?.stop();
+  }
 }
 
 /** Signals, readiness and shutdown of one running member. */
