@@ -201,7 +201,7 @@ describe("Engine", () => {
 
   it("keeps data across close and reopen; close is idempotent", async () => {
     const batch = engine.batch();
-    batch.put("kv", b("persist"), b("yes")).put("raft", b("e1"), b("entry"));
+    batch.put("kv", b("persist"), b("yes")).put("raft", b("\x01e1"), b("entry"));
     await engine.write(batch, { sync: true });
     await engine.write(engine.batch().put("kv", b("unsynced"), b("too")), { sync: false });
     await Promise.all([engine.close(), engine.close()]);
@@ -209,7 +209,7 @@ describe("Engine", () => {
     engine = await Engine.open(path.join(dir, "db"));
     expect(engine.getSync("kv", b("persist"))?.toString()).toBe("yes");
     expect(engine.getSync("kv", b("unsynced"))?.toString()).toBe("too");
-    expect(engine.getSync("raft", b("e1"))?.toString()).toBe("entry");
+    expect(engine.getSync("raft", b("\x01e1"))?.toString()).toBe("entry");
     expect(engine.approximateSize()).toBeGreaterThan(0);
   });
 

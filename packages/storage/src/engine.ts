@@ -53,6 +53,7 @@ import {
 import { UnsyncedLoss } from "./engine-loss.js";
 import { syncWalInline, WalSyncer } from "./engine-sync.js";
 import { failpoint, failpointsActive, unsyncedLoss } from "./failpoints.js";
+import { moveRaftStateKeys } from "./raft-log/state-migration.js";
 
 export { Cursor, EngineStateError, type Entry, WriteBatch };
 
@@ -61,7 +62,12 @@ const EMPTY = Buffer.alloc(0);
 /**
  * The column families of a member's database.
  *
- * - `raft`: raft log entries by index, HardState, snapshot metadata (RaftLogStore).
+ * - `raft`: raft log entries by index (RaftLogStore), nothing else: append-only but for
+ *   range deletes at the front, so RocksDB moves its flushed files down instead of
+ *   rewriting them.
+ * - `raftstate`: the raft log's HardState, boundary, term runs and snapshot record, and
+ *   this member's own id (raft-log/codec.ts, meta/codec.ts). Before session 8 these sat in
+ *   `raft` after the entries; {@link Engine.open} moves them (raft-log/state-migration.ts).
  * - `meta`: applied index, membership, cluster id, auth (meta store).
  * - `lease`: lease records (LeaseStore).
  * - `kv`: MVCC current table, user key → latest KeyValue record (MvccStore).
@@ -72,6 +78,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export const COLUMN_FAMILIES = [
   "raft",
+  "raftstate",
   "meta",
   "lease",
   "kv",
@@ -90,6 +97,7 @@ const FAMILY_TUNING: Record<
   { cacheShare: number; heavy: boolean; pointLookup: boolean }
 > = {
   raft: { cacheShare: 0.1, heavy: true, pointLookup: false },
+  raftstate: { cacheShare: 0.02, heavy: false, pointLookup: true },
   meta: { cacheShare: 0.02, heavy: false, pointLookup: true },
   lease: { cacheShare: 0.04, heavy: false, pointLookup: true },
   kv: { cacheShare: 0.5, heavy: true, pointLookup: true },
@@ -226,6 +234,12 @@ export class Engine {
     const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker", options);
     if (engine.#syncMode === "worker") engine.#syncer = new WalSyncer(db);
     if (unsyncedLoss) engine.#loss = new UnsyncedLoss(dir);
+    try {
+      moveRaftStateKeys(engine);
+    } catch (err) {
+      await engine.close().catch(() => {});
+      throw err;
+    }
     return engine;
   }
 

@@ -139,7 +139,9 @@ async function loadState(
       for await (const rec of decodeSnapshot(createReadStream(file))) {
         if (rec.kind === "header") header = rec.header;
         else if (rec.kind === "column") {
-          if (rec.name === "raft") throw new RestoreError("snapshot carries a raft log");
+          if (rec.name === "raft" || rec.name === "raftstate") {
+            throw new RestoreError("snapshot carries a raft log");
+          }
           column = rec.name as ColumnFamilyName;
         } else if (rec.kind === "pairs") {
           for (let i = 0; i < rec.keys.length; i++)

@@ -13,7 +13,8 @@
  * | "member/" + u64be id  | Member (see {@link encodeMember})                     |
  * | "removed/" + u64be id | empty: a member removed from the cluster              |
  *
- * Column family `raft`, tag byte 0x03 (local to this member, never in a state snapshot):
+ * Column family `raftstate` (`raft` before session 8), tag byte 0x03 (local to this
+ * member, never in a state snapshot):
  *
  * | key                   | value                                                 |
  * | --------------------- | ----------------------------------------------------- |

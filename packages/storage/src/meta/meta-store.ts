@@ -25,7 +25,12 @@
 import { type ConfState, emptyConfState, None } from "@chainfire/raft";
 import type { Engine, WriteBatch } from "../engine.js";
 import { CorruptRecordError } from "../raft-log/binary.js";
-import { cloneConfState, decodeConfState, encodeConfState } from "../raft-log/codec.js";
+import {
+  cloneConfState,
+  decodeConfState,
+  encodeConfState,
+  RAFT_STATE_CF,
+} from "../raft-log/codec.js";
 import { BatchUndo } from "./batch-undo.js";
 import {
   APPLIED_KEY,
@@ -98,7 +103,7 @@ export class MetaStore {
     const s = new MetaStore();
     try {
       for await (const [k, v] of engine.iterate("meta")) s.loadRecord(k, v);
-      const id = engine.getSync("raft", LOCAL_MEMBER_ID_KEY);
+      const id = engine.getSync(RAFT_STATE_CF, LOCAL_MEMBER_ID_KEY);
       if (id) s._memberId = decodeIdValue(id);
     } catch (err) {
       if (err instanceof MetaFormatError) throw err;
@@ -265,7 +270,7 @@ export class MetaStore {
 
   /** This member's own id (stored locally, not replicated). */
   setMemberId(batch: WriteBatch, id: bigint): void {
-    batch.put("raft", LOCAL_MEMBER_ID_KEY, encodeIdValue(id));
+    batch.put(RAFT_STATE_CF, LOCAL_MEMBER_ID_KEY, encodeIdValue(id));
     this.stage(batch, () => {
       const prev = this._memberId;
       this._memberId = id;

@@ -1,5 +1,7 @@
 /**
- * The on-disk encoding of the raft column family ("raft"). No I/O.
+ * The on-disk encoding of the raft log: its entries in the column family `raft`, its
+ * state records (tag 0x02) and the meta store's member-local ones (tag 0x03) in
+ * `raftstate`, so that `raft` holds entries only (state-migration.ts). No I/O.
  *
  * Keys (one byte tag, then a fixed-width body, so byte order is index order):
  *
@@ -21,7 +23,11 @@
  * allocation-free copy into a scratch buffer and the decoder is a view (no copy).
  */
 import type { ConfState, Entry, EntryType, HardState, SnapshotMetadata } from "@chainfire/raft";
+import type { ColumnFamilyName } from "../engine.js";
 import { ByteReader, ByteWriter, CorruptRecordError, readU64, writeU64 } from "./binary.js";
+
+/** The column family of the state records (every key below but the entries'). */
+export const RAFT_STATE_CF: ColumnFamilyName = "raftstate";
 
 /** Tag byte of entry keys. */
 export const ENTRY_TAG = 0x01;

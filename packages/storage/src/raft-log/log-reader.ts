@@ -18,6 +18,7 @@ import {
   entryValueTerm,
   HARD_STATE_KEY,
   type LogBoundary,
+  RAFT_STATE_CF,
   SNAPSHOT_KEY,
   TERM_RUNS_KEY,
 } from "./codec.js";
@@ -46,12 +47,12 @@ export interface LoadedLog {
  */
 export function loadLog(engine: Engine, prefillBytes: number, verify: boolean): LoadedLog {
   try {
-    const hs = engine.getSync("raft", HARD_STATE_KEY);
-    const b = engine.getSync("raft", BOUNDARY_KEY);
-    const sn = engine.getSync("raft", SNAPSHOT_KEY);
+    const hs = engine.getSync(RAFT_STATE_CF, HARD_STATE_KEY);
+    const b = engine.getSync(RAFT_STATE_CF, BOUNDARY_KEY);
+    const sn = engine.getSync(RAFT_STATE_CF, SNAPSHOT_KEY);
     const boundary = b ? decodeBoundary(b) : { index: 0, term: 0 };
     const last = findLastIndex(engine, boundary.index);
-    const runs = engine.getSync("raft", TERM_RUNS_KEY);
+    const runs = engine.getSync(RAFT_STATE_CF, TERM_RUNS_KEY);
     const terms = runs
       ? termsFromRecord(decodeTermRuns(runs), boundary, last)
       : scanTerms(engine, boundary); // a log written before term runs were persisted

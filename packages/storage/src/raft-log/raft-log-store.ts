@@ -1,6 +1,7 @@
 /**
- * RaftLogStore: the raft core's {@link Storage} on RocksDB's `raft` column family
- * (layout: ./codec.ts).
+ * RaftLogStore: the raft core's {@link Storage} on RocksDB's `raft` (entries) and
+ * `raftstate` (HardState, boundary, term runs, snapshot record) column families (layout:
+ * ./codec.ts).
  *
  * Reads are synchronous (the core never awaits): the HardState, the log boundary, the
  * snapshot record and the term of every index (as runs, see {@link TermIndex}) live in
@@ -52,6 +53,7 @@ import {
   entryKeyInto,
   HARD_STATE_KEY,
   type LogBoundary,
+  RAFT_STATE_CF,
   SNAPSHOT_KEY,
   TERM_RUNS_KEY,
 } from "./codec.js";
@@ -291,8 +293,8 @@ export class RaftLogStore implements Storage {
       for (let i = Math.max(m.index + 1, this.staged.boundary + 1); i <= this.staged.last; i++) {
         batch.del("raft", entryKeyInto(this.keyScratch, i));
       }
-      batch.put("raft", BOUNDARY_KEY, encodeBoundary({ index: m.index, term: m.term }));
-      batch.put("raft", SNAPSHOT_KEY, encodeSnapshotRecord(m, s.snapshot.data));
+      batch.put(RAFT_STATE_CF, BOUNDARY_KEY, encodeBoundary({ index: m.index, term: m.term }));
+      batch.put(RAFT_STATE_CF, SNAPSHOT_KEY, encodeSnapshotRecord(m, s.snapshot.data));
       p.snapshot = {
         metadata: { index: m.index, term: m.term, confState: cloneConfState(m.confState) },
         data: s.snapshot.data,
@@ -313,10 +315,10 @@ export class RaftLogStore implements Storage {
       p.entries = stored;
     }
     if (terms.mutations !== mutations) {
-      batch.put("raft", TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
+      batch.put(RAFT_STATE_CF, TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
     }
     if (s.hardState) {
-      batch.put("raft", HARD_STATE_KEY, encodeHardState(s.hardState));
+      batch.put(RAFT_STATE_CF, HARD_STATE_KEY, encodeHardState(s.hardState));
       p.hardState = { ...s.hardState };
     }
     this.staged = next;
@@ -443,8 +445,8 @@ export class RaftLogStore implements Storage {
     terms.compactTo(index);
     const batch = this.engine.batch();
     try {
-      batch.put("raft", BOUNDARY_KEY, encodeBoundary(b));
-      batch.put("raft", TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
+      batch.put(RAFT_STATE_CF, BOUNDARY_KEY, encodeBoundary(b));
+      batch.put(RAFT_STATE_CF, TERM_RUNS_KEY, encodeTermRuns(terms.runs()));
       this.engine.writeSync(batch);
     } finally {
       batch.close();
@@ -474,7 +476,7 @@ export class RaftLogStore implements Storage {
     const metadata = { index, term: this.terms.term(index), confState: cloneConfState(confState) };
     const batch = this.engine.batch();
     try {
-      batch.put("raft", SNAPSHOT_KEY, encodeSnapshotRecord(metadata, data));
+      batch.put(RAFT_STATE_CF, SNAPSHOT_KEY, encodeSnapshotRecord(metadata, data));
       this.engine.writeSync(batch);
     } finally {
       batch.close();

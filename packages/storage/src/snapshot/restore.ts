@@ -29,6 +29,7 @@ import {
   encodeHardState,
   encodeSnapshotRecord,
   HARD_STATE_KEY,
+  RAFT_STATE_CF,
   SNAPSHOT_KEY,
 } from "../raft-log/codec.js";
 import { SnapshotFormatError, SnapshotIoError } from "./errors.js";
@@ -65,7 +66,9 @@ export interface StagedSnapshot {
   discard(): Promise<void>;
 }
 
-const ALLOWED: ReadonlySet<string> = new Set(COLUMN_FAMILIES.filter((cf) => cf !== "raft"));
+const ALLOWED: ReadonlySet<string> = new Set(
+  COLUMN_FAMILIES.filter((cf) => cf !== "raft" && cf !== "raftstate"),
+);
 
 /** Staging directory names for a database directory. */
 export function restorePaths(dbDir: string): { restoring: string; restored: string; old: string } {
@@ -232,10 +235,14 @@ function writeRaftState(
     vote: keep ? prev.vote : 0n,
     commit: h.appliedIndex,
   };
-  batch.put("raft", HARD_STATE_KEY, encodeHardState(hs));
-  batch.put("raft", BOUNDARY_KEY, encodeBoundary({ index: h.appliedIndex, term: h.appliedTerm }));
+  batch.put(RAFT_STATE_CF, HARD_STATE_KEY, encodeHardState(hs));
   batch.put(
-    "raft",
+    RAFT_STATE_CF,
+    BOUNDARY_KEY,
+    encodeBoundary({ index: h.appliedIndex, term: h.appliedTerm }),
+  );
+  batch.put(
+    RAFT_STATE_CF,
     SNAPSHOT_KEY,
     encodeSnapshotRecord(
       { index: h.appliedIndex, term: h.appliedTerm, confState: h.confState },
@@ -243,7 +250,7 @@ function writeRaftState(
     ),
   );
   if (opts.memberId !== undefined) {
-    batch.put("raft", LOCAL_MEMBER_ID_KEY, encodeIdValue(opts.memberId));
+    batch.put(RAFT_STATE_CF, LOCAL_MEMBER_ID_KEY, encodeIdValue(opts.memberId));
   }
 }
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { emptyConfState } from "@chainfire/raft";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { COLUMN_FAMILIES, type Engine } from "../engine.js";
+import type { Engine } from "../engine.js";
 import { LeaseStore } from "../lease/lease-store.js";
 import { revokeLease } from "../lease/revoke.js";
 import { MetaStore } from "../meta/meta-store.js";
@@ -12,7 +12,7 @@ import { RaftLogStore } from "../raft-log/raft-log-store.js";
 import { SnapshotChecksumError, SnapshotFormatError } from "./errors.js";
 import { ETCD_SNAPSHOT_ALIGN, SHA256_SIZE, wrapForEtcdctl } from "./format.js";
 import { recoverDbDir, restorePaths, restoreStateSnapshot, stageStateSnapshot } from "./restore.js";
-import { createStateSnapshot } from "./state-snapshot.js";
+import { createStateSnapshot, SNAPSHOT_COLUMNS } from "./state-snapshot.js";
 
 const enc = (s: string) => Buffer.from(s);
 
@@ -38,8 +38,7 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
 /** Every (cf, key, value) of the state column families, as hex strings. */
 function dumpState(engine: Engine): string[] {
   const out: string[] = [];
-  for (const cf of COLUMN_FAMILIES) {
-    if (cf === "raft") continue;
+  for (const cf of SNAPSHOT_COLUMNS) {
     for (const [k, v] of engine.iterateSync(cf))
       out.push(`${cf}:${k.toString("hex")}=${v.toString("hex")}`);
   }

@@ -25,9 +25,9 @@ import { decodeConfState } from "../raft-log/codec.js";
 import { SnapshotIoError } from "./errors.js";
 import { SNAPSHOT_FORMAT_VERSION, SnapshotEncoder, type SnapshotHeader } from "./format.js";
 
-/** Column families a state snapshot carries: all but the member-local raft log. */
+/** Column families a state snapshot carries: all but the member-local raft log and its state. */
 export const SNAPSHOT_COLUMNS: readonly ColumnFamilyName[] = COLUMN_FAMILIES.filter(
-  (cf) => cf !== "raft",
+  (cf) => cf !== "raft" && cf !== "raftstate",
 );
 
 /** Families read fully into memory at the cut (small, needed for the header). */
