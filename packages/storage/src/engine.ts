@@ -53,7 +53,6 @@ import {
 import { UnsyncedLoss } from "./engine-loss.js";
 import { syncWalInline, WalSyncer } from "./engine-sync.js";
 import { failpoint, failpointsActive, unsyncedLoss } from "./failpoints.js";
-import { moveRaftStateKeys } from "./raft-log/state-migration.js";
 
 export { Cursor, EngineStateError, type Entry, WriteBatch };
 
@@ -67,7 +66,8 @@ const EMPTY = Buffer.alloc(0);
  *   rewriting them.
  * - `raftstate`: the raft log's HardState, boundary, term runs and snapshot record, and
  *   this member's own id (raft-log/codec.ts, meta/codec.ts). Before session 8 these sat in
- *   `raft` after the entries; {@link Engine.open} moves them (raft-log/state-migration.ts).
+ *   `raft` after the entries; the stores move them when they open
+ *   (raft-log/state-migration.ts).
  * - `meta`: applied index, membership, cluster id, auth (meta store).
  * - `lease`: lease records (LeaseStore).
  * - `kv`: MVCC current table, user key → latest KeyValue record (MvccStore).
@@ -234,12 +234,6 @@ export class Engine {
     const engine = new Engine(dir, db, handles, opts.syncMode ?? "worker", options);
     if (engine.#syncMode === "worker") engine.#syncer = new WalSyncer(db);
     if (unsyncedLoss) engine.#loss = new UnsyncedLoss(dir);
-    try {
-      moveRaftStateKeys(engine);
-    } catch (err) {
-      await engine.close().catch(() => {});
-      throw err;
-    }
     return engine;
   }
 

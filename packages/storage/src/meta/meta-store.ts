@@ -31,6 +31,7 @@ import {
   encodeConfState,
   RAFT_STATE_CF,
 } from "../raft-log/codec.js";
+import { moveRaftStateKeys } from "../raft-log/state-migration.js";
 import { BatchUndo } from "./batch-undo.js";
 import {
   APPLIED_KEY,
@@ -101,6 +102,7 @@ export class MetaStore {
    */
   static async open(engine: Engine): Promise<MetaStore> {
     const s = new MetaStore();
+    moveRaftStateKeys(engine); // its member id may still be in the old layout
     try {
       for await (const [k, v] of engine.iterate("meta")) s.loadRecord(k, v);
       const id = engine.getSync(RAFT_STATE_CF, LOCAL_MEMBER_ID_KEY);

@@ -60,6 +60,7 @@ import {
 import { EntryCache } from "./entry-cache.js";
 import { RaftLogBugError, RaftLogCorruptError } from "./errors.js";
 import { loadLog, readEntries, verifyLog } from "./log-reader.js";
+import { moveRaftStateKeys } from "./state-migration.js";
 import { TermIndex } from "./term-index.js";
 
 /** Options of {@link RaftLogStore.open}. */
@@ -143,6 +144,7 @@ export class RaftLogStore implements Storage {
    * and agrees with the term runs. Throws {@link RaftLogCorruptError} when it does not.
    */
   static open(engine: Engine, opts: RaftLogStoreOptions = {}): RaftLogStore {
+    moveRaftStateKeys(engine);
     const s = new RaftLogStore(engine, opts);
     s.load(opts);
     return s;

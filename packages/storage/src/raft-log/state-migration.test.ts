@@ -48,6 +48,21 @@ describe("raft state records in their own column family", () => {
     log.close();
   }
 
+  /** Puts the state records back where the layout before session 8 kept them, and reopens. */
+  async function toOldLayout(): Promise<void> {
+    const b = engine.batch();
+    for (const [k, v] of engine.iterateSync(RAFT_STATE_CF)) {
+      b.put("raft", k, v);
+      b.del(RAFT_STATE_CF, k);
+    }
+    engine.writeSync(b, true);
+    b.close();
+    expect([...engine.iterateSync(RAFT_STATE_CF)]).toEqual([]);
+    expect([...engine.iterateSync("raft")].length).toBe(35);
+    await engine.close();
+    engine = await openEngine(dir);
+  }
+
   /** What a log store and the meta store read back. */
   async function readBack() {
     const log = RaftLogStore.open(engine);
@@ -79,22 +94,11 @@ describe("raft state records in their own column family", () => {
     await buildLog();
     const expected = await readBack();
     const state = hex(engine.iterateSync(RAFT_STATE_CF));
-    // The layout before: the same records in raft, after the entries.
-    const b = engine.batch();
-    for (const [k, v] of engine.iterateSync(RAFT_STATE_CF)) {
-      b.put("raft", k, v);
-      b.del(RAFT_STATE_CF, k);
-    }
-    engine.writeSync(b, true);
-    b.close();
-    expect([...engine.iterateSync(RAFT_STATE_CF)]).toEqual([]);
-    expect([...engine.iterateSync("raft")].length).toBe(35);
-
-    await engine.close();
-    engine = await openEngine(dir); // Engine.open moves them
+    await toOldLayout();
+    const back = await readBack(); // the stores' open moves them
     expect(hex(engine.iterateSync(RAFT_STATE_CF))).toEqual(state);
     expect([...engine.iterateSync("raft")].every(([k]) => k[0] === ENTRY_TAG)).toBe(true);
-    expect(await readBack()).toEqual(expected);
+    expect(back).toEqual(expected);
     expect(expected).toMatchObject({
       hardState: { term: 3, vote: 7n, commit: 30 },
       first: 11,
@@ -104,5 +108,14 @@ describe("raft state records in their own column family", () => {
       memberId: 0xabcdefn,
     });
     expect(moveRaftStateKeys(engine)).toBe(0);
+  });
+
+  it("moves them when the meta store opens first, as a member does", async () => {
+    await buildLog();
+    await toOldLayout();
+    const meta = await MetaStore.open(engine);
+    expect(meta.memberId).toBe(0xabcdefn);
+    expect([...engine.iterateSync(RAFT_STATE_CF)].length).toBe(5);
+    expect(RaftLogStore.open(engine).hardState).toEqual({ term: 3, vote: 7n, commit: 30 });
   });
 });

@@ -9,7 +9,8 @@
  * (docs/performance.md, "Session 7"). With entries alone, `raft` is append-only but for
  * range deletes at its front.
  *
- * The move is one synced write batch (puts into `raftstate`, deletes from `raft`), so a
+ * RaftLogStore.open and MetaStore.open call it first (whichever opens first moves
+ * everything). The move is one synced write batch (puts into `raftstate`, deletes from `raft`), so a
  * crash leaves either layout, never a mix; opening again finishes it. Idempotent: with no
  * state key left in `raft` it reads one key and writes nothing. A Chainfire from before
  * the move refuses to open the result (RocksDB requires every column family to be
