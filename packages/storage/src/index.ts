@@ -97,6 +97,7 @@ export {
 export {
   createStateSnapshot,
   defaultMvccPositions,
+  MEMBER_LOCAL_COLUMNS,
   type MvccPositionsReader,
   SNAPSHOT_COLUMNS,
   type StateSnapshot,

@@ -24,6 +24,7 @@ import {
   type ColumnFamilyName,
   decodeSnapshot,
   Engine,
+  MEMBER_LOCAL_COLUMNS,
   type SnapshotHeader,
 } from "@chainfire/storage";
 import { closeStorage, dbDirOf, initialMembers, openStorage } from "../bootstrap.js";
@@ -139,7 +140,7 @@ async function loadState(
       for await (const rec of decodeSnapshot(createReadStream(file))) {
         if (rec.kind === "header") header = rec.header;
         else if (rec.kind === "column") {
-          if (rec.name === "raft" || rec.name === "raftstate") {
+          if (MEMBER_LOCAL_COLUMNS.has(rec.name)) {
             throw new RestoreError("snapshot carries a raft log");
           }
           column = rec.name as ColumnFamilyName;

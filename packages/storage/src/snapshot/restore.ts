@@ -20,7 +20,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { HardState } from "@chainfire/raft";
-import { COLUMN_FAMILIES, type ColumnFamilyName, Engine, type EngineOptions } from "../engine.js";
+import { type ColumnFamilyName, Engine, type EngineOptions } from "../engine.js";
 import { failpoint, failpointsActive } from "../failpoints.js";
 import { encodeIdValue, LOCAL_MEMBER_ID_KEY } from "../meta/codec.js";
 import {
@@ -34,6 +34,7 @@ import {
 } from "../raft-log/codec.js";
 import { SnapshotFormatError, SnapshotIoError } from "./errors.js";
 import { decodeSnapshot, type SnapshotHeader } from "./format.js";
+import { SNAPSHOT_COLUMNS } from "./state-snapshot.js";
 
 export interface RestoreOptions {
   /**
@@ -66,9 +67,7 @@ export interface StagedSnapshot {
   discard(): Promise<void>;
 }
 
-const ALLOWED: ReadonlySet<string> = new Set(
-  COLUMN_FAMILIES.filter((cf) => cf !== "raft" && cf !== "raftstate"),
-);
+const ALLOWED: ReadonlySet<string> = new Set(SNAPSHOT_COLUMNS);
 
 /** Staging directory names for a database directory. */
 export function restorePaths(dbDir: string): { restoring: string; restored: string; old: string } {

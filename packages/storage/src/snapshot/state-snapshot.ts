@@ -25,9 +25,12 @@ import { decodeConfState } from "../raft-log/codec.js";
 import { SnapshotIoError } from "./errors.js";
 import { SNAPSHOT_FORMAT_VERSION, SnapshotEncoder, type SnapshotHeader } from "./format.js";
 
-/** Column families a state snapshot carries: all but the member-local raft log and its state. */
+/** Column families local to a member: the raft log and its state records. */
+export const MEMBER_LOCAL_COLUMNS: ReadonlySet<string> = new Set(["raft", "raftstate"]);
+
+/** Column families a state snapshot carries: all but {@link MEMBER_LOCAL_COLUMNS}. */
 export const SNAPSHOT_COLUMNS: readonly ColumnFamilyName[] = COLUMN_FAMILIES.filter(
-  (cf) => cf !== "raft" && cf !== "raftstate",
+  (cf) => !MEMBER_LOCAL_COLUMNS.has(cf),
 );
 
 /** Families read fully into memory at the cut (small, needed for the header). */
