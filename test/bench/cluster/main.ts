@@ -52,6 +52,8 @@ const HELP = `usage: npm run bench:cluster -- [options]
   --cpu-prof DIR                 start Chainfire members with node --cpu-prof; each writes a
                                  .cpuprofile to DIR when stopped (SIGTERM) after the run;
                                  summarize with test/bench/cluster/profile-summary.ts
+  --node-args "FLAGS"            extra node flags for Chainfire members, space-separated
+                                 (A/B of V8 settings, e.g. "--max-semi-space-size=64")
 `;
 
 interface Options {
@@ -62,6 +64,8 @@ interface Options {
   size: number;
   out: string;
   cpuProfDir?: string;
+  /** Extra node flags for Chainfire members (--node-args). */
+  nodeArgs: string[];
   clusterWarmupSec: number;
   rounds: number;
 }
@@ -84,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       "value-size": { type: "string" },
       out: { type: "string" },
       "cpu-prof": { type: "string" },
+      "node-args": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -123,6 +128,7 @@ function parseOptions(argv: string[]): Options {
     size: num(values.size, 3),
     out: values.out ?? join(REPO_ROOT, "results"),
     cpuProfDir: values["cpu-prof"] === undefined ? undefined : resolve(values["cpu-prof"]),
+    nodeArgs: (values["node-args"] ?? "").split(" ").filter((a) => a !== ""),
     clusterWarmupSec: num(values["cluster-warmup"], 10),
     rounds: Math.max(1, Math.floor(num(values.rounds, 1))),
   };
@@ -165,7 +171,10 @@ async function benchTarget(target: string, options: Options): Promise<TargetRun>
     current = await Cluster.start({
       kind: target as MemberKind,
       size: options.size,
-      nodeArgs: profile ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : undefined,
+      nodeArgs: [
+        ...options.nodeArgs,
+        ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
+      ],
     });
     endpoints = current.endpoints;
   }
