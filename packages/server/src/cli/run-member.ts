@@ -120,6 +120,7 @@ export async function runMember(argv: readonly string[], env: NodeJS.ProcessEnv)
         "idle: collected garbage",
       ),
   });
+  if (!idleGc) logger.warn("V8's gc is not available: an idle member keeps its garbage");
   try {
     return await lifecycle.run(member, http);
   } finally {
