@@ -11,9 +11,9 @@
  *
  * Every `intervalMs` this looks at the event loop's utilization over the interval and at
  * the heap and external memory. When the loop was nearly idle and memory has peaked
- * `minGrowthBytes` above where the last such collection left it, it collects (40-110
- * ms measured on members holding 1,000,000 keys, on a loop with nothing else to do). Under load it never
- * runs: V8's own collections handle that. One more collection follows after as many idle
+ * `minGrowthBytes` above where the last such collection left it, it collects (40-110 ms
+ * measured on members holding 1,000,000 keys, on a loop with nothing else to do). Under
+ * load it never runs: V8's own collections handle that. One more collection follows after as many idle
  * intervals again, for V8 to shrink its heap (see `followUp`).
  */
 import { performance } from "node:perf_hooks";

@@ -102,8 +102,8 @@ export class MetaStore {
    */
   static async open(engine: Engine): Promise<MetaStore> {
     const s = new MetaStore();
-    moveRaftStateKeys(engine); // its member id may still be in the old layout
     try {
+      moveRaftStateKeys(engine); // its member id may still be in the old layout
       for await (const [k, v] of engine.iterate("meta")) s.loadRecord(k, v);
       const id = engine.getSync(RAFT_STATE_CF, LOCAL_MEMBER_ID_KEY);
       if (id) s._memberId = decodeIdValue(id);

@@ -6,6 +6,7 @@ import type { Engine } from "../engine.js";
 import { MetaStore } from "../meta/meta-store.js";
 import { openEngine, tempDir } from "./__tests__/support.js";
 import { ENTRY_TAG, RAFT_STATE_CF } from "./codec.js";
+import { RaftLogIoError } from "./errors.js";
 import { RaftLogStore } from "./raft-log-store.js";
 import { moveRaftStateKeys } from "./state-migration.js";
 
@@ -117,5 +118,10 @@ describe("raft state records in their own column family", () => {
     expect(meta.memberId).toBe(0xabcdefn);
     expect([...engine.iterateSync(RAFT_STATE_CF)].length).toBe(5);
     expect(RaftLogStore.open(engine).hardState).toEqual({ term: 3, vote: 7n, commit: 30 });
+  });
+
+  it("reports a failed read as the log's I/O error, not a bare one", async () => {
+    await engine.close();
+    expect(() => moveRaftStateKeys(engine)).toThrow(RaftLogIoError);
   });
 });

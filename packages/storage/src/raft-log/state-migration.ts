@@ -16,28 +16,36 @@
  * the move refuses to open the result (RocksDB requires every column family to be
  * opened), rather than reading an empty log state.
  */
-import type { Engine } from "../engine.js";
+import type { Engine, WriteBatch } from "../engine.js";
 import { ENTRY_TAG, RAFT_STATE_CF } from "./codec.js";
+import { RaftLogIoError } from "./errors.js";
 
 /** The first key after every entry key: tags above ENTRY_TAG are state records. */
 const AFTER_ENTRIES = Buffer.from([ENTRY_TAG + 1]);
 
-/** Moves every non-entry key of `raft` into `raftstate`; returns how many moved. */
+/**
+ * Moves every non-entry key of `raft` into `raftstate`; returns how many moved. Throws
+ * {@link RaftLogIoError} (with the RocksDB error as `cause`) when reading or writing fails,
+ * as the log's other reads at open do.
+ */
 export function moveRaftStateKeys(engine: Engine): number {
   const moved: [Buffer, Buffer][] = [];
-  for (const [k, v] of engine.iterateSync("raft", { gte: AFTER_ENTRIES })) {
-    moved.push([Buffer.from(k), Buffer.from(v)]);
-  }
-  if (moved.length === 0) return 0;
-  const batch = engine.batch();
+  let batch: WriteBatch | undefined;
   try {
+    for (const [k, v] of engine.iterateSync("raft", { gte: AFTER_ENTRIES })) {
+      moved.push([Buffer.from(k), Buffer.from(v)]);
+    }
+    if (moved.length === 0) return 0;
+    batch = engine.batch();
     for (const [k, v] of moved) {
       batch.put(RAFT_STATE_CF, k, v);
       batch.del("raft", k);
     }
     engine.writeSync(batch, true);
+  } catch (err) {
+    throw new RaftLogIoError("cannot move the raft state records to raftstate", { cause: err });
   } finally {
-    batch.close();
+    batch?.close();
   }
   return moved.length;
 }
